@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Real UDP/TCP sockets and werift peers: keep files in separate forks, a couple at a time on a 2-core box.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
