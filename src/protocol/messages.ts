@@ -1,0 +1,170 @@
+/**
+ * Protocol v1 messages: one TypeBox schema per type. The schemas are JSON Schema (docs/protocol.schema.json is
+ * generated from them) and also give the TypeScript types, so the document, the validator and the code cannot drift.
+ *
+ * Unknown fields are ignored, so that v1 can grow optional fields without breaking old firmware.
+ */
+import Type, { type Static } from 'typebox';
+import { MAX_CANDIDATE_CHARS, MAX_SDP_CHARS } from './limits.ts';
+import { PROTOCOL_VERSION } from './topics.ts';
+
+const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
+const Timestamp = Type.Integer({
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  description: "sender's clock, milliseconds since the Unix epoch (see Clocks)",
+});
+export const SESSION_ID_PATTERN = '^[A-Za-z0-9_-]{8,64}$';
+const SessionId = Type.String({
+  pattern: SESSION_ID_PATTERN,
+  description: 'chosen by the device for each offer; 8–64 characters from A–Z a–z 0–9 _ -',
+});
+const Seq = Type.Integer({
+  minimum: 1,
+  maximum: 2_147_483_647,
+  description: "per sender and session, starting at 1; a repeated (sessionId, seq) is a duplicate",
+});
+const Sdp = Type.String({ minLength: 1, maxLength: MAX_SDP_CHARS });
+const ShortText = (description: string) => Type.String({ maxLength: 64, description });
+
+const session = { v: Version, sessionId: SessionId, seq: Seq, ts: Timestamp };
+
+export const Offer = Type.Object({ ...session, type: Type.Literal('offer'), sdp: Sdp }, { title: 'offer' });
+export const Answer = Type.Object({ ...session, type: Type.Literal('answer'), sdp: Sdp }, { title: 'answer' });
+
+export const Candidate = Type.Object(
+  {
+    ...session,
+    type: Type.Literal('candidate'),
+    candidate: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_CANDIDATE_CHARS,
+        description: 'the a=candidate attribute value, e.g. "candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host"',
+      }),
+    ),
+    sdpMid: Type.Optional(Type.String({ maxLength: 32 })),
+    sdpMLineIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 63 })),
+    endOfCandidates: Type.Optional(
+      Type.Literal(true, { description: 'no more candidates will follow (RFC 8838 §4.4); then omit candidate' }),
+    ),
+  },
+  { title: 'candidate' },
+);
+
+export const BYE_REASONS = ['normal', 'replaced', 'timeout', 'ice-failed', 'offline', 'shutdown', 'error'] as const;
+export type ByeReason = (typeof BYE_REASONS)[number];
+export const Bye = Type.Object(
+  { ...session, type: Type.Literal('bye'), reason: Type.Optional(ShortText(`why; one of ${BYE_REASONS.join(', ')}`)) },
+  { title: 'bye' },
+);
+
+export const ErrorMessage = Type.Object(
+  {
+    v: Version,
+    type: Type.Literal('error'),
+    ts: Timestamp,
+    code: Type.String({ pattern: '^TALI_ERR_[A-Z_]{1,48}$', description: 'stable code, see the error table' }),
+    message: Type.String({ maxLength: 256 }),
+    sessionId: Type.Optional(SessionId),
+    seq: Type.Optional(Seq),
+    ref: Type.Optional(
+      Type.Object(
+        { type: Type.Optional(ShortText('type of the rejected message')), seq: Type.Optional(Seq) },
+        { description: 'the message this error is about, when it could be read' },
+      ),
+    ),
+  },
+  { title: 'error' },
+);
+
+export const Start = Type.Object(
+  {
+    v: Version,
+    type: Type.Literal('start'),
+    ts: Timestamp,
+    reason: Type.Optional(ShortText('why the bridge wants media, e.g. "viewer" or "record"')),
+  },
+  { title: 'start', description: 'the bridge asks the device to offer; ignored if a session is live or being set up' },
+);
+
+const CodecName = Type.String({ maxLength: 16, description: 'rtpmap encoding name, e.g. VP8, H264, opus, PCMU' });
+export const Status = Type.Object(
+  {
+    v: Version,
+    type: Type.Literal('status'),
+    ts: Timestamp,
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    model: Type.Optional(ShortText('device model')),
+    firmware: Type.Optional(ShortText('firmware version')),
+    sdk: Type.Optional(ShortText('device SDK name and version')),
+    codecs: Type.Optional(
+      Type.Object({
+        video: Type.Optional(Type.Array(CodecName, { maxItems: 8 })),
+        audio: Type.Optional(Type.Array(CodecName, { maxItems: 8 })),
+      }),
+    ),
+  },
+  { title: 'status', description: 'retained device card; the same card with state "offline" is the last will' },
+);
+
+export const IceServer = Type.Object({
+  urls: Type.Union([Type.String({ maxLength: 256 }), Type.Array(Type.String({ maxLength: 256 }), { maxItems: 8 })]),
+  username: Type.Optional(Type.String({ maxLength: 256 })),
+  credential: Type.Optional(Type.String({ maxLength: 256 })),
+});
+export type IceServer = Static<typeof IceServer>;
+
+export const BridgeStatus = Type.Object(
+  {
+    v: Version,
+    type: Type.Literal('bridge-status'),
+    ts: Timestamp,
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    bridgeId: ShortText('the bridge node'),
+    version: ShortText('tali version'),
+    iceServers: Type.Array(IceServer, { maxItems: 8, description: 'STUN/TURN servers devices should use' }),
+    udpPortRange: Type.Optional(
+      Type.Tuple([Type.Integer({ minimum: 1, maximum: 65535 }), Type.Integer({ minimum: 1, maximum: 65535 })], {
+        description: "the bridge's media ports (for firewall rules)",
+      }),
+    ),
+    maxMessageBytes: Type.Integer({ minimum: 1, description: 'largest payload the bridge accepts from a device' }),
+  },
+  { title: 'bridge-status', description: "retained bridge card; devices re-offer when it goes offline → online" },
+);
+
+export type Offer = Static<typeof Offer>;
+export type Answer = Static<typeof Answer>;
+export type Candidate = Static<typeof Candidate>;
+export type Bye = Static<typeof Bye>;
+export type ErrorMessage = Static<typeof ErrorMessage>;
+export type Start = Static<typeof Start>;
+export type Status = Static<typeof Status>;
+export type BridgeStatus = Static<typeof BridgeStatus>;
+
+export const MESSAGE_SCHEMAS = {
+  offer: Offer,
+  answer: Answer,
+  candidate: Candidate,
+  bye: Bye,
+  error: ErrorMessage,
+  start: Start,
+  status: Status,
+  'bridge-status': BridgeStatus,
+} as const;
+
+export type MessageType = keyof typeof MESSAGE_SCHEMAS;
+export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus;
+export type SessionMessage = Offer | Answer | Candidate | Bye;
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+/** What may be published on each channel; anything else is TALI_ERR_UNEXPECTED_TYPE. */
+export const CHANNEL_TYPES = {
+  up: ['offer', 'candidate', 'bye', 'error'],
+  down: ['answer', 'candidate', 'bye', 'error', 'start'],
+  status: ['status'],
+  bridge: ['bridge-status'],
+} as const satisfies Record<string, readonly MessageType[]>;
+export type Channel = keyof typeof CHANNEL_TYPES;
+export type MessageOnChannel<C extends Channel> = MessageOf<(typeof CHANNEL_TYPES)[C][number]>;
