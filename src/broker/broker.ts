@@ -1,0 +1,167 @@
+/**
+ * The embedded MQTT 3.1.1 broker: Aedes behind tali's identities and access rules. This folder is the only code that
+ * touches Aedes; everything else speaks MQTT to it through a client (see src/mqtt/), as it would to Mosquitto.
+ *
+ * Listeners (./tcp.ts, ./websocket.ts, ./in-process.ts) hand connections to `accept()` with what they know about the
+ * peer; the hooks below look that up to authenticate and authorise.
+ */
+import { Aedes, type AedesPublishPacket, type Client, type Connection, type Subscription } from 'aedes';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { AccessPolicy } from '../security/access.ts';
+import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
+
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss' | 'internal';
+
+export interface BrokerOptions {
+  /** Node ID, used as the Aedes ID and the bridge's identity. */
+  id: string;
+  authenticate: Authenticator;
+  access: AccessPolicy;
+  logger: Logger;
+  /** Milliseconds a new connection may take to send CONNECT (default 10 000). */
+  connectTimeoutMs?: number;
+}
+
+interface Peer {
+  transport: Transport;
+  address: string;
+  identity?: Identity;
+}
+
+/** Events a broker reports to the rest of the bridge (metrics, logs, identity removal). */
+export interface BrokerEvents {
+  clientReady: [clientId: string, identity: Identity, transport: Transport];
+  clientGone: [clientId: string, identity: Identity | undefined];
+}
+
+export class Broker {
+  readonly aedes: Aedes;
+  readonly #peers = new WeakMap<Connection, Peer>();
+  readonly #options: BrokerOptions;
+  readonly #log: Logger;
+  #closed = false;
+
+  private constructor(aedes: Aedes, options: BrokerOptions) {
+    this.aedes = aedes;
+    this.#options = options;
+    this.#log = options.logger;
+  }
+
+  static async create(options: BrokerOptions): Promise<Broker> {
+    // The hooks are installed after construction because they need the Broker's state; Aedes reads them per call.
+    const aedes = await Aedes.createBroker({ id: options.id, connectTimeout: options.connectTimeoutMs ?? 10_000 });
+    const broker = new Broker(aedes, options);
+    aedes.authenticate = broker.#authenticate;
+    aedes.authorizePublish = broker.#authorizePublish;
+    aedes.authorizeSubscribe = broker.#authorizeSubscribe;
+    aedes.on('clientError', (client, err) => broker.#log.debug({ clientId: client.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (client, err) =>
+      broker.#log.debug({ clientId: client.id, err: err.message }, 'connection error'),
+    );
+    return broker;
+  }
+
+  /** Hands a new connection to the broker. `address` is the peer's IP (or "internal"). */
+  accept(stream: Connection, transport: Transport, address: string, request?: IncomingMessage): void {
+    if (this.#closed) {
+      stream.destroy();
+      return;
+    }
+    this.#peers.set(stream, { transport, address });
+    this.aedes.handle(stream, request);
+  }
+
+  identityOf(client: Client): Identity | undefined {
+    return this.#peers.get(client.conn)?.identity;
+  }
+
+  get connectedClients(): number {
+    return this.aedes.connectedClients;
+  }
+
+  /** Publishes as the broker itself (no client), e.g. to clear a retained message. */
+  publish(packet: { topic: string; payload: Buffer | string; qos: 0 | 1; retain: boolean }): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.aedes.publish(
+        { cmd: 'publish', dup: false, ...packet, payload: Buffer.from(packet.payload) },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+  }
+
+  /** Closes Aedes and every client connection. Listeners close their own servers. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return new Promise((resolve) => this.aedes.close(() => resolve()));
+  }
+
+  readonly #authenticate = (
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
+  ): void => {
+    const peer = this.#peers.get(client.conn);
+    if (peer === undefined) {
+      done(Object.assign(new Error('unknown connection'), { returnCode: 3 }), null);
+      return;
+    }
+    if (peer.transport === 'internal') {
+      peer.identity = { role: 'bridge', id: this.#options.id };
+      done(null, true);
+      return;
+    }
+    this.#options
+      .authenticate({ clientId: client.id, username, password, address: peer.address, transport: peer.transport })
+      .then((identity) => {
+        peer.identity = identity;
+        done(null, true);
+      })
+      .catch((err: unknown) => {
+        const returnCode = err instanceof AuthError ? err.returnCode : 3;
+        // Logged once per failed attempt, with who and from where; never the password.
+        this.#log.warn(
+          { event: 'auth_failed', username, clientId: client.id, address: peer.address, transport: peer.transport, returnCode },
+          err instanceof AuthError ? err.message : `authentication error: ${(err as Error).message}`,
+        );
+        done(Object.assign(new Error((err as Error).message), { returnCode }), null);
+      });
+  };
+
+  readonly #authorizePublish = (
+    client: Client | null,
+    packet: AedesPublishPacket | { topic: string; retain: boolean },
+    callback: (err?: Error | null) => void,
+  ): void => {
+    // client is null for wills published by another node in a cluster; they were authorised when stored.
+    if (client === null) return callback(null);
+    const identity = this.identityOf(client);
+    if (identity !== undefined && this.#options.access.canPublish(identity, packet.topic, packet.retain)) {
+      return callback(null);
+    }
+    this.#denied(client, identity, 'publish', packet.topic);
+    // MQTT 3.1.1 has no negative PUBACK: Aedes closes the connection, the only refusal the protocol offers.
+    callback(new Error(`not allowed to publish to ${packet.topic}`));
+  };
+
+  readonly #authorizeSubscribe = (
+    client: Client,
+    sub: Subscription,
+    callback: (err: Error | null, sub?: Subscription | null) => void,
+  ): void => {
+    const identity = this.identityOf(client);
+    if (identity !== undefined && this.#options.access.canSubscribe(identity, sub.topic)) return callback(null, sub);
+    this.#denied(client, identity, 'subscribe', sub.topic);
+    callback(null, null); // SUBACK 0x80 for this filter (MQTT-3.9.3); the connection stays up
+  };
+
+  #denied(client: Client, identity: Identity | undefined, action: string, topic: string): void {
+    const peer = this.#peers.get(client.conn);
+    this.#log.warn(
+      { event: 'denied', action, topic, clientId: client.id, role: identity?.role, identity: identity?.id, address: peer?.address },
+      `${action} denied`,
+    );
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * MQTT over TCP, or over TLS when a key and certificate are given (MQTT §4.2, port 8883 by convention).
+ *
+ * Nagle is off on every socket: signaling is small request/response traffic, and with Nagle each hop waited
+ * ~40 ms for the peer's delayed ACK here (offer→answer 45 ms with Nagle, 8.7 ms without).
+ */
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { Broker } from './broker.ts';
+
+export interface TcpListenerOptions {
+  /** PEM key and certificate: TLS when given, plain TCP otherwise. */
+  tls?: { key: Buffer; cert: Buffer } | undefined;
+}
+
+export class TcpListener {
+  readonly server: Server;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(broker: Broker, options: TcpListenerOptions) {
+    const accept = (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      socket.setNoDelay(true);
+      broker.accept(socket, options.tls ? 'tls' : 'tcp', socket.remoteAddress ?? 'unknown');
+    };
+    if (options.tls) {
+      const server = createTlsServer({ key: options.tls.key, cert: options.tls.cert }, (s: TLSSocket) => accept(s));
+      // A failed handshake (e.g. plain MQTT sent to the TLS port) is the client's problem, not ours.
+      server.on('tlsClientError', (_err, socket) => socket.destroy());
+      this.server = server;
+    } else {
+      this.server = createNetServer({ noDelay: true }, accept);
+    }
+  }
+
+  /** Port 0 picks a free port; resolves with the real one. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Stops accepting and drops every connection still open. Idempotent. */
+  close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * MQTT over WebSocket (MQTT §6) on the bridge's shared HTTP(S) server, at one path (default /mqtt).
+ *
+ * Built on `ws` and its createWebSocketStream. Not `websocket-stream`, which pins ws 3.3.3 with published
+ * denial-of-service advisories (GHSA-6fc8-4gx4-v693, GHSA-3h5v-q93c-6h6q).
+ */
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Broker } from './broker.ts';
+
+export interface WebSocketListenerOptions {
+  path: string;
+  /** Largest WebSocket message accepted, in bytes; larger ones close the connection (ws `maxPayload`). */
+  maxMessageBytes: number;
+  secure: boolean;
+}
+
+export class WebSocketListener {
+  readonly #wss: WebSocketServer;
+  readonly #server: HttpServer | HttpsServer;
+  readonly #onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+  constructor(broker: Broker, server: HttpServer | HttpsServer, options: WebSocketListenerOptions) {
+    this.#server = server;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      // MQTT §6: the client offers the "mqtt" subprotocol; pick it when offered, accept plain clients too.
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+      perMessageDeflate: false,
+    });
+    this.#onUpgrade = (req, socket, head) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== options.path) return; // another upgrade handler (or none) owns it
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        (req.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => stream.destroy());
+        broker.accept(stream, options.secure ? 'wss' : 'ws', req.socket.remoteAddress ?? 'unknown', req);
+      });
+    };
+    server.on('upgrade', this.#onUpgrade);
+  }
+
+  /** Closes every WebSocket; the HTTP server belongs to the bridge. Idempotent. */
+  close(): Promise<void> {
+    this.#server.off('upgrade', this.#onUpgrade);
+    for (const ws of this.#wss.clients) ws.terminate();
+    return new Promise((resolve) => this.#wss.close(() => resolve()));
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Per-role access rules as MQTT topic patterns, with `{id}` standing for the client's own identity. Everything not
+ * listed is denied. The same table drives the embedded broker's hooks and the Mosquitto ACL template, so the
+ * isolation is identical on either broker.
+ *
+ *   role     publish                         subscribe
+ *   device   device/{id}/up, device/{id}/status   device/{id}/down, bridge/+/status
+ *   viewer   viewer/{id}/up                  viewer/{id}/down, device/+/status, device/+/metrics, bridge/+/status
+ *   admin    viewer/{id}/up                  everything under the root, $SYS/#
+ *   bridge   everything                      everything
+ *
+ * (Paths are relative to `{root}/v1/`.) Only status cards (and the bridge's metrics) may be retained.
+ */
+import type { Topics } from '../protocol/topics.ts';
+import type { Identity, Role } from './identity.ts';
+
+interface RoleRules {
+  publish: readonly string[];
+  subscribe: readonly string[];
+}
+
+export class AccessPolicy {
+  readonly #topics: Topics;
+  readonly #rules: Record<Role, RoleRules>;
+
+  constructor(topics: Topics) {
+    this.#topics = topics;
+    const t = topics;
+    const id = '{id}';
+    this.#rules = {
+      device: {
+        publish: [t.device(id, 'up'), t.device(id, 'status')],
+        subscribe: [t.device(id, 'down'), t.allBridges()],
+      },
+      viewer: {
+        publish: [t.viewer(id, 'up')],
+        subscribe: [t.viewer(id, 'down'), t.allDevices('status'), t.allDevices('metrics'), t.allBridges()],
+      },
+      admin: {
+        publish: [t.viewer(id, 'up')],
+        subscribe: [`${t.root}/#`, '$SYS/#'],
+      },
+      bridge: { publish: ['#', '$SYS/#'], subscribe: ['#', '$SYS/#'] },
+    };
+  }
+
+  /** The table, for documentation and for generating other brokers' ACLs. */
+  rules(role: Role): RoleRules {
+    return this.#rules[role];
+  }
+
+  canPublish(identity: Identity, topic: string, retain: boolean): boolean {
+    if (retain && identity.role !== 'bridge') {
+      const parsed = this.#topics.parse(topic);
+      if (parsed?.channel !== 'status') return false;
+    }
+    return this.#rules[identity.role].publish.some((pattern) => covers(expand(pattern, identity.id), topic));
+  }
+
+  canSubscribe(identity: Identity, filter: string): boolean {
+    if (identity.role === 'viewer' && identity.devices !== undefined) {
+      // A scoped viewer token reads only its devices' cards, never the wildcard.
+      const t = this.#topics;
+      const scoped = identity.devices.flatMap((d) => [t.device(d, 'status'), t.device(d, 'metrics')]);
+      const own = [t.viewer(identity.id, 'down'), t.allBridges()];
+      return [...own, ...scoped].some((pattern) => covers(pattern, filter));
+    }
+    return this.#rules[identity.role].subscribe.some((pattern) => covers(expand(pattern, identity.id), filter));
+  }
+}
+
+function expand(pattern: string, id: string): string {
+  return pattern.replace('{id}', id);
+}
+
+/**
+ * True when every topic that `filter` can match is also matched by `pattern` (MQTT-4.7.1). A topic name is a
+ * filter without wildcards, so this also answers "does pattern match topic". Topics starting with `$` are only
+ * matched by patterns that start with the same literal level (MQTT-4.7.2-1).
+ */
+export function covers(pattern: string, filter: string): boolean {
+  const p = pattern.split('/');
+  const f = filter.split('/');
+  if (f[0]?.startsWith('$') && p[0] !== f[0]) return false;
+  for (let i = 0; i < p.length; i++) {
+    const pl = p[i];
+    const fl = f[i];
+    if (pl === '#') return true;
+    if (fl === undefined) return false;
+    if (fl === '#') return false;
+    if (pl === '+') continue;
+    if (fl === '+' || pl !== fl) return false;
+  }
+  return p.length === f.length;
+}

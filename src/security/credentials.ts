@@ -1,0 +1,136 @@
+/**
+ * The credential store: `identities.json` in the data directory. Secrets are generated here, shown once, and kept
+ * only as salted scrypt hashes (RFC 7914). Writers replace the file atomically; the running bridge notices the new
+ * modification time on its next authentication and reloads, so `tali device add` works without a restart.
+ */
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assertValidId } from '../protocol/topics.ts';
+import type { Role } from './identity.ts';
+
+/** N=2^14, r=8, p=1: ~16 MiB and tens of ms per check, the interactive-login figure from RFC 7914 §2. */
+const SCRYPT: ScryptOptions = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const KEY_BYTES = 32;
+
+export interface StoredIdentity {
+  id: string;
+  role: Exclude<Role, 'bridge'>;
+  salt: string;
+  hash: string;
+  created: string;
+}
+
+interface StoreFile {
+  version: 1;
+  identities: StoredIdentity[];
+}
+
+export function scrypt(secret: string | Buffer, salt: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scryptCallback(secret, salt, KEY_BYTES, SCRYPT, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}
+
+export function generateSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export class CredentialStore {
+  readonly file: string;
+  #cache: Map<string, StoredIdentity> = new Map();
+  /** mtime, inode and size of the file last read: a rename always brings a new inode, however close two writes are. */
+  #version = '';
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, 'identities.json');
+  }
+
+  /** Changes whenever the file does; empty before the first read or when there is no file. */
+  get version(): string {
+    return this.#version;
+  }
+
+  /** Re-reads the file if it changed since the last read. Cheap: one stat. */
+  async refresh(): Promise<void> {
+    let version: string;
+    try {
+      version = versionOf(await stat(this.file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.#cache = new Map();
+      this.#version = '';
+      return;
+    }
+    if (version === this.#version) return;
+    const parsed = JSON.parse(await readFile(this.file, 'utf8')) as StoreFile;
+    if (parsed.version !== 1 || !Array.isArray(parsed.identities)) throw new Error(`${this.file}: unknown format`);
+    this.#cache = new Map(parsed.identities.map((i) => [i.id, i]));
+    this.#version = version;
+  }
+
+  async list(): Promise<StoredIdentity[]> {
+    await this.refresh();
+    return [...this.#cache.values()];
+  }
+
+  async get(id: string): Promise<StoredIdentity | undefined> {
+    await this.refresh();
+    return this.#cache.get(id);
+  }
+
+  /** Adds (or, with replace, re-keys) an identity and returns its new secret, the only time it exists in clear. */
+  async add(id: string, role: StoredIdentity['role'], options: { replace?: boolean } = {}): Promise<string> {
+    assertValidId(id, role === 'device' ? 'device ID' : 'user name');
+    await this.refresh();
+    const existing = this.#cache.get(id);
+    if (existing && !options.replace) throw new Error(`${id} already exists (remove it first)`);
+    if (existing && existing.role !== role) throw new Error(`${id} exists with role ${existing.role}`);
+    const secret = generateSecret();
+    const salt = randomBytes(16);
+    const hash = await scrypt(secret, salt);
+    this.#cache.set(id, {
+      id,
+      role,
+      salt: salt.toString('base64'),
+      hash: hash.toString('base64'),
+      created: new Date().toISOString(),
+    });
+    await this.#write();
+    return secret;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    await this.refresh();
+    const removed = this.#cache.delete(id);
+    if (removed) await this.#write();
+    return removed;
+  }
+
+  /** The stored identity if `secret` is its secret; constant-time comparison. */
+  async verify(id: string, secret: Buffer): Promise<StoredIdentity | undefined> {
+    const entry = await this.get(id);
+    if (entry === undefined) {
+      // Spend the same work for unknown names, so timing does not reveal which names exist.
+      await scrypt(secret, Buffer.alloc(16));
+      return undefined;
+    }
+    const key = await scrypt(secret, Buffer.from(entry.salt, 'base64'));
+    return timingSafeEqual(key, Buffer.from(entry.hash, 'base64')) ? entry : undefined;
+  }
+
+  async #write(): Promise<void> {
+    const body: StoreFile = { version: 1, identities: [...this.#cache.values()] };
+    const dir = join(this.file, '..');
+    await mkdir(dir, { recursive: true });
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, this.file);
+    this.#version = versionOf(await stat(this.file));
+  }
+}
+
+function versionOf(s: Stats): string {
+  return `${s.mtimeMs}:${s.ino}:${s.size}`;
+}
