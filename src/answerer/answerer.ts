@@ -1,0 +1,185 @@
+/**
+ * The headless answerer: subscribes to every device's `up` and `status` topics through an MQTT client (in-process to
+ * the embedded broker, or by URL to any broker), validates each payload at the edge, and dispatches it to one
+ * handler per message kind. It publishes the retained bridge card that tells devices the ICE servers and limits.
+ */
+import { EventEmitter } from 'node:events';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { decode, encode, encodeForDevice } from '../protocol/codec.ts';
+import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
+import type { BridgeStatus, IceServer } from '../protocol/messages.ts';
+import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
+import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
+import { Peer, type PeerOptions } from '../webrtc/peer.ts';
+import type { AnswererContext } from './context.ts';
+import { handleBye } from './handlers/bye.ts';
+import { handleCandidate } from './handlers/candidate.ts';
+import { handleDeviceError } from './handlers/error.ts';
+import { handleOffer } from './handlers/offer.ts';
+import { handleStatus } from './handlers/status.ts';
+import type { Session } from './session.ts';
+
+export interface AnswererOptions {
+  /** Connects the answerer's MQTT client with the given last will (the bridge card, offline). */
+  connect: (will: { topic: string; payload: Buffer; qos: 1; retain: true }) => Promise<MqttClient>;
+  topics: Topics;
+  bridgeId: string;
+  version: string;
+  iceServers: readonly IceServer[];
+  udpPortRange?: readonly [number, number] | undefined;
+  /** Bytes; larger device payloads get TALI_ERR_PAYLOAD_TOO_LARGE. */
+  maxMessageBytes: number;
+  /** Milliseconds either side of our clock that a message's `ts` may be; 0 disables the check. */
+  maxAgeMs: number;
+  connectTimeoutMs: number;
+  mediaTimeoutMs: number;
+  maxSessions: number;
+  logger: Logger;
+}
+
+export interface AnswererEvents {
+  session: [Session];
+}
+
+export class Answerer extends EventEmitter<AnswererEvents> {
+  readonly sessions = new Map<string, Session>();
+  readonly #options: AnswererOptions;
+  readonly #log: Logger;
+  readonly #duplicates = new Map<string, DuplicateFilter>();
+  readonly #context: AnswererContext;
+  #client: MqttClient | undefined;
+  #closed = false;
+
+  constructor(options: AnswererOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.logger;
+    const peer: PeerOptions = { iceServers: options.iceServers, portRange: options.udpPortRange };
+    this.#context = {
+      sessions: this.sessions,
+      log: this.#log,
+      peer,
+      connectTimeoutMs: options.connectTimeoutMs,
+      mediaTimeoutMs: options.mediaTimeoutMs,
+      maxSessions: options.maxSessions,
+      sendToDevice: (deviceId, payload) => this.#publish(options.topics.device(deviceId, 'down'), payload),
+      reject: (deviceId, error) => this.#reject(deviceId, error),
+      opened: (session) => this.emit('session', session),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { topics } = this.#options;
+    // Pay werift's first-use cost (~95 ms: interface scan, certificate) now, not on the first camera's offer.
+    await Peer.warmUp();
+    const client = await this.#options.connect({
+      topic: topics.bridge(this.#options.bridgeId),
+      payload: Buffer.from(encode(this.#card('offline'))),
+      qos: 1,
+      retain: true,
+    });
+    this.#client = client;
+    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
+    await client.subscribeAsync([topics.allDevices('up'), topics.allDevices('status')], { qos: 1 });
+    await client.publishAsync(topics.bridge(this.#options.bridgeId), encode(this.#card('online')), { qos: 1, retain: true });
+  }
+
+  /** Ends every session with bye "shutdown", marks the bridge offline and disconnects. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.sessions.values()].map((s) => s.close('shutdown')));
+    const client = this.#client;
+    if (client === undefined) return;
+    const topic = this.#options.topics.bridge(this.#options.bridgeId);
+    await client.publishAsync(topic, encode(this.#card('offline')), { qos: 1, retain: true }).catch(() => {});
+    await client.endAsync().catch(() => {});
+  }
+
+  #card(state: 'online' | 'offline'): BridgeStatus {
+    const o = this.#options;
+    const card: BridgeStatus = {
+      v: PROTOCOL_VERSION,
+      type: 'bridge-status',
+      ts: Date.now(),
+      state,
+      bridgeId: o.bridgeId,
+      version: o.version,
+      iceServers: o.iceServers.map((s) => ({ ...s })),
+      maxMessageBytes: o.maxMessageBytes,
+    };
+    if (o.udpPortRange) card.udpPortRange = [o.udpPortRange[0], o.udpPortRange[1]];
+    return card;
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    const parsed = this.#options.topics.parse(topic);
+    if (parsed?.kind !== 'device') return;
+    try {
+      if (parsed.channel === 'up') this.#onUp(parsed.id, payload);
+      else if (parsed.channel === 'status' && payload.length > 0) this.#onStatus(parsed.id, payload);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.#reject(parsed.id, err);
+      else this.#log.error({ err, deviceId: parsed.id }, 'handler failed');
+    }
+  }
+
+  #onUp(deviceId: string, payload: Buffer): void {
+    const message = decode('up', payload, this.#options.maxMessageBytes);
+    if (message.sessionId !== undefined && message.seq !== undefined) {
+      const ref = { sessionId: message.sessionId, seq: message.seq, type: message.type };
+      if (!isFresh(message.ts, Date.now(), this.#options.maxAgeMs)) {
+        throw new ProtocolError('TALI_ERR_STALE', `ts ${message.ts} is more than ${this.#options.maxAgeMs} ms from the bridge clock`, ref);
+      }
+      if (!this.#filter(deviceId).accept(message.sessionId, message.seq)) {
+        this.#log.debug({ deviceId, ...ref }, 'duplicate dropped');
+        return;
+      }
+    }
+    switch (message.type) {
+      case 'offer':
+        void handleOffer(this.#context, deviceId, message);
+        break;
+      case 'candidate':
+        handleCandidate(this.#context, deviceId, message);
+        break;
+      case 'bye':
+        handleBye(this.#context, deviceId, message);
+        break;
+      case 'error':
+        handleDeviceError(this.#context, deviceId, message);
+        break;
+    }
+  }
+
+  #onStatus(deviceId: string, payload: Buffer): void {
+    const card = decode('status', payload, this.#options.maxMessageBytes);
+    if (card.state === 'offline') this.#duplicates.delete(deviceId);
+    handleStatus(this.#context, deviceId, card);
+  }
+
+  #filter(deviceId: string): DuplicateFilter {
+    let filter = this.#duplicates.get(deviceId);
+    if (filter === undefined) {
+      filter = new DuplicateFilter({ sessions: 16 });
+      this.#duplicates.set(deviceId, filter);
+    }
+    return filter;
+  }
+
+  #reject(deviceId: string, error: ProtocolError): void {
+    this.#log.warn(
+      { event: 'rejected', deviceId, code: error.code, sessionId: error.sessionId, seq: error.seq, type: error.type },
+      error.message,
+    );
+    this.#publish(this.#options.topics.device(deviceId, 'down'), encodeForDevice(toErrorMessage(error, Date.now())));
+  }
+
+  #publish(topic: string, payload: string): void {
+    if (this.#client === undefined) return;
+    this.#client.publish(topic, payload, { qos: 1 }, (err) => {
+      if (err && !this.#closed) this.#log.warn({ topic, err: err.message }, 'publish failed');
+    });
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * What the message handlers share: the live sessions by device, and how to reply to a device.
+ */
+import type { Logger } from 'pino';
+import type { ProtocolError } from '../protocol/errors.ts';
+import type { PeerOptions } from '../webrtc/peer.ts';
+import type { Session } from './session.ts';
+
+export interface AnswererContext {
+  readonly sessions: Map<string, Session>;
+  readonly log: Logger;
+  readonly peer: PeerOptions;
+  readonly connectTimeoutMs: number;
+  readonly mediaTimeoutMs: number;
+  readonly maxSessions: number;
+  /** Publishes an already encoded payload on the device's down topic (QoS 1). */
+  sendToDevice(deviceId: string, payload: string): void;
+  /** Replies with an `error` message and logs the rejection once. */
+  reject(deviceId: string, error: ProtocolError): void;
+  /** A new session exists (the answerer re-emits it to the bridge). */
+  opened(session: Session): void;
+}

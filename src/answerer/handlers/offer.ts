@@ -1,0 +1,38 @@
+import { ProtocolError } from '../../protocol/errors.ts';
+import type { Offer } from '../../protocol/messages.ts';
+import type { AnswererContext } from '../context.ts';
+import { Session } from '../session.ts';
+
+/** A new offer replaces the device's live session (the old one gets bye "replaced"). */
+export async function handleOffer(ctx: AnswererContext, deviceId: string, offer: Offer): Promise<void> {
+  const current = ctx.sessions.get(deviceId);
+  if (current?.sessionId === offer.sessionId) {
+    const ref = { sessionId: offer.sessionId, seq: offer.seq, type: 'offer' };
+    ctx.reject(deviceId, new ProtocolError('TALI_ERR_UNEXPECTED_TYPE', 'this session already has an offer; use a new sessionId', ref));
+    return;
+  }
+  if (current === undefined && ctx.sessions.size >= ctx.maxSessions) {
+    const ref = { sessionId: offer.sessionId, seq: offer.seq, type: 'offer' };
+    ctx.reject(deviceId, new ProtocolError('TALI_ERR_SESSION_LIMIT', `bridge is at its limit of ${ctx.maxSessions} sessions`, ref));
+    return;
+  }
+  if (current) void current.close('replaced');
+
+  const session = new Session({
+    deviceId,
+    sessionId: offer.sessionId,
+    peer: ctx.peer,
+    connectTimeoutMs: ctx.connectTimeoutMs,
+    mediaTimeoutMs: ctx.mediaTimeoutMs,
+    logger: ctx.log,
+    send: (payload) => ctx.sendToDevice(deviceId, payload),
+  });
+  ctx.sessions.set(deviceId, session);
+  session.once('closed', () => {
+    if (ctx.sessions.get(deviceId) === session) ctx.sessions.delete(deviceId);
+  });
+  session.log.info('offer received');
+  ctx.opened(session);
+  const refused = await session.open(offer);
+  if (refused) ctx.reject(deviceId, refused);
+}

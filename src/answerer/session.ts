@@ -1,0 +1,232 @@
+/**
+ * One camera session: a device's offer answered by one werift peer, until it closes.
+ *
+ *              answer sent           ICE + DTLS up          first RTP
+ *   answering ─────────────► connecting ─────────► connected ─────────► streaming
+ *       │                        │                     │                    │
+ *       └── bye · rejected offer · ice-failed · timeout · offline · replaced · shutdown ──► closed
+ *
+ * close() is idempotent and releases the peer's sockets and every timer; the bridge keeps no reference afterwards.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { RtpPacket } from 'werift';
+import { encodeForDevice } from '../protocol/codec.ts';
+import { ProtocolError, type ErrorCode } from '../protocol/errors.ts';
+import type { Answer, Bye, ByeReason, Candidate, Offer } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../protocol/topics.ts';
+import { startsKeyframe } from '../webrtc/keyframe.ts';
+import { Peer, type PeerOptions, type RemoteTrack } from '../webrtc/peer.ts';
+import { dropRepeatedCandidates, extractCandidates, SdpError } from '../webrtc/sdp.ts';
+import { TimelineClock, type SessionStats, type TrackStats } from './stats.ts';
+
+export const SESSION_STATES = ['answering', 'connecting', 'connected', 'streaming', 'closed'] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+
+export interface SessionOptions {
+  deviceId: string;
+  sessionId: string;
+  peer: PeerOptions;
+  /** Milliseconds from answer to ICE + DTLS connected before giving up (default 15 000). */
+  connectTimeoutMs: number;
+  /** Milliseconds without RTP, once connected, before giving up (default 10 000). */
+  mediaTimeoutMs: number;
+  logger: Logger;
+  /** Publishes a payload on the device's down topic; the session has already encoded and size-checked it. */
+  send: (payload: string) => void;
+}
+
+export interface SessionEvents {
+  state: [SessionState];
+  track: [RemoteTrack];
+  rtp: [RemoteTrack, RtpPacket];
+  keyframe: [RemoteTrack];
+  closed: [ByeReason];
+}
+
+type DownMessage = Omit<Answer, 'v' | 'seq' | 'ts' | 'sessionId'> | Omit<Bye, 'v' | 'seq' | 'ts' | 'sessionId'> |
+  Omit<Candidate, 'v' | 'seq' | 'ts' | 'sessionId'>;
+
+export class Session extends EventEmitter<SessionEvents> {
+  readonly deviceId: string;
+  readonly sessionId: string;
+  readonly log: Logger;
+  #state: SessionState = 'answering';
+  #closeReason: ByeReason | undefined;
+  readonly #options: SessionOptions;
+  readonly #peer: Peer;
+  readonly #clock = new TimelineClock();
+  readonly #tracks = new Map<number, TrackStats & { lastKeyframeTs: number }>();
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #lastRtpAt = 0;
+
+  constructor(options: SessionOptions) {
+    super();
+    this.deviceId = options.deviceId;
+    this.sessionId = options.sessionId;
+    this.#options = options;
+    this.log = options.logger.child({ deviceId: options.deviceId, sessionId: options.sessionId });
+    this.#peer = new Peer(options.peer);
+    this.#peer.on('state', (state) => this.#onPeerState(state));
+    this.#peer.on('iceConnected', () => this.#clock.mark('iceConnected'));
+    this.#peer.on('track', (track) => this.#onTrack(track));
+    this.#peer.on('rtp', (track, packet) => this.#onRtp(track, packet));
+    this.#peer.on('candidateError', (candidate, err) =>
+      this.log.debug({ candidate, err: err.message }, 'remote candidate not usable'),
+    );
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get stats(): SessionStats {
+    const stats: SessionStats = {
+      deviceId: this.deviceId,
+      sessionId: this.sessionId,
+      state: this.#state,
+      timeline: { ...this.#clock.timeline },
+      tracks: [...this.#tracks.values()].map(({ lastKeyframeTs: _, ...t }) => ({ ...t })),
+    };
+    if (this.#closeReason) stats.closeReason = this.#closeReason;
+    return stats;
+  }
+
+  /**
+   * Answers the offer. Never throws: a refused offer closes the session and comes back as the error to send the
+   * device (the answerer owns error replies).
+   */
+  async open(offer: Offer): Promise<ProtocolError | undefined> {
+    let sdp: string;
+    try {
+      sdp = dropRepeatedCandidates(await this.#peer.answer(offer.sdp));
+    } catch (err) {
+      if (this.#state === 'closed') return undefined;
+      const code: ErrorCode =
+        err instanceof SdpError ? (err.kind === 'invalid' ? 'TALI_ERR_INVALID_SDP' : 'TALI_ERR_NO_COMMON_CODEC') : 'TALI_ERR_INTERNAL';
+      if (code === 'TALI_ERR_INTERNAL') this.log.error({ err }, 'answering failed');
+      await this.close('error', { notify: false });
+      const ref = { sessionId: this.sessionId, seq: offer.seq, type: 'offer' };
+      return new ProtocolError(code, (err as Error).message.slice(0, 200), ref);
+    }
+    if (this.#state === 'closed') return undefined;
+    this.#sendAnswer(sdp);
+    this.#clock.mark('answer');
+    this.#setState('connecting');
+    this.#arm(this.#options.connectTimeoutMs, () => void this.close('timeout'));
+    return undefined;
+  }
+
+  addCandidate(message: Candidate): void {
+    if (message.endOfCandidates) this.#peer.addRemoteCandidate(null);
+    else if (message.candidate !== undefined) {
+      this.#peer.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
+    }
+  }
+
+  /** Sends PLI upstream (a viewer joined, a recorder started, or a viewer asked). */
+  requestKeyframe(): void {
+    this.#peer.requestKeyframe();
+  }
+
+  /** Ends the session. `notify` sends the device a bye (not wanted when the device itself said bye or went away). */
+  async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
+    if (this.#state === 'closed') return;
+    const notify = options.notify ?? !(reason === 'normal' || reason === 'offline');
+    if (notify) this.#send({ type: 'bye', reason });
+    this.#closeReason = reason;
+    this.#clock.mark('closed');
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#setState('closed');
+    await this.#peer.close();
+    this.log.info({ reason, stats: this.stats }, 'session closed');
+    this.emit('closed', reason);
+    this.removeAllListeners();
+  }
+
+  #sendAnswer(sdp: string): void {
+    try {
+      this.#send({ type: 'answer', sdp });
+      return;
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+    }
+    // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §4).
+    const { sdp: bare, candidates } = extractCandidates(sdp);
+    this.#send({ type: 'answer', sdp: bare });
+    for (const c of candidates) this.#send({ type: 'candidate', candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex });
+    this.#send({ type: 'candidate', endOfCandidates: true });
+  }
+
+  #send(body: DownMessage): void {
+    const message = { v: PROTOCOL_VERSION, sessionId: this.sessionId, seq: ++this.#seq, ts: Date.now(), ...body };
+    this.#options.send(encodeForDevice(message as Answer));
+  }
+
+  #onPeerState(state: string): void {
+    if (state === 'connected' && this.#state === 'connecting') {
+      this.#clock.mark('connected');
+      this.#setState('connected');
+      this.log.info({ timeline: this.#clock.timeline }, 'session connected');
+      this.#lastRtpAt = performance.now();
+      this.#watchMedia();
+    } else if (state === 'failed') {
+      void this.close('ice-failed');
+    }
+  }
+
+  #onTrack(track: RemoteTrack): void {
+    this.#tracks.set(track.ssrc, { ...track, packets: 0, bytes: 0, keyframes: 0, lastKeyframeTs: -1 });
+    this.emit('track', track);
+    // A keyframe now rather than at the camera's next GOP boundary: the first picture is what users wait for.
+    if (track.kind === 'video') this.#peer.requestKeyframe();
+  }
+
+  #onRtp(track: RemoteTrack, packet: RtpPacket): void {
+    const stats = this.#tracks.get(track.ssrc);
+    if (stats === undefined || this.#state === 'closed') return;
+    stats.packets++;
+    stats.bytes += packet.payload.length;
+    this.#lastRtpAt = performance.now();
+    if (this.#state === 'connected') {
+      this.#clock.mark('firstRtp');
+      this.#setState('streaming');
+    }
+    if (
+      track.kind === 'video' &&
+      stats.lastKeyframeTs !== packet.header.timestamp &&
+      startsKeyframe(track.codec as 'VP8' | 'H264', packet.payload)
+    ) {
+      stats.keyframes++;
+      stats.lastKeyframeTs = packet.header.timestamp;
+      if (this.#clock.mark('firstKeyframe')) this.log.debug({ timeline: this.#clock.timeline }, 'first keyframe');
+      this.emit('keyframe', track);
+    }
+    this.emit('rtp', track, packet);
+  }
+
+  /** One timer for the media timeout, re-armed for the remainder instead of reset on every packet. */
+  #watchMedia(): void {
+    const idle = performance.now() - this.#lastRtpAt;
+    const left = this.#options.mediaTimeoutMs - idle;
+    if (left <= 0) {
+      this.log.warn({ idleMs: Math.round(idle) }, 'no media');
+      void this.close('timeout');
+      return;
+    }
+    this.#arm(left, () => this.#watchMedia());
+  }
+
+  #arm(ms: number, fn: () => void): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(fn, ms);
+  }
+
+  #setState(state: SessionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+}
