@@ -1,0 +1,162 @@
+/**
+ * The Bridge: one process that a camera fleet relies on. It composes the embedded broker with its listeners, the
+ * HTTP server and the answerer, and closes them in reverse order.
+ *
+ *   Bridge ─┬─ Broker (Aedes) ◄── TcpListener (mqtt, mqtts) · WebSocketListener (/mqtt on HttpServer)
+ *           └─ Answerer ── MQTT client (in-process stream) ── Sessions ── werift peers
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { Answerer } from './answerer/answerer.ts';
+import { Broker } from './broker/broker.ts';
+import { connectInProcess } from './broker/in-process.ts';
+import { TcpListener } from './broker/tcp.ts';
+import { WebSocketListener } from './broker/websocket.ts';
+import { loadConfig, type BridgeConfig } from './config/config.ts';
+import type { OptionName } from './config/options.ts';
+import { HttpServer } from './http/server.ts';
+import { createLogger } from './log.ts';
+import { connectMqtt } from './mqtt/connect.ts';
+import { Topics } from './protocol/topics.ts';
+import { AccessPolicy } from './security/access.ts';
+import { passwordAuthenticator } from './security/authenticator.ts';
+import { ensureAdmin } from './security/bootstrap.ts';
+import { CredentialStore } from './security/credentials.ts';
+import { VERSION } from './version.ts';
+
+export interface BridgeStartOptions {
+  /** A validated config, or option values to validate (defaults fill the rest). */
+  config?: BridgeConfig | Partial<Record<OptionName, unknown>>;
+  logger?: Logger;
+}
+
+export class Bridge {
+  readonly config: BridgeConfig;
+  readonly log: Logger;
+  readonly topics: Topics;
+  readonly credentials: CredentialStore;
+  readonly broker: Broker;
+  readonly answerer: Answerer;
+  readonly http: HttpServer;
+  mqttPort = 0;
+  mqttsPort = 0;
+  httpPort = 0;
+  /** Where the first start left the admin secret, if this start created it. */
+  adminSecretFile: string | undefined;
+  readonly #tcp: TcpListener;
+  readonly #tls: TcpListener | undefined;
+  readonly #ws: WebSocketListener;
+  #closing: Promise<void> | undefined;
+
+  private constructor(config: BridgeConfig, log: Logger, broker: Broker, credentials: CredentialStore, tls?: { key: Buffer; cert: Buffer }) {
+    this.config = config;
+    this.log = log;
+    this.topics = new Topics(config.root);
+    this.credentials = credentials;
+    this.broker = broker;
+    this.#tcp = new TcpListener(broker, {});
+    this.#tls = tls ? new TcpListener(broker, { tls }) : undefined;
+    this.http = new HttpServer(tls);
+    this.#ws = new WebSocketListener(broker, this.http.server, {
+      path: config.wsPath,
+      maxMessageBytes: config.maxMessageBytes * 4,
+      secure: tls !== undefined,
+    });
+    this.answerer = new Answerer({
+      connect: (will) =>
+        connectMqtt({ target: () => connectInProcess(broker), clientId: `tali-${config.bridgeId}`, will, keepaliveS: 60 }),
+      topics: this.topics,
+      bridgeId: config.bridgeId,
+      version: VERSION,
+      iceServers: config.iceServers,
+      udpPortRange: config.udpPortRange ?? undefined,
+      maxMessageBytes: config.maxMessageBytes,
+      maxAgeMs: config.maxAgeMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      mediaTimeoutMs: config.mediaTimeoutMs,
+      maxSessions: config.maxSessions,
+      logger: log.child({ component: 'answerer' }),
+    });
+    this.http.route('/healthz', (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'));
+  }
+
+  static async start(options: BridgeStartOptions = {}): Promise<Bridge> {
+    const config = isConfig(options.config) ? options.config : loadConfig({ overrides: options.config ?? {} });
+    const log = options.logger ?? createLogger(config.logLevel);
+    await mkdir(config.dataDir, { recursive: true });
+    const credentials = new CredentialStore(config.dataDir);
+    const adminSecretFile = await ensureAdmin(credentials, config.dataDir);
+    if (config.allowAnonymous) log.warn('anonymous clients are allowed (--allow-anonymous): development only');
+    const tls = config.tlsCert ? { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) } : undefined;
+
+    const broker = await Broker.create({
+      id: config.bridgeId,
+      authenticate: passwordAuthenticator({ store: credentials, allowAnonymous: config.allowAnonymous }),
+      access: new AccessPolicy(new Topics(config.root)),
+      logger: log.child({ component: 'broker' }),
+    });
+    const bridge = new Bridge(config, log, broker, credentials, tls);
+    bridge.adminSecretFile = adminSecretFile;
+    try {
+      bridge.mqttPort = await bridge.#tcp.listen(config.host, config.mqttPort);
+      if (bridge.#tls) bridge.mqttsPort = await bridge.#tls.listen(config.host, config.mqttsPort);
+      bridge.httpPort = await bridge.http.listen(config.host, config.httpPort);
+      await bridge.answerer.start();
+    } catch (err) {
+      await bridge.close();
+      throw err;
+    }
+    log.info(
+      {
+        mqttPort: bridge.mqttPort,
+        httpPort: bridge.httpPort,
+        ...(tls && { mqttsPort: bridge.mqttsPort }),
+        wsPath: config.wsPath,
+        dataDir: config.dataDir,
+        bridgeId: config.bridgeId,
+        version: VERSION,
+        ...(adminSecretFile && { adminSecretFile }),
+      },
+      'tali ready',
+    );
+    return bridge;
+  }
+
+  /** mqtt://host:port of the TCP listener, for clients on this machine. */
+  get mqttUrl(): string {
+    return `mqtt://${this.#localHost}:${this.mqttPort}`;
+  }
+
+  get wsUrl(): string {
+    return `${this.#tls ? 'wss' : 'ws'}://${this.#localHost}:${this.httpPort}${this.config.wsPath}`;
+  }
+
+  get mqttsUrl(): string | undefined {
+    return this.#tls ? `mqtts://${this.#localHost}:${this.mqttsPort}` : undefined;
+  }
+
+  /**
+   * Sessions end with bye "shutdown", the bridge card goes offline, then listeners and the broker close and every
+   * port is released. Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.answerer.close();
+      await this.#ws.close();
+      await Promise.all([this.#tcp.close(), this.#tls?.close(), this.http.close()]);
+      await this.broker.close();
+      this.log.info('tali stopped');
+    })();
+    return this.#closing;
+  }
+
+  get #localHost(): string {
+    const host = this.config.host;
+    if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+    return host.includes(':') ? `[${host}]` : host;
+  }
+}
+
+function isConfig(value: unknown): value is BridgeConfig {
+  return typeof value === 'object' && value !== null && Object.isFrozen(value);
+}

@@ -1,0 +1,168 @@
+/**
+ * Configuration, validated once at the edge and frozen. Precedence: flags > environment > config file > defaults.
+ * Every problem is reported at once, each with the option, where the value came from and what is expected.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { IceServer } from '../protocol/messages.ts';
+import { envOf, flagOf, OPTIONS, type OptionName, type OptionSpec } from './options.ts';
+
+type ValueOf<S extends OptionSpec> = S extends { type: 'integer' }
+  ? number
+  : S extends { type: 'boolean' }
+    ? boolean
+    : S extends { type: 'portRange' }
+      ? readonly [number, number] | null
+      : S extends { type: 'iceServers' }
+        ? readonly IceServer[]
+        : string;
+
+export type BridgeConfig = { readonly [K in OptionName]: ValueOf<(typeof OPTIONS)[K]> };
+
+export class ConfigError extends Error {
+  readonly code = 'TALI_ERR_CONFIG';
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface ConfigSources {
+  /** Values from flags, already keyed by option name (strings, or true for bare boolean flags). */
+  flags?: Partial<Record<OptionName, string | boolean>>;
+  env?: Record<string, string | undefined>;
+  /** Path of a JSON config file. */
+  file?: string | undefined;
+  /** Values given programmatically (tests, embedding); same precedence as flags. */
+  overrides?: Partial<Record<OptionName, unknown>>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): BridgeConfig {
+  const problems: string[] = [];
+  const fileValues = sources.file ? readConfigFile(sources.file, problems) : {};
+  const result: Record<string, unknown> = {};
+  for (const name of Object.keys(OPTIONS) as OptionName[]) {
+    const spec: OptionSpec = OPTIONS[name];
+    const envValue = sources.env?.[envOf(name)];
+    const candidates: [unknown, string][] = [
+      [sources.overrides?.[name], 'options'],
+      [sources.flags?.[name], `--${flagOf(name)}`],
+      [envValue === '' ? undefined : envValue, envOf(name)],
+      [fileValues[name], sources.file ?? 'file'],
+    ];
+    const found = candidates.find(([value]) => value !== undefined);
+    if (found === undefined) {
+      result[name] = spec.default;
+      continue;
+    }
+    const [raw, from] = found;
+    const parsed = parseValue(spec, raw);
+    if (typeof parsed === 'object' && parsed !== null && 'problem' in parsed) {
+      problems.push(`${name}: ${parsed.problem} (got ${JSON.stringify(raw)?.slice(0, 80)} from ${from})`);
+    } else {
+      result[name] = parsed;
+    }
+  }
+  checkTogether(result, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (result.bridgeId === '') result.bridgeId = defaultBridgeId();
+  return Object.freeze(result) as BridgeConfig;
+}
+
+/** Validates a config file without starting anything (`tali config check FILE`). */
+export function checkConfigFile(file: string): BridgeConfig {
+  return loadConfig({ file });
+}
+
+function readConfigFile(file: string, problems: string[]): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    problems.push(`${file}: ${(err as Error).message}`);
+    return {};
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(`${file}: must be a JSON object of options`);
+    return {};
+  }
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(OPTIONS, key)) problems.push(`${key}: unknown option in ${file}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+type Parsed = unknown | { problem: string };
+
+function parseValue(spec: OptionSpec, raw: unknown): Parsed {
+  switch (spec.type) {
+    case 'string': {
+      if (typeof raw !== 'string') return { problem: 'must be a string' };
+      if (spec.pattern && !spec.pattern.test(raw)) return { problem: `must be ${spec.hint ?? spec.pattern}` };
+      return raw;
+    }
+    case 'integer': {
+      const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < spec.min || n > spec.max) {
+        return { problem: `must be an integer from ${spec.min} to ${spec.max}${spec.unit ? ` (${spec.unit})` : ''}` };
+      }
+      return n;
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      return { problem: 'must be true or false' };
+    }
+    case 'enum':
+      return typeof raw === 'string' && spec.values.includes(raw) ? raw : { problem: `must be one of ${spec.values.join(', ')}` };
+    case 'portRange':
+      return parsePortRange(raw);
+    case 'iceServers':
+      return parseIceServers(raw);
+  }
+}
+
+function parsePortRange(raw: unknown): Parsed {
+  if (raw === null || raw === '') return null;
+  const pair =
+    typeof raw === 'string' ? raw.split('-').map((s) => (/^\d+$/.test(s.trim()) ? Number(s) : NaN)) : Array.isArray(raw) ? raw : [];
+  const [min, max] = pair as number[];
+  const ok =
+    pair.length === 2 && Number.isInteger(min) && Number.isInteger(max) && min! >= 1024 && max! <= 65535 && min! < max!;
+  // werift needs two distinct ports at least: "Minimum port and Maximum port must not be the same value".
+  return ok ? ([min, max] as const) : { problem: 'must be "MIN-MAX" with 1024 ≤ MIN < MAX ≤ 65535' };
+}
+
+function parseIceServers(raw: unknown): Parsed {
+  let value = raw;
+  if (typeof raw === 'string') {
+    const text = raw.trim();
+    if (text === '') return [];
+    try {
+      value = text.startsWith('[') ? JSON.parse(text) : text.split(',').map((urls) => ({ urls: urls.trim() }));
+    } catch {
+      return { problem: 'must be a JSON array or comma-separated stun:/turn: URLs' };
+    }
+  }
+  if (!Array.isArray(value) || value.length > 8) return { problem: 'must be a list of at most 8 servers' };
+  for (const server of value as unknown[]) {
+    const urls = (server as { urls?: unknown })?.urls;
+    const list = Array.isArray(urls) ? urls : [urls];
+    if (list.length === 0 || !list.every((u) => typeof u === 'string' && /^(stun|stuns|turn|turns):\S+$/.test(u))) {
+      return { problem: 'each server needs urls starting with stun:, stuns:, turn: or turns:' };
+    }
+  }
+  return value as IceServer[];
+}
+
+function checkTogether(config: Record<string, unknown>, problems: string[]): void {
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push('tlsCert and tlsKey: give both or neither');
+}
+
+function defaultBridgeId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 56);
+  return `bridge-${host || 'local'}`;
+}

@@ -1,0 +1,63 @@
+/**
+ * Every option of `tali start`, once: name, type, default, unit and meaning. Flags (--mqtt-port), environment
+ * variables (TALI_MQTT_PORT), the config file ({"mqttPort": …}) and the README's table all derive from this list.
+ */
+export type OptionSpec =
+  | { type: 'string'; default: string; doc: string; pattern?: RegExp; hint?: string }
+  | { type: 'integer'; default: number; min: number; max: number; unit?: string; doc: string }
+  | { type: 'boolean'; default: boolean; doc: string }
+  | { type: 'enum'; default: string; values: readonly string[]; doc: string }
+  | { type: 'portRange'; default: null; doc: string }
+  | { type: 'iceServers'; default: readonly []; doc: string };
+
+const PORT = { min: 0, max: 65535 } as const;
+
+export const OPTIONS = {
+  host: { type: 'string', default: '0.0.0.0', doc: 'address the MQTT and HTTP listeners bind to' },
+  mqttPort: { type: 'integer', default: 1883, ...PORT, doc: 'MQTT over TCP; 0 picks a free port' },
+  httpPort: {
+    type: 'integer',
+    default: 8080,
+    ...PORT,
+    doc: 'HTTP(S): dashboard, MQTT over WebSocket at wsPath, /healthz; 0 picks a free port',
+  },
+  mqttsPort: { type: 'integer', default: 8883, ...PORT, doc: 'MQTT over TLS; only with tlsCert and tlsKey' },
+  wsPath: { type: 'string', default: '/mqtt', pattern: /^\/[\w./-]*$/, hint: 'a path like /mqtt', doc: 'path of MQTT over WebSocket' },
+  tlsCert: { type: 'string', default: '', doc: 'PEM certificate file; with tlsKey, MQTT/TLS and HTTPS/WSS are on' },
+  tlsKey: { type: 'string', default: '', doc: 'PEM private key file' },
+  dataDir: { type: 'string', default: './data', doc: 'everything the bridge writes: identities, recordings' },
+  root: { type: 'string', default: 'tali', pattern: /^[^+#$\u0000][^+#\u0000]*$/, hint: 'topic levels like tali or acme/cams', doc: 'topic root of the protocol' },
+  bridgeId: {
+    type: 'string',
+    default: '',
+    pattern: /^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    hint: '1–64 of A–Z a–z 0–9 . _ -',
+    doc: 'this node\'s ID on the bridge card; empty: "bridge-" + host name',
+  },
+  allowAnonymous: { type: 'boolean', default: false, doc: 'let clients without credentials in, as the device named by their client ID (development only)' },
+  logLevel: { type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level' },
+  iceServers: {
+    type: 'iceServers',
+    default: [],
+    doc: 'STUN/TURN servers for the bridge and announced to devices: JSON [{"urls":…,"username":…,"credential":…}] or comma-separated URLs',
+  },
+  udpPortRange: { type: 'portRange', default: null, doc: 'UDP ports for media, "40000-40999"; empty lets the OS pick' },
+  maxMessageBytes: { type: 'integer', default: 16384, min: 1024, max: 262144, unit: 'bytes', doc: 'largest signaling payload accepted from a device' },
+  maxAgeMs: { type: 'integer', default: 60000, min: 0, max: 86_400_000, unit: 'ms', doc: 'accepted clock difference for message ts; 0 disables' },
+  connectTimeoutMs: { type: 'integer', default: 15000, min: 1000, max: 600_000, unit: 'ms', doc: 'answer → ICE+DTLS connected before a session is dropped' },
+  mediaTimeoutMs: { type: 'integer', default: 10000, min: 1000, max: 600_000, unit: 'ms', doc: 'silence (no RTP) before a connected session is dropped' },
+  maxSessions: { type: 'integer', default: 1000, min: 1, max: 1_000_000, doc: 'camera sessions one node answers' },
+  shutdownTimeoutMs: { type: 'integer', default: 5000, min: 100, max: 120_000, unit: 'ms', doc: 'longest a SIGTERM drain may take' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** camelCase → --kebab-case flag. */
+export function flagOf(name: OptionName): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** camelCase → TALI_SCREAMING_SNAKE environment variable. */
+export function envOf(name: OptionName): string {
+  return `TALI_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
