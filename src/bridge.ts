@@ -142,6 +142,7 @@ export class Bridge {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.answerer.close();
+      await this.broker.drain(1000);
       await this.#ws.close();
       await Promise.all([this.#tcp.close(), this.#tls?.close(), this.http.close()]);
       await this.broker.close();

@@ -71,6 +71,11 @@ export class Answerer extends EventEmitter<AnswererEvents> {
 
   async start(): Promise<void> {
     const { topics } = this.#options;
+    try {
+      encodeForDevice(this.#card('online'));
+    } catch (err) {
+      throw new Error(`the bridge card is too large for devices (${(err as Error).message}): list fewer or shorter iceServers`);
+    }
     // Pay werift's first-use cost (~95 ms: interface scan, certificate) now, not on the first camera's offer.
     await Peer.warmUp();
     const client = await this.#options.connect({
@@ -81,7 +86,8 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     });
     this.#client = client;
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
-    await client.subscribeAsync([topics.allDevices('up'), topics.allDevices('status')], { qos: 1 });
+    const ownCard = topics.bridge(this.#options.bridgeId);
+    await client.subscribeAsync([topics.allDevices('up'), topics.allDevices('status'), ownCard], { qos: 1 });
     await client.publishAsync(topics.bridge(this.#options.bridgeId), encode(this.#card('online')), { qos: 1, retain: true });
   }
 
@@ -93,9 +99,20 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     const client = this.#client;
     if (client === undefined) return;
     const topic = this.#options.topics.bridge(this.#options.bridgeId);
+    // Brokers (Aedes among them) may PUBACK before they hand a message on. Our own offline card coming back means
+    // the broker has routed it, and the byes published before it, so disconnecting now loses nothing.
+    const echoed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      this.#onOwnCard = (state) => {
+        if (state === 'offline') (clearTimeout(timer), resolve());
+      };
+    });
     await client.publishAsync(topic, encode(this.#card('offline')), { qos: 1, retain: true }).catch(() => {});
+    await echoed;
     await client.endAsync().catch(() => {});
   }
+
+  #onOwnCard: (state: string) => void = () => {};
 
   #card(state: 'online' | 'offline'): BridgeStatus {
     const o = this.#options;
@@ -115,13 +132,18 @@ export class Answerer extends EventEmitter<AnswererEvents> {
 
   #onMessage(topic: string, payload: Buffer): void {
     const parsed = this.#options.topics.parse(topic);
-    if (parsed?.kind !== 'device') return;
+    if (parsed === undefined || payload.length === 0) return; // empty: a retained message being cleared
     try {
-      if (parsed.channel === 'up') this.#onUp(parsed.id, payload);
-      else if (parsed.channel === 'status' && payload.length > 0) this.#onStatus(parsed.id, payload);
+      if (parsed.kind === 'bridge') {
+        if (parsed.id === this.#options.bridgeId) this.#onOwnCard(decode('bridge', payload).state);
+      } else if (parsed.kind === 'device' && parsed.channel === 'up') {
+        this.#onUp(parsed.id, payload);
+      } else if (parsed.kind === 'device' && parsed.channel === 'status') {
+        this.#onStatus(parsed.id, payload);
+      }
     } catch (err) {
-      if (err instanceof ProtocolError) this.#reject(parsed.id, err);
-      else this.#log.error({ err, deviceId: parsed.id }, 'handler failed');
+      if (err instanceof ProtocolError && parsed.kind === 'device') this.#reject(parsed.id, err);
+      else this.#log.error({ err, topic }, 'message handling failed');
     }
   }
 

@@ -153,7 +153,7 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
     }
-    // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §4).
+    // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §9).
     const { sdp: bare, candidates } = extractCandidates(sdp);
     this.#send({ type: 'answer', sdp: bare });
     for (const c of candidates) this.#send({ type: 'candidate', candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex });

@@ -52,6 +52,7 @@ export class Broker {
     // The hooks are installed after construction because they need the Broker's state; Aedes reads them per call.
     const aedes = await Aedes.createBroker({ id: options.id, connectTimeout: options.connectTimeoutMs ?? 10_000 });
     const broker = new Broker(aedes, options);
+    broker.#countRouting();
     aedes.authenticate = broker.#authenticate;
     aedes.authorizePublish = broker.#authorizePublish;
     aedes.authorizeSubscribe = broker.#authorizeSubscribe;
@@ -88,6 +89,41 @@ export class Broker {
         (err) => (err ? reject(err) : resolve()),
       ),
     );
+  }
+
+  /**
+   * Resolves once no message is being routed (every delivery written to its connection), or after `timeoutMs`.
+   * Aedes acknowledges a QoS 1 publish before routing it, so a PUBACK alone does not mean subscribers have it;
+   * shutdown waits on this before closing connections, so a last bye is not lost.
+   */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.#routing === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.#drained;
+      function done() {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  #routing = 0;
+  readonly #drained = new Set<() => void>();
+
+  /** Counts messages between mqemitter's emit and its callback, which runs after every subscriber's write. */
+  #countRouting(): void {
+    const mq = (this.aedes as unknown as { mq: { emit: (packet: unknown, cb?: (err?: Error) => void) => void } }).mq;
+    const emit = mq.emit.bind(mq);
+    mq.emit = (packet, cb) => {
+      this.#routing++;
+      emit(packet, (err) => {
+        if (--this.#routing === 0) for (const done of [...this.#drained]) done();
+        cb?.(err);
+      });
+    };
   }
 
   /** Closes Aedes and every client connection. Listeners close their own servers. Idempotent. */

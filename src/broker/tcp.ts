@@ -49,12 +49,25 @@ export class TcpListener {
     return (this.server.address() as AddressInfo | null)?.port ?? 0;
   }
 
-  /** Stops accepting and drops every connection still open. Idempotent. */
-  close(): Promise<void> {
-    for (const socket of this.#sockets) socket.destroy();
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
+  /**
+   * Stops accepting, then ends every connection gracefully: what the broker already wrote (a last bye, the bridge's
+   * offline card) is flushed before FIN. Connections still open after `graceMs` are destroyed. Idempotent.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    const closed = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()));
+    await endGracefully(this.#sockets, graceMs);
+    await closed;
   }
+}
+
+/** socket.end() on each, then destroy() what is still open after graceMs. */
+async function endGracefully(sockets: Iterable<Socket>, graceMs: number): Promise<void> {
+  const open = [...sockets].filter((s) => !s.destroyed);
+  if (open.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const allClosed = Promise.all(open.map((s) => new Promise((resolve) => (s.once('close', resolve), s.end()))));
+  const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([allClosed, grace]);
+  clearTimeout(timer);
+  for (const socket of open) socket.destroy();
 }

@@ -44,10 +44,18 @@ export class WebSocketListener {
     server.on('upgrade', this.#onUpgrade);
   }
 
-  /** Closes every WebSocket; the HTTP server belongs to the bridge. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Closes every WebSocket with 1001 "going away" (RFC 6455 §7.4.1) after what was written is flushed, and
+   * terminates those that do not finish within `graceMs`. The HTTP server belongs to the bridge. Idempotent.
+   */
+  async close(graceMs = 1000): Promise<void> {
     this.#server.off('upgrade', this.#onUpgrade);
-    for (const ws of this.#wss.clients) ws.terminate();
-    return new Promise((resolve) => this.#wss.close(() => resolve()));
+    const open = [...this.#wss.clients];
+    let timer: NodeJS.Timeout | undefined;
+    const allClosed = Promise.all(open.map((ws) => new Promise((resolve) => (ws.once('close', resolve), ws.close(1001)))));
+    await Promise.race([allClosed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    for (const ws of open) ws.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 }

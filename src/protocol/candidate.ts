@@ -24,7 +24,7 @@ export interface ParsedCandidate {
 
 const FOUNDATION = /^[A-Za-z0-9+/]{1,32}$/; // RFC 8839 §5.1: 1*32ice-char
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
 const MDNS = /^[A-Za-z0-9-]{1,63}\.local$/;
 const TYPES: readonly string[] = ['host', 'srflx', 'prflx', 'relay'];
 
@@ -40,7 +40,9 @@ export function parseCandidate(attribute: string): ParsedCandidate {
   if (!FOUNDATION.test(foundation)) throw new TypeError('bad foundation');
   const comp = toInt(component, 1, 256, 'component');
   const proto = transport.toLowerCase();
-  if (proto !== 'udp' && proto !== 'tcp') throw new TypeError(`unsupported transport ${JSON.stringify(transport.slice(0, 32))}`);
+  if (proto !== 'udp' && proto !== 'tcp') {
+    throw new TypeError(`unsupported transport ${JSON.stringify(transport.slice(0, 32))}`);
+  }
   const prio = toInt(priority, 0, 0xffff_ffff, 'priority');
   const addr = checkAddress(address);
   const portNumber = toInt(port, 0, 65535, 'port');
@@ -75,8 +77,29 @@ function toInt(text: string, min: number, max: number, what: string): number {
 }
 
 function checkAddress(address: string): string {
-  if (IPV4.test(address) || MDNS.test(address)) return address;
-  if (address.includes(':') && IPV6.test(address)) return address;
+  if (IPV4.test(address) || MDNS.test(address) || isIPv6(address)) return address;
   // RFC 8839 allows other FQDNs but says they SHOULD NOT be used; resolving them would let a device make us query DNS.
   throw new TypeError(`address ${JSON.stringify(address.slice(0, 64))} is not an IP address or an mDNS .local name`);
+}
+
+/**
+ * RFC 4291 §2.2 text forms: eight hex groups, at most one `::`, optionally a dotted IPv4 tail; no zone ID. Strict
+ * because anything that is not an IP literal would make the socket layer try a DNS lookup.
+ */
+function isIPv6(text: string): boolean {
+  let rest = text;
+  let groups = 8;
+  if (text.includes('.')) {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0 || !IPV4.test(text.slice(colon + 1))) return false;
+    rest = text.slice(0, colon + 1);
+    if (!rest.endsWith('::')) rest = rest.slice(0, -1);
+    groups = 6;
+  }
+  const halves = rest.split('::');
+  if (halves.length > 2) return false;
+  const parts = halves.map((half) => (half === '' ? [] : half.split(':')));
+  if (!parts.every((part) => part.every((group) => HEX_GROUP.test(group)))) return false;
+  const count = parts.reduce((n, part) => n + part.length, 0);
+  return halves.length === 2 ? count < groups : count === groups;
 }

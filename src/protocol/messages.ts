@@ -24,7 +24,7 @@ const Seq = Type.Integer({
   maximum: 2_147_483_647,
   description: "per sender and session, starting at 1; a repeated (sessionId, seq) is a duplicate",
 });
-const Sdp = Type.String({ minLength: 1, maxLength: MAX_SDP_CHARS });
+const Sdp = Type.String({ minLength: 1, maxLength: MAX_SDP_CHARS, description: 'the complete SDP (RFC 8866), CRLF line ends' });
 const ShortText = (description: string) => Type.String({ maxLength: 64, description });
 
 const session = { v: Version, sessionId: SessionId, seq: Seq, ts: Timestamp };
@@ -43,10 +43,12 @@ export const Candidate = Type.Object(
         description: 'the a=candidate attribute value, e.g. "candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host"',
       }),
     ),
-    sdpMid: Type.Optional(Type.String({ maxLength: 32 })),
-    sdpMLineIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 63 })),
+    sdpMid: Type.Optional(Type.String({ maxLength: 32, description: 'a=mid of the m= section; default: the first' })),
+    sdpMLineIndex: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 63, description: 'index of the m= section, from 0; used when sdpMid is absent' }),
+    ),
     endOfCandidates: Type.Optional(
-      Type.Literal(true, { description: 'no more candidates will follow (RFC 8838 §4.4); then omit candidate' }),
+      Type.Literal(true, { description: 'no more candidates will follow (end-of-candidates, RFC 8838 §13); then omit candidate' }),
     ),
   },
   { title: 'candidate' },
@@ -65,7 +67,7 @@ export const ErrorMessage = Type.Object(
     type: Type.Literal('error'),
     ts: Timestamp,
     code: Type.String({ pattern: '^TALI_ERR_[A-Z_]{1,48}$', description: 'stable code, see the error table' }),
-    message: Type.String({ maxLength: 256 }),
+    message: Type.String({ maxLength: 256, description: 'for humans and logs; do not parse' }),
     sessionId: Type.Optional(SessionId),
     seq: Type.Optional(Seq),
     ref: Type.Optional(

@@ -1,0 +1,43 @@
+/**
+ * `tali <command>`: the CLI's dispatcher. Each command is a module exporting `run(argv, io)` that returns an exit
+ * code; commands write their own output through `io`, and the bridge logs through pino.
+ */
+import { runStart } from './start.ts';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }> = {
+  start: { run: async () => runStart, summary: 'run the bridge (embedded broker, answerer, dashboard)' },
+  camera: {
+    run: async () => (await import('../../devices/camera/cli.ts')).runCamera,
+    summary: 'run a simulated camera against a bridge',
+  },
+};
+
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(usage());
+    return name === undefined ? 1 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`${(await import('../version.ts')).VERSION}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr.write(`tali: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.run())(rest, io);
+}
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: tali <command> [options]\n\n${lines.join('\n')}\n\nRun "tali <command> --help" for its options.\n`;
+}
