@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { decode, encode, encodeForDevice } from '../protocol/codec.ts';
 import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
-import type { BridgeStatus, IceServer } from '../protocol/messages.ts';
+import type { BridgeStatus, IceServer, Message } from '../protocol/messages.ts';
 import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
 import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
 import { Peer, type PeerOptions } from '../webrtc/peer.ts';
@@ -39,7 +39,12 @@ export interface AnswererOptions {
 }
 
 export interface AnswererEvents {
+  /** A camera session was created (it then reports its own state, media and close). */
   session: [Session];
+  /** A signaling message passed the edge (in) or was published (out): for metrics and the signaling log. */
+  signal: [direction: 'in' | 'out', deviceId: string, type: string];
+  /** A device message was refused with this code (an `error` went back to the device). */
+  rejected: [deviceId: string, code: string];
 }
 
 export class Answerer extends EventEmitter<AnswererEvents> {
@@ -63,7 +68,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       connectTimeoutMs: options.connectTimeoutMs,
       mediaTimeoutMs: options.mediaTimeoutMs,
       maxSessions: options.maxSessions,
-      sendToDevice: (deviceId, payload) => this.#publish(options.topics.device(deviceId, 'down'), payload),
+      sendToDevice: (deviceId, payload) => this.#sendToDevice(deviceId, payload),
       reject: (deviceId, error) => this.#reject(deviceId, error),
       opened: (session) => this.emit('session', session),
     };
@@ -149,6 +154,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
 
   #onUp(deviceId: string, payload: Buffer): void {
     const message = decode('up', payload, this.#options.maxMessageBytes);
+    this.emit('signal', 'in', deviceId, message.type);
     if (message.sessionId !== undefined && message.seq !== undefined) {
       const ref = { sessionId: message.sessionId, seq: message.seq, type: message.type };
       if (!isFresh(message.ts, Date.now(), this.#options.maxAgeMs)) {
@@ -195,7 +201,15 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       { event: 'rejected', deviceId, code: error.code, sessionId: error.sessionId, seq: error.seq, type: error.type },
       error.message,
     );
-    this.#publish(this.#options.topics.device(deviceId, 'down'), encodeForDevice(toErrorMessage(error, Date.now())));
+    this.emit('rejected', deviceId, error.code);
+    this.#sendToDevice(deviceId, toErrorMessage(error, Date.now()));
+  }
+
+  /** Encodes (throwing RangeError over the devices' size limit) and publishes on the device's down topic. */
+  #sendToDevice(deviceId: string, message: Message): void {
+    const payload = encodeForDevice(message);
+    this.emit('signal', 'out', deviceId, message.type);
+    this.#publish(this.#options.topics.device(deviceId, 'down'), payload);
   }
 
   #publish(topic: string, payload: string): void {

@@ -3,6 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { ProtocolError } from '../protocol/errors.ts';
+import type { Message } from '../protocol/messages.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
 import type { Session } from './session.ts';
 
@@ -13,8 +14,8 @@ export interface AnswererContext {
   readonly connectTimeoutMs: number;
   readonly mediaTimeoutMs: number;
   readonly maxSessions: number;
-  /** Publishes an already encoded payload on the device's down topic (QoS 1). */
-  sendToDevice(deviceId: string, payload: string): void;
+  /** Publishes on the device's down topic (QoS 1); throws RangeError if the message is over the devices' limit. */
+  sendToDevice(deviceId: string, message: Message): void;
   /** Replies with an `error` message and logs the rejection once. */
   reject(deviceId: string, error: ProtocolError): void;
   /** A new session exists (the answerer re-emits it to the bridge). */

@@ -11,9 +11,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RtpPacket } from 'werift';
-import { encodeForDevice } from '../protocol/codec.ts';
 import { ProtocolError, type ErrorCode } from '../protocol/errors.ts';
-import type { Answer, Bye, ByeReason, Candidate, Offer } from '../protocol/messages.ts';
+import type { Answer, Bye, ByeReason, Candidate, Message, Offer } from '../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import { startsKeyframe } from '../webrtc/keyframe.ts';
 import { Peer, type PeerOptions, type RemoteTrack } from '../webrtc/peer.ts';
@@ -32,8 +31,8 @@ export interface SessionOptions {
   /** Milliseconds without RTP, once connected, before giving up (default 10 000). */
   mediaTimeoutMs: number;
   logger: Logger;
-  /** Publishes a payload on the device's down topic; the session has already encoded and size-checked it. */
-  send: (payload: string) => void;
+  /** Publishes on the device's down topic; throws RangeError when the message exceeds the devices' size limit. */
+  send: (message: Message) => void;
 }
 
 export interface SessionEvents {
@@ -161,8 +160,9 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #send(body: DownMessage): void {
-    const message = { v: PROTOCOL_VERSION, sessionId: this.sessionId, seq: ++this.#seq, ts: Date.now(), ...body };
-    this.#options.send(encodeForDevice(message as Answer));
+    const seq = this.#seq + 1;
+    this.#options.send({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq, ts: Date.now(), ...body } as Message);
+    this.#seq = seq; // only once sent: a message refused as too large does not use up a sequence number
   }
 
   #onPeerState(state: string): void {

@@ -6,6 +6,7 @@
  * peer; the hooks below look that up to authenticate and authorise.
  */
 import { Aedes, type AedesPublishPacket, type Client, type Connection, type Subscription } from 'aedes';
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { AccessPolicy } from '../security/access.ts';
@@ -27,15 +28,19 @@ interface Peer {
   transport: Transport;
   address: string;
   identity?: Identity;
+  /** clientReady was reported, so clientGone will be: metrics gauges stay balanced. */
+  ready?: boolean;
 }
 
-/** Events a broker reports to the rest of the bridge (metrics, logs, identity removal). */
+/** Events a broker reports to the rest of the bridge (metrics, logs). */
 export interface BrokerEvents {
   clientReady: [clientId: string, identity: Identity, transport: Transport];
-  clientGone: [clientId: string, identity: Identity | undefined];
+  clientGone: [clientId: string, identity: Identity | undefined, transport: Transport];
+  authFailed: [transport: Transport, returnCode: number];
+  denied: [action: 'publish' | 'subscribe', role: string | undefined];
 }
 
-export class Broker {
+export class Broker extends EventEmitter<BrokerEvents> {
   readonly aedes: Aedes;
   readonly #peers = new WeakMap<Connection, Peer>();
   readonly #options: BrokerOptions;
@@ -43,6 +48,7 @@ export class Broker {
   #closed = false;
 
   private constructor(aedes: Aedes, options: BrokerOptions) {
+    super();
     this.aedes = aedes;
     this.#options = options;
     this.#log = options.logger;
@@ -56,6 +62,16 @@ export class Broker {
     aedes.authenticate = broker.#authenticate;
     aedes.authorizePublish = broker.#authorizePublish;
     aedes.authorizeSubscribe = broker.#authorizeSubscribe;
+    aedes.on('clientReady', (client) => {
+      const peer = broker.#peers.get(client.conn);
+      if (peer?.identity === undefined) return;
+      peer.ready = true;
+      broker.emit('clientReady', client.id, peer.identity, peer.transport);
+    });
+    aedes.on('clientDisconnect', (client) => {
+      const peer = broker.#peers.get(client.conn);
+      if (peer?.ready) broker.emit('clientGone', client.id, peer.identity, peer.transport);
+    });
     aedes.on('clientError', (client, err) => broker.#log.debug({ clientId: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) =>
       broker.#log.debug({ clientId: client.id, err: err.message }, 'connection error'),
@@ -162,6 +178,7 @@ export class Broker {
           { event: 'auth_failed', username, clientId: client.id, address: peer.address, transport: peer.transport, returnCode },
           err instanceof AuthError ? err.message : `authentication error: ${(err as Error).message}`,
         );
+        this.emit('authFailed', peer.transport, returnCode);
         done(Object.assign(new Error((err as Error).message), { returnCode }), null);
       });
   };
@@ -193,8 +210,9 @@ export class Broker {
     callback(null, null); // SUBACK 0x80 for this filter (MQTT-3.9.3); the connection stays up
   };
 
-  #denied(client: Client, identity: Identity | undefined, action: string, topic: string): void {
+  #denied(client: Client, identity: Identity | undefined, action: 'publish' | 'subscribe', topic: string): void {
     const peer = this.#peers.get(client.conn);
+    this.emit('denied', action, identity?.role);
     this.#log.warn(
       { event: 'denied', action, topic, clientId: client.id, role: identity?.role, identity: identity?.id, address: peer?.address },
       `${action} denied`,

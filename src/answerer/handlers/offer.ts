@@ -25,7 +25,7 @@ export async function handleOffer(ctx: AnswererContext, deviceId: string, offer:
     connectTimeoutMs: ctx.connectTimeoutMs,
     mediaTimeoutMs: ctx.mediaTimeoutMs,
     logger: ctx.log,
-    send: (payload) => ctx.sendToDevice(deviceId, payload),
+    send: (message) => ctx.sendToDevice(deviceId, message),
   });
   ctx.sessions.set(deviceId, session);
   session.once('closed', () => {
