@@ -136,7 +136,37 @@ export const BridgeStatus = Type.Object(
   { title: 'bridge-status', description: "retained bridge card; devices re-offer when it goes offline → online" },
 );
 
+const DeviceId = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+  description: 'the camera to watch',
+});
+
+export const Watch = Type.Object(
+  { ...session, type: Type.Literal('watch'), deviceId: DeviceId, sdp: Sdp },
+  { title: 'watch', description: "a viewer's recvonly offer for one camera's media; answered once the camera's media flows" },
+);
+
+export const Stream = Type.Object(
+  {
+    ...session,
+    type: Type.Literal('stream'),
+    deviceId: DeviceId,
+    state: Type.Union([Type.Literal('waiting'), Type.Literal('live'), Type.Literal('ended')], {
+      description: 'waiting: the camera was asked to start; live: media flows (again); ended: the camera left',
+    }),
+  },
+  { title: 'stream', description: "the state of the camera a viewer session watches; the session itself stays up" },
+);
+
+export const Leave = Type.Object(
+  { v: Version, type: Type.Literal('leave'), ts: Timestamp },
+  { title: 'leave', description: "a viewer's last will: end every session of this viewer" },
+);
+
 export type Offer = Static<typeof Offer>;
+export type Watch = Static<typeof Watch>;
+export type Stream = Static<typeof Stream>;
+export type Leave = Static<typeof Leave>;
 export type Answer = Static<typeof Answer>;
 export type Candidate = Static<typeof Candidate>;
 export type Bye = Static<typeof Bye>;
@@ -154,10 +184,13 @@ export const MESSAGE_SCHEMAS = {
   start: Start,
   status: Status,
   'bridge-status': BridgeStatus,
+  watch: Watch,
+  stream: Stream,
+  leave: Leave,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
-export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus;
+export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | Watch | Stream | Leave;
 export type SessionMessage = Offer | Answer | Candidate | Bye;
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
@@ -167,6 +200,8 @@ export const CHANNEL_TYPES = {
   down: ['answer', 'candidate', 'bye', 'error', 'start'],
   status: ['status'],
   bridge: ['bridge-status'],
+  'viewer-up': ['watch', 'candidate', 'bye', 'leave'],
+  'viewer-down': ['answer', 'candidate', 'bye', 'error', 'stream'],
 } as const satisfies Record<string, readonly MessageType[]>;
 export type Channel = keyof typeof CHANNEL_TYPES;
 export type MessageOnChannel<C extends Channel> = MessageOf<(typeof CHANNEL_TYPES)[C][number]>;

@@ -58,18 +58,24 @@ export const VALID: { [T in MessageType]: Extract<Message, { type: T }> } = {
     udpPortRange: [40000, 40100],
     maxMessageBytes: 16384,
   },
+  watch: { v: 1, type: 'watch', sessionId: SESSION, seq: 1, ts: TS, deviceId: 'cam1', sdp: SDP },
+  stream: { v: 1, type: 'stream', sessionId: SESSION, seq: 2, ts: TS, deviceId: 'cam1', state: 'live' },
+  leave: { v: 1, type: 'leave', ts: TS },
 };
 
 /** The channels each type may be sent on (the inverse of CHANNEL_TYPES, spelled out so a change to it is caught). */
 export const CHANNELS_OF: { [T in MessageType]: Channel[] } = {
   offer: ['up'],
-  answer: ['down'],
-  candidate: ['up', 'down'],
-  bye: ['up', 'down'],
-  error: ['up', 'down'],
+  answer: ['down', 'viewer-down'],
+  candidate: ['up', 'down', 'viewer-up', 'viewer-down'],
+  bye: ['up', 'down', 'viewer-up', 'viewer-down'],
+  error: ['up', 'down', 'viewer-down'],
   start: ['down'],
   status: ['status'],
   'bridge-status': ['bridge'],
+  watch: ['viewer-up'],
+  stream: ['viewer-down'],
+  leave: ['viewer-up'],
 };
 
 /** `base` with fields replaced (`undefined` deletes), as a JSON string ready for decode(). */
