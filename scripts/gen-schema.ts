@@ -27,6 +27,7 @@ const CHANNEL_WHERE: Record<Channel, string> = {
   down: 'bridge → device on {root}/v1/device/{deviceId}/down (QoS 1, not retained)',
   status: 'device card on {root}/v1/device/{deviceId}/status (QoS 1, retained; also the last will)',
   bridge: 'bridge card on {root}/v1/bridge/{bridgeId}/status (QoS 1, retained)',
+  metrics: 'bridge → viewers on {root}/v1/device/{deviceId}/metrics (QoS 1, retained)',
   'viewer-up': 'viewer → bridge on {root}/v1/viewer/{viewerId}/up (QoS 1, not retained)',
   'viewer-down': 'bridge → viewer on {root}/v1/viewer/{viewerId}/down (QoS 1, not retained)',
 };

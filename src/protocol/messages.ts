@@ -163,6 +163,57 @@ export const Leave = Type.Object(
   { title: 'leave', description: "a viewer's last will: end every session of this viewer" },
 );
 
+const Milestone = (description: string) =>
+  Type.Optional(Type.Number({ minimum: 0, maximum: 86_400_000, description: `ms after the offer: ${description}` }));
+const Count = (description: string) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
+
+export const SessionMetrics = Type.Object(
+  {
+    v: Version,
+    type: Type.Literal('metrics'),
+    ts: Timestamp,
+    sessionId: SessionId,
+    bridgeId: ShortText('the bridge node that answered'),
+    state: Type.Union(
+      [
+        Type.Literal('answering'),
+        Type.Literal('connecting'),
+        Type.Literal('connected'),
+        Type.Literal('streaming'),
+        Type.Literal('closed'),
+      ],
+      { description: 'where the session is: answering, connecting, connected (ICE + DTLS), streaming (RTP flows), closed' },
+    ),
+    closeReason: Type.Optional(ShortText('why it closed: a bye reason')),
+    timeline: Type.Object(
+      {
+        offer: Type.Literal(0, { description: 'the bridge received the offer (the origin)' }),
+        answer: Milestone('answer published'),
+        iceConnected: Milestone('ICE connected'),
+        connected: Milestone('DTLS connected (media can flow)'),
+        firstRtp: Milestone('first RTP packet'),
+        firstKeyframe: Milestone('first video keyframe'),
+        closed: Milestone('session closed'),
+      },
+      { description: "milestones in ms since the bridge received the offer, on the bridge's monotonic clock" },
+    ),
+    tracks: Type.Array(
+      Type.Object({
+        kind: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
+        codec: CodecName,
+        packets: Count('RTP packets received'),
+        bytes: Count('RTP payload bytes received'),
+        keyframes: Count('keyframes received (video)'),
+      }),
+      { maxItems: 4, description: 'media received so far, one entry per track' },
+    ),
+  },
+  {
+    title: 'metrics',
+    description: "the negotiation timeline of the device's latest session; published at each milestone and when it closes",
+  },
+);
+
 export type Offer = Static<typeof Offer>;
 export type Watch = Static<typeof Watch>;
 export type Stream = Static<typeof Stream>;
@@ -174,6 +225,7 @@ export type ErrorMessage = Static<typeof ErrorMessage>;
 export type Start = Static<typeof Start>;
 export type Status = Static<typeof Status>;
 export type BridgeStatus = Static<typeof BridgeStatus>;
+export type SessionMetrics = Static<typeof SessionMetrics>;
 
 export const MESSAGE_SCHEMAS = {
   offer: Offer,
@@ -187,10 +239,11 @@ export const MESSAGE_SCHEMAS = {
   watch: Watch,
   stream: Stream,
   leave: Leave,
+  metrics: SessionMetrics,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
-export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | Watch | Stream | Leave;
+export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | Watch | Stream | Leave | SessionMetrics;
 export type SessionMessage = Offer | Answer | Candidate | Bye;
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
@@ -200,6 +253,7 @@ export const CHANNEL_TYPES = {
   down: ['answer', 'candidate', 'bye', 'error', 'start'],
   status: ['status'],
   bridge: ['bridge-status'],
+  metrics: ['metrics'],
   'viewer-up': ['watch', 'candidate', 'bye', 'leave'],
   'viewer-down': ['answer', 'candidate', 'bye', 'error', 'stream'],
 } as const satisfies Record<string, readonly MessageType[]>;

@@ -3,7 +3,7 @@
  * current, and every JSON example in the document must decode (or fail with the code its marker names).
  *
  * Every ```json block in the document must sit directly under a marker line:
- *   <!-- example: up|down|status|bridge|viewer-up|viewer-down --> must decode on that channel
+ *   <!-- example: up|down|status|bridge|metrics|viewer-up|viewer-down --> must decode on that channel
  *   <!-- example: up|down|status|bridge invalid TALI_ERR_… --> must be rejected with that code
  */
 import { readFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ import {
 } from '../../src/protocol/index.ts';
 
 const doc = readFileSync(DOC_PATH, 'utf8');
-const MARKER = /^<!-- example: (up|down|status|bridge|viewer-up|viewer-down)(?: invalid (TALI_ERR_[A-Z_]+))? -->$/;
+const MARKER = /^<!-- example: (up|down|status|bridge|metrics|viewer-up|viewer-down)(?: invalid (TALI_ERR_[A-Z_]+))? -->$/;
 
 interface Example {
   line: number;
@@ -177,6 +177,7 @@ describe('docs/protocol.md text', () => {
       down: rowOf('device/{deviceId}/down'),
       status: rowOf('device/{deviceId}/status'),
       bridge: rowOf('bridge/{bridgeId}/status'),
+      metrics: rowOf('device/{deviceId}/metrics'),
       'viewer-up': rowOf('viewer/{viewerId}/up'),
       'viewer-down': rowOf('viewer/{viewerId}/down'),
     };

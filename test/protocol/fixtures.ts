@@ -61,6 +61,16 @@ export const VALID: { [T in MessageType]: Extract<Message, { type: T }> } = {
   watch: { v: 1, type: 'watch', sessionId: SESSION, seq: 1, ts: TS, deviceId: 'cam1', sdp: SDP },
   stream: { v: 1, type: 'stream', sessionId: SESSION, seq: 2, ts: TS, deviceId: 'cam1', state: 'live' },
   leave: { v: 1, type: 'leave', ts: TS },
+  metrics: {
+    v: 1,
+    type: 'metrics',
+    ts: TS,
+    sessionId: SESSION,
+    bridgeId: 'bridge-1',
+    state: 'streaming',
+    timeline: { offer: 0, answer: 9.4, iceConnected: 131.2, connected: 139.8, firstRtp: 141.5 },
+    tracks: [{ kind: 'video', codec: 'VP8', packets: 12, bytes: 14000, keyframes: 1 }],
+  },
 };
 
 /** The channels each type may be sent on (the inverse of CHANNEL_TYPES, spelled out so a change to it is caught). */
@@ -76,6 +86,7 @@ export const CHANNELS_OF: { [T in MessageType]: Channel[] } = {
   watch: ['viewer-up'],
   stream: ['viewer-down'],
   leave: ['viewer-up'],
+  metrics: ['metrics'],
 };
 
 /** `base` with fields replaced (`undefined` deletes), as a JSON string ready for decode(). */
