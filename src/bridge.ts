@@ -18,6 +18,7 @@ import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { Topics } from './protocol/topics.ts';
+import { Relay } from './relay/relay.ts';
 import { AccessPolicy } from './security/access.ts';
 import { passwordAuthenticator } from './security/authenticator.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
@@ -37,6 +38,7 @@ export class Bridge {
   readonly credentials: CredentialStore;
   readonly broker: Broker;
   readonly answerer: Answerer;
+  readonly relay: Relay;
   readonly http: HttpServer;
   mqttPort = 0;
   mqttsPort = 0;
@@ -62,6 +64,7 @@ export class Bridge {
       maxMessageBytes: config.maxMessageBytes * 4,
       secure: tls !== undefined,
     });
+    const peer = { iceServers: config.iceServers, portRange: config.udpPortRange ?? undefined };
     this.answerer = new Answerer({
       connect: (will) =>
         connectMqtt({ target: () => connectInProcess(broker), clientId: `tali-${config.bridgeId}`, will, keepaliveS: 60 }),
@@ -76,6 +79,19 @@ export class Bridge {
       mediaTimeoutMs: config.mediaTimeoutMs,
       maxSessions: config.maxSessions,
       logger: log.child({ component: 'answerer' }),
+    });
+    this.relay = new Relay({
+      connect: () => connectMqtt({ target: () => connectInProcess(broker), clientId: `tali-${config.bridgeId}-relay`, keepaliveS: 60 }),
+      topics: this.topics,
+      answerer: this.answerer,
+      peer,
+      maxMessageBytes: config.maxMessageBytes,
+      maxAgeMs: config.maxAgeMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      keyframeIntervalMs: config.keyframeIntervalMs,
+      idleStopMs: config.idleStopMs,
+      maxViewers: config.maxViewers,
+      logger: log.child({ component: 'relay' }),
     });
     this.http.route('/healthz', (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'));
   }
@@ -102,6 +118,7 @@ export class Bridge {
       if (bridge.#tls) bridge.mqttsPort = await bridge.#tls.listen(config.host, config.mqttsPort);
       bridge.httpPort = await bridge.http.listen(config.host, config.httpPort);
       await bridge.answerer.start();
+      await bridge.relay.start();
     } catch (err) {
       await bridge.close();
       throw err;
@@ -141,6 +158,7 @@ export class Bridge {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.relay.close();
       await this.answerer.close();
       await this.broker.drain(1000);
       await this.#ws.close();

@@ -16,7 +16,8 @@ import type { Answer, Bye, ByeReason, Candidate, Message, Offer } from '../proto
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import { startsKeyframe } from '../webrtc/keyframe.ts';
 import { Peer, type PeerOptions, type RemoteTrack } from '../webrtc/peer.ts';
-import { dropRepeatedCandidates, extractCandidates, SdpError } from '../webrtc/sdp.ts';
+import type { CodecName } from '../webrtc/codecs.ts';
+import { checkOffer, dropRepeatedCandidates, extractCandidates, offeredCodecs, SdpError } from '../webrtc/sdp.ts';
 import { TimelineClock, type SessionStats, type TrackStats } from './stats.ts';
 
 export const SESSION_STATES = ['answering', 'connecting', 'connected', 'streaming', 'closed'] as const;
@@ -53,7 +54,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #state: SessionState = 'answering';
   #closeReason: ByeReason | undefined;
   readonly #options: SessionOptions;
-  readonly #peer: Peer;
+  #peer: Peer | undefined;
   readonly #clock = new TimelineClock();
   readonly #tracks = new Map<number, TrackStats & { lastKeyframeTs: number }>();
   #seq = 0;
@@ -66,14 +67,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.sessionId = options.sessionId;
     this.#options = options;
     this.log = options.logger.child({ deviceId: options.deviceId, sessionId: options.sessionId });
-    this.#peer = new Peer(options.peer);
-    this.#peer.on('state', (state) => this.#onPeerState(state));
-    this.#peer.on('iceConnected', () => this.#clock.mark('iceConnected'));
-    this.#peer.on('track', (track) => this.#onTrack(track));
-    this.#peer.on('rtp', (track, packet) => this.#onRtp(track, packet));
-    this.#peer.on('candidateError', (candidate, err) =>
-      this.log.debug({ candidate, err: err.message }, 'remote candidate not usable'),
-    );
+  }
+
+  /** Per kind, the one codec negotiated with the camera (known once answered). */
+  get codecs(): { kind: 'audio' | 'video'; codec: CodecName }[] {
+    return this.#peer?.receiveCodecs ?? [];
   }
 
   get state(): SessionState {
@@ -99,7 +97,8 @@ export class Session extends EventEmitter<SessionEvents> {
   async open(offer: Offer): Promise<ProtocolError | undefined> {
     let sdp: string;
     try {
-      sdp = dropRepeatedCandidates(await this.#peer.answer(offer.sdp));
+      const peer = this.#createPeer(offer.sdp);
+      sdp = dropRepeatedCandidates(await peer.answer(offer.sdp));
     } catch (err) {
       if (this.#state === 'closed') return undefined;
       const code: ErrorCode =
@@ -118,15 +117,15 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   addCandidate(message: Candidate): void {
-    if (message.endOfCandidates) this.#peer.addRemoteCandidate(null);
+    if (message.endOfCandidates) this.#peer?.addRemoteCandidate(null);
     else if (message.candidate !== undefined) {
-      this.#peer.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
+      this.#peer?.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
     }
   }
 
   /** Sends PLI upstream (a viewer joined, a recorder started, or a viewer asked). */
   requestKeyframe(): void {
-    this.#peer.requestKeyframe();
+    this.#peer?.requestKeyframe();
   }
 
   /** Ends the session. `notify` sends the device a bye (not wanted when the device itself said bye or went away). */
@@ -139,10 +138,28 @@ export class Session extends EventEmitter<SessionEvents> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#setState('closed');
-    await this.#peer.close();
+    await this.#peer?.close();
     this.log.info({ reason, stats: this.stats }, 'session closed');
     this.emit('closed', reason);
     this.removeAllListeners();
+  }
+
+  /** The peer negotiates one codec per kind: the camera's first choice among those tali supports. */
+  #createPeer(offerSdp: string): Peer {
+    checkOffer(offerSdp);
+    const codecs = Peer.chooseCodecs(offerSdp);
+    if (codecs.video.length + codecs.audio.length === 0) {
+      const offered = offeredCodecs(offerSdp);
+      throw new SdpError('no-common-codec', `offer has ${[...offered.video, ...offered.audio].join(', ') || 'no codecs'}; the bridge takes VP8, H264, opus, PCMU, PCMA`);
+    }
+    const peer = new Peer({ ...this.#options.peer, codecs });
+    peer.on('state', (state) => this.#onPeerState(state));
+    peer.on('iceConnected', () => this.#clock.mark('iceConnected'));
+    peer.on('track', (track) => this.#onTrack(track));
+    peer.on('rtp', (track, packet) => this.#onRtp(track, packet));
+    peer.on('candidateError', (candidate, err) => this.log.debug({ candidate, err: err.message }, 'remote candidate not usable'));
+    this.#peer = peer;
+    return peer;
   }
 
   #sendAnswer(sdp: string): void {
@@ -181,7 +198,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#tracks.set(track.ssrc, { ...track, packets: 0, bytes: 0, keyframes: 0, lastKeyframeTs: -1 });
     this.emit('track', track);
     // A keyframe now rather than at the camera's next GOP boundary: the first picture is what users wait for.
-    if (track.kind === 'video') this.#peer.requestKeyframe();
+    if (track.kind === 'video') this.#peer?.requestKeyframe();
   }
 
   #onRtp(track: RemoteTrack, packet: RtpPacket): void {

@@ -47,6 +47,23 @@ export const OPTIONS = {
   connectTimeoutMs: { type: 'integer', default: 15000, min: 1000, max: 600_000, unit: 'ms', doc: 'answer → ICE+DTLS connected before a session is dropped' },
   mediaTimeoutMs: { type: 'integer', default: 10000, min: 1000, max: 600_000, unit: 'ms', doc: 'silence (no RTP) before a connected session is dropped' },
   maxSessions: { type: 'integer', default: 1000, min: 1, max: 1_000_000, doc: 'camera sessions one node answers' },
+  maxViewers: { type: 'integer', default: 1000, min: 0, max: 1_000_000, doc: 'viewer sessions one node serves' },
+  keyframeIntervalMs: {
+    type: 'integer',
+    default: 500,
+    min: 0,
+    max: 60_000,
+    unit: 'ms',
+    doc: 'least time between keyframe requests (PLI) sent to one camera; viewers\' requests in between are coalesced',
+  },
+  idleStopMs: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 86_400_000,
+    unit: 'ms',
+    doc: 'with no viewer and no recording for this long, tell the camera to stop (bye "normal"); 0 keeps cameras streaming',
+  },
   shutdownTimeoutMs: { type: 'integer', default: 5000, min: 100, max: 120_000, unit: 'ms', doc: 'longest a SIGTERM drain may take' },
 } as const satisfies Record<string, OptionSpec>;
 

@@ -30,12 +30,17 @@ export function vp8StartsKeyframe(p: Uint8Array): boolean {
 }
 
 const IDR = 5;
+const SPS = 7;
 
-/** RFC 6184 §5.6–5.8: single NAL unit, STAP-A (24) or the first fragment of an FU-A (28) carrying an IDR slice. */
+/**
+ * RFC 6184 §5.6–5.8: a single NAL unit, a STAP-A (24) or the first fragment of an FU-A (28) carrying an IDR slice,
+ * or the SPS that precedes one. Counting from the SPS matters to a relay that starts a viewer at a keyframe: the
+ * IDR slice alone is undecodable without the parameter sets sent just before it.
+ */
 export function h264StartsKeyframe(p: Uint8Array): boolean {
   if (p.length < 2) return false;
   const type = (p[0] as number) & 0x1f;
-  if (type === IDR) return true;
+  if (type === IDR || type === SPS) return true;
   if (type === 28) {
     const fuHeader = p[1] as number;
     return (fuHeader & 0x80) !== 0 && (fuHeader & 0x1f) === IDR; // S bit and the fragmented NAL's type
@@ -43,8 +48,8 @@ export function h264StartsKeyframe(p: Uint8Array): boolean {
   if (type === 24) {
     for (let i = 1; i + 2 < p.length; ) {
       const size = ((p[i] as number) << 8) | (p[i + 1] as number);
-      const nal = p[i + 2] as number;
-      if ((nal & 0x1f) === IDR) return true;
+      const nal = (p[i + 2] as number) & 0x1f;
+      if (nal === IDR || nal === SPS) return true;
       i += 2 + size;
     }
   }

@@ -3,10 +3,17 @@
  * this small surface; nothing else in src/ imports werift's peer connection.
  */
 import { EventEmitter } from 'node:events';
-import { RTCPeerConnection, type RtpPacket, type RTCRtpTransceiver, type MediaStreamTrack } from 'werift';
+import {
+  RTCPeerConnection,
+  RtcpPayloadSpecificFeedback,
+  type MediaStreamTrack,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+} from 'werift';
 import type { IceServer } from '../protocol/messages.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
-import { checkOffer, rejectedAll, SdpError } from './sdp.ts';
+import { checkOffer, offeredCodecs, rejectedAll, SdpError } from './sdp.ts';
 
 export interface PeerOptions {
   iceServers: readonly IceServer[];
@@ -14,6 +21,17 @@ export interface PeerOptions {
   portRange?: readonly [number, number] | undefined;
   /** Seconds to wait for STUN answers while gathering (werift default 5); only matters when STUN is configured. */
   stunGatherTimeoutS?: number | undefined;
+  /** Codecs this peer may negotiate (default: every codec tali supports). A relay peer offers only its source's. */
+  codecs?: { video: readonly CodecName[]; audio: readonly CodecName[] } | undefined;
+  /** recvonly (default): a camera session, media comes in. sendonly: a viewer session, media goes out. */
+  direction?: 'recvonly' | 'sendonly';
+}
+
+/** What a sending peer negotiated for one kind of media. */
+export interface LocalTrack {
+  kind: 'audio' | 'video';
+  codec: CodecName;
+  clockRate: number;
 }
 
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -36,6 +54,8 @@ export interface PeerEvents {
   track: [RemoteTrack];
   rtp: [RemoteTrack, RtpPacket];
   candidateError: [candidate: string, error: Error];
+  /** The remote receiver asked for a keyframe (RTCP PLI or FIR) on our video. */
+  keyframeRequest: [];
 }
 
 export class Peer extends EventEmitter<PeerEvents> {
@@ -43,11 +63,15 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Candidates that arrived before the remote description was applied; werift would apply them one by one. */
   #pending: (RemoteCandidate | null)[] | undefined = [];
   #closed = false;
+  readonly #direction: 'recvonly' | 'sendonly';
+  readonly #senders = new Map<'audio' | 'video', RTCRtpSender>();
 
   constructor(options: PeerOptions) {
     super();
+    const codecs = options.codecs ?? { video: VIDEO_CODECS, audio: AUDIO_CODECS };
+    this.#direction = options.direction ?? 'recvonly';
     this.#pc = new RTCPeerConnection({
-      codecs: { video: VIDEO_CODECS.map(codecParameters), audio: AUDIO_CODECS.map(codecParameters) },
+      codecs: { video: codecs.video.map(codecParameters), audio: codecs.audio.map(codecParameters) },
       iceServers: options.iceServers.map((s) => ({ ...s })),
       icePortRange: options.portRange ? [options.portRange[0], options.portRange[1]] : undefined,
       iceStunGatherTimeout: options.stunGatherTimeoutS,
@@ -70,6 +94,19 @@ export class Peer extends EventEmitter<PeerEvents> {
     await pc.close();
   }
 
+  /**
+   * Picks the codecs to negotiate for an offer: per kind, the first one the offer lists that tali supports. One
+   * codec per kind leaves the camera no choice, so whoever relays its media knows the codec from the answer on.
+   */
+  static chooseCodecs(offerSdp: string): { video: CodecName[]; audio: CodecName[] } {
+    const offered = offeredCodecs(offerSdp);
+    const pick = (names: string[], supported: readonly CodecName[]): CodecName[] => {
+      const found = names.map((n) => supported.find((c) => c.toLowerCase() === n.toLowerCase())).find((c) => c);
+      return found ? [found] : [];
+    };
+    return { video: pick(offered.video, VIDEO_CODECS), audio: pick(offered.audio, AUDIO_CODECS) };
+  }
+
   /** Applies a remote offer and returns the answer SDP (with every host candidate, since werift gathers first). */
   async answer(offerSdp: string): Promise<string> {
     checkOffer(offerSdp);
@@ -79,11 +116,50 @@ export class Peer extends EventEmitter<PeerEvents> {
       throw new SdpError('invalid', `offer rejected: ${(err as Error).message}`);
     }
     this.#flushCandidates();
+    if (this.#direction === 'sendonly') {
+      // werift leaves transceivers created by a remote recvonly offer inactive unless told we will send.
+      for (const transceiver of this.#pc.getTransceivers()) transceiver.setDirection('sendonly');
+    }
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     const sdp = this.#pc.localDescription?.sdp ?? '';
     if (rejectedAll(sdp)) throw new SdpError('no-common-codec', `offer has no ${[...VIDEO_CODECS, ...AUDIO_CODECS].join('/')} media`);
+    this.#watchSenders();
     return sdp;
+  }
+
+  /**
+   * What the remote will send us, once answered: per kind, the first codec of our answer, which is the one a
+   * sender uses (RFC 3264 §6.1: the answerer's order is its preference). Lets a relay answer viewers before the
+   * first packet.
+   */
+  get receiveCodecs(): { kind: 'audio' | 'video'; codec: CodecName }[] {
+    return this.#pc.getTransceivers().flatMap((transceiver) => {
+      const direction = transceiver.currentDirection ?? transceiver.direction;
+      const codec = transceiver.codecs[0] && codecNameOf(transceiver.codecs[0].mimeType);
+      return (direction === 'recvonly' || direction === 'sendrecv') && codec ? [{ kind: transceiver.kind as 'audio' | 'video', codec }] : [];
+    });
+  }
+
+  /** What this peer sends, once answered: one entry per kind the remote wants to receive. */
+  get localTracks(): LocalTrack[] {
+    return [...this.#senders.values()].flatMap((sender) => {
+      const codec = sender.codec && codecNameOf(sender.codec.mimeType);
+      return codec && sender.codec ? [{ kind: sender.kind as 'audio' | 'video', codec, clockRate: sender.codec.clockRate }] : [];
+    });
+  }
+
+  /** Sends one RTP packet on our track of that kind (werift sets SSRC, payload type and the continuity offsets). */
+  send(kind: 'audio' | 'video', packet: RtpPacket): void {
+    this.#senders.get(kind)?.sendRtp(packet).catch(() => {});
+  }
+
+  /**
+   * The packets that follow come from another source (the camera re-offered): keep sequence numbers continuous and
+   * advance the timestamp by `timestampStep` clock ticks, so the receiver's jitter buffer sees one stream.
+   */
+  sourceChanged(kind: 'audio' | 'video', timestampStep: number): void {
+    this.#senders.get(kind)?.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true, Math.max(1, Math.round(timestampStep)));
   }
 
   /**
@@ -120,6 +196,30 @@ export class Peer extends EventEmitter<PeerEvents> {
     await this.#pc.close().catch(() => {});
     this.emit('state', 'closed');
     this.removeAllListeners();
+  }
+
+  /** After answering: the senders of transceivers that send, and keyframe requests arriving on video ones. */
+  #watchSenders(): void {
+    for (const transceiver of this.#pc.getTransceivers()) {
+      const direction = transceiver.currentDirection ?? transceiver.direction;
+      if (direction !== 'sendonly' && direction !== 'sendrecv') continue;
+      const kind = transceiver.kind as 'audio' | 'video';
+      if (this.#senders.has(kind)) continue;
+      this.#senders.set(kind, transceiver.sender);
+      if (kind !== 'video') continue;
+      // PLI (PSFB FMT 1, RFC 4585 §6.3.1) or FIR (FMT 4, RFC 5104 §4.3.1) for our video. werift routes PSFB by the
+      // requester's SSRC first, and a werift viewer announces that SSRC in its SDP, so the request can land on our
+      // receiver of that transceiver instead of the sender: listen on both, match on the media source.
+      const sender = transceiver.sender;
+      const onRtcp = (rtcp: { type: number }) => {
+        if (rtcp.type !== RtcpPayloadSpecificFeedback.type) return;
+        const feedback = (rtcp as RtcpPayloadSpecificFeedback).feedback as { count: number; mediaSsrc?: number };
+        if (feedback.count === 1 && feedback.mediaSsrc !== sender.ssrc) return;
+        if (feedback.count === 1 || feedback.count === 4) this.emit('keyframeRequest');
+      };
+      sender.onRtcp.subscribe(onRtcp);
+      transceiver.receiver.onRtcp.subscribe(onRtcp);
+    }
   }
 
   #flushCandidates(): void {

@@ -68,3 +68,20 @@ function splitSections(sdp: string): string[] {
 function midOf(section: string): string | undefined {
   return /^a=mid:(\S+)/m.exec(section)?.[1];
 }
+
+/** The encoding names an offer lists for each kind, in its order of preference (RFC 3264 §5.1). */
+export function offeredCodecs(sdp: string): { video: string[]; audio: string[] } {
+  const offered: { video: string[]; audio: string[] } = { video: [], audio: [] };
+  for (const section of splitSections(sdp).slice(1)) {
+    const m = /^m=(audio|video) \d+ \S+ ([\d ]+)/.exec(section);
+    if (!m) continue;
+    const kind = m[1] as 'audio' | 'video';
+    const names = new Map([...section.matchAll(/^a=rtpmap:(\d+) ([^/\s]+)/gm)].map((r) => [r[1], r[2] as string]));
+    for (const pt of (m[2] as string).trim().split(' ')) {
+      // Static payload types may come without an rtpmap (RFC 3551 §6): 0 is PCMU, 8 is PCMA.
+      const name = names.get(pt) ?? ({ '0': 'PCMU', '8': 'PCMA' } as Record<string, string>)[pt];
+      if (name && !offered[kind].includes(name)) offered[kind].push(name);
+    }
+  }
+  return offered;
+}

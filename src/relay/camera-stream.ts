@@ -1,0 +1,173 @@
+/**
+ * One camera's media, fanned out: at most one upstream session (the camera's) and any number of viewers. No
+ * transcoding: the camera's RTP goes to each viewer as is, with werift rewriting SSRC, payload type and, across
+ * camera re-offers, sequence numbers and timestamps.
+ *
+ *   stream state, as viewers see it (`stream` messages):
+ *     waiting ──first RTP──► live ──camera session ends──► ended ──new session's first RTP──► live
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { RtpPacket } from 'werift';
+import type { Session } from '../answerer/session.ts';
+import type { RemoteTrack } from '../webrtc/peer.ts';
+import { KeyframeRequests } from './keyframe-requests.ts';
+import type { StreamState, ViewerSession } from './viewer.ts';
+
+export interface CameraStreamOptions {
+  deviceId: string;
+  /** Least milliseconds between keyframe requests sent to the camera. */
+  keyframeIntervalMs: number;
+  /** Milliseconds without viewers (or other holders) before the camera is told to stop; 0 never. */
+  idleStopMs: number;
+  /** Asks the camera to offer (a `start` on its down topic). */
+  askToStart: () => void;
+  logger: Logger;
+}
+
+export interface CameraStreamEvents {
+  /** Nobody watches and no camera session is left: the relay may forget this stream. */
+  unused: [];
+}
+
+export class CameraStream extends EventEmitter<CameraStreamEvents> {
+  readonly deviceId: string;
+  readonly viewers = new Set<ViewerSession>();
+  readonly keyframes: KeyframeRequests;
+  readonly #options: CameraStreamOptions;
+  readonly #log: Logger;
+  #upstream: Session | undefined;
+  #state: StreamState = 'waiting';
+  /** Non-viewer consumers (a recorder) keeping the camera's media wanted. */
+  #holders = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: CameraStreamOptions) {
+    super();
+    this.deviceId = options.deviceId;
+    this.#options = options;
+    this.#log = options.logger.child({ deviceId: options.deviceId });
+    this.keyframes = new KeyframeRequests(() => this.#upstream?.requestKeyframe(), options.keyframeIntervalMs);
+  }
+
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  get upstream(): Session | undefined {
+    return this.#upstream;
+  }
+
+  /** A new camera session (a first offer or a re-offer): viewers move to it without renegotiating. */
+  attach(session: Session): void {
+    const previous = this.#upstream;
+    this.#upstream = session;
+    if (previous !== undefined && this.#state === 'live') this.#setState('ended');
+    session.on('state', (state) => {
+      if (this.#upstream !== session) return;
+      if (state === 'connecting') void this.#serveWaiting();
+      if (state === 'streaming') this.#onLive();
+    });
+    session.on('rtp', (track, packet) => this.#forward(track, packet));
+    session.once('closed', () => {
+      if (this.#upstream !== session) return;
+      this.#upstream = undefined;
+      if (this.#state !== 'waiting') this.#setState('ended');
+      this.#maybeUnused();
+    });
+    for (const viewer of this.viewers) viewer.sourceChanged();
+  }
+
+  /** A viewer joins: served at once if the camera's codecs are known, else after the camera is asked to start. */
+  add(viewer: ViewerSession): void {
+    clearTimeout(this.#idleTimer);
+    this.viewers.add(viewer);
+    viewer.on('keyframeRequest', () => this.keyframes.request());
+    viewer.once('closed', () => {
+      this.viewers.delete(viewer);
+      this.#onDemandDropped();
+    });
+    const upstream = this.#upstream;
+    if (upstream !== undefined && upstream.codecs.length > 0) {
+      void this.#serve(viewer, upstream);
+      if (this.#state === 'live') viewer.notify('live');
+      return;
+    }
+    viewer.notify('waiting');
+    if (upstream === undefined) this.#options.askToStart();
+  }
+
+  /** A consumer other than a viewer (the recorder) wants the media; returns its release. */
+  hold(): () => void {
+    clearTimeout(this.#idleTimer);
+    this.#holders++;
+    if (this.#upstream === undefined) this.#options.askToStart();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holders--;
+      this.#onDemandDropped();
+    };
+  }
+
+  close(): void {
+    clearTimeout(this.#idleTimer);
+    this.keyframes.close();
+    this.removeAllListeners();
+  }
+
+  async #serve(viewer: ViewerSession, upstream: Session): Promise<void> {
+    const refused = await viewer.serve(upstream.codecs);
+    if (refused) viewer.log.warn({ code: refused.code }, refused.message);
+  }
+
+  /** The upstream was answered: its codecs are known, so waiting viewers can be answered now. */
+  async #serveWaiting(): Promise<void> {
+    const upstream = this.#upstream;
+    if (upstream === undefined) return;
+    for (const viewer of this.viewers) {
+      if (viewer.state !== 'waiting') continue;
+      void this.#serve(viewer, upstream);
+    }
+  }
+
+  #onLive(): void {
+    this.#setState('live');
+    // A camera codec change (it re-offered with H264 instead of VP8) cannot be hidden from a viewer: watch again.
+    const codecs = JSON.stringify(this.#upstream?.codecs ?? []);
+    for (const viewer of this.viewers) {
+      if (viewer.state !== 'waiting' && viewer.state !== 'answering' && JSON.stringify(viewer.codecs) !== codecs) {
+        void viewer.close('replaced');
+      }
+    }
+    this.keyframes.request();
+  }
+
+  #forward(track: RemoteTrack, packet: RtpPacket): void {
+    for (const viewer of this.viewers) viewer.forward(track, packet);
+  }
+
+  #setState(state: StreamState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#log.debug({ state, viewers: this.viewers.size }, 'stream state');
+    for (const viewer of this.viewers) viewer.notify(state);
+  }
+
+  #onDemandDropped(): void {
+    if (this.viewers.size > 0 || this.#holders > 0) return;
+    if (this.#options.idleStopMs > 0 && this.#upstream !== undefined) {
+      const upstream = this.#upstream;
+      this.#idleTimer = setTimeout(() => {
+        this.#log.info('no viewers: asking the camera to stop');
+        void upstream.close('normal', { notify: true });
+      }, this.#options.idleStopMs);
+    }
+    this.#maybeUnused();
+  }
+
+  #maybeUnused(): void {
+    if (this.viewers.size === 0 && this.#holders === 0 && this.#upstream === undefined) this.emit('unused');
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * What the viewer message handlers share.
+ */
+import type { Logger } from 'pino';
+import type { ProtocolError } from '../protocol/errors.ts';
+import type { Watch } from '../protocol/messages.ts';
+import type { CameraStream } from './camera-stream.ts';
+import type { ViewerSession } from './viewer.ts';
+
+export interface RelayContext {
+  readonly log: Logger;
+  /** Live viewer sessions by `${viewerId}/${sessionId}`. */
+  readonly viewers: Map<string, ViewerSession>;
+  readonly maxViewers: number;
+  /** The stream of a camera, created on first use. */
+  stream(deviceId: string): CameraStream;
+  createViewer(viewerId: string, watch: Watch): ViewerSession;
+  reject(viewerId: string, error: ProtocolError): void;
+}
+
+export function viewerKey(viewerId: string, sessionId: string): string {
+  return `${viewerId}/${sessionId}`;
+}

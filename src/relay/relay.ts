@@ -1,0 +1,183 @@
+/**
+ * The relay: viewers watch cameras through the bridge. It subscribes to viewers' `up` topics through its own MQTT
+ * client (so it runs against any broker), takes the answerer's camera sessions as upstreams, and forwards each
+ * camera's RTP to its viewers without transcoding. It asks a camera to `start` when a viewer wants it and no
+ * session is live.
+ */
+import { EventEmitter } from 'node:events';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { Answerer } from '../answerer/answerer.ts';
+import { decode, encode, encodeForDevice } from '../protocol/codec.ts';
+import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
+import type { Message, Start, Watch } from '../protocol/messages.ts';
+import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
+import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
+import type { PeerOptions } from '../webrtc/peer.ts';
+import { CameraStream } from './camera-stream.ts';
+import { viewerKey, type RelayContext } from './context.ts';
+import { handleLeave, handleViewerBye } from './handlers/bye.ts';
+import { handleViewerCandidate } from './handlers/candidate.ts';
+import { handleWatch } from './handlers/watch.ts';
+import { ViewerSession } from './viewer.ts';
+
+export interface RelayOptions {
+  connect: () => Promise<MqttClient>;
+  topics: Topics;
+  answerer: Answerer;
+  peer: PeerOptions;
+  maxMessageBytes: number;
+  maxAgeMs: number;
+  connectTimeoutMs: number;
+  /** Least milliseconds between keyframe requests to one camera. */
+  keyframeIntervalMs: number;
+  /** Milliseconds a camera keeps streaming with no one watching before it is told to stop; 0 never. */
+  idleStopMs: number;
+  maxViewers: number;
+  logger: Logger;
+}
+
+export interface RelayEvents {
+  viewer: [ViewerSession];
+  stream: [CameraStream];
+}
+
+export class Relay extends EventEmitter<RelayEvents> {
+  readonly streams = new Map<string, CameraStream>();
+  readonly viewers = new Map<string, ViewerSession>();
+  readonly #options: RelayOptions;
+  readonly #log: Logger;
+  readonly #context: RelayContext;
+  readonly #duplicates = new Map<string, DuplicateFilter>();
+  #client: MqttClient | undefined;
+  #closed = false;
+
+  constructor(options: RelayOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.logger;
+    this.#context = {
+      log: this.#log,
+      viewers: this.viewers,
+      maxViewers: options.maxViewers,
+      stream: (deviceId) => this.#stream(deviceId),
+      createViewer: (viewerId, watch) => this.#createViewer(viewerId, watch),
+      reject: (viewerId, error) => this.#reject(viewerId, error),
+    };
+    options.answerer.on('session', (session) => this.#stream(session.deviceId).attach(session));
+  }
+
+  async start(): Promise<void> {
+    const client = await this.#options.connect();
+    this.#client = client;
+    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
+    await client.subscribeAsync(this.#options.topics.allViewers('up'), { qos: 1 });
+  }
+
+  /** Ends every viewer session with bye "shutdown" and disconnects. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.viewers.values()].map((v) => v.close('shutdown')));
+    for (const stream of this.streams.values()) stream.close();
+    this.streams.clear();
+    await this.#client?.endAsync().catch(() => {});
+  }
+
+  #stream(deviceId: string): CameraStream {
+    let stream = this.streams.get(deviceId);
+    if (stream === undefined) {
+      const created = new CameraStream({
+        deviceId,
+        keyframeIntervalMs: this.#options.keyframeIntervalMs,
+        idleStopMs: this.#options.idleStopMs,
+        askToStart: () => this.#askToStart(deviceId),
+        logger: this.#log,
+      });
+      created.on('unused', () => {
+        if (this.streams.get(deviceId) === created) this.streams.delete(deviceId);
+        created.close();
+      });
+      this.streams.set(deviceId, created);
+      this.emit('stream', created);
+      stream = created;
+    }
+    return stream;
+  }
+
+  #createViewer(viewerId: string, watch: Watch): ViewerSession {
+    const viewer = new ViewerSession({
+      viewerId,
+      watch,
+      peer: this.#options.peer,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      logger: this.#log,
+      send: (message) => this.#publish(this.#options.topics.viewer(viewerId, 'down'), message),
+    });
+    const key = viewerKey(viewerId, watch.sessionId);
+    this.viewers.set(key, viewer);
+    viewer.once('closed', () => this.viewers.delete(key));
+    this.emit('viewer', viewer);
+    return viewer;
+  }
+
+  #askToStart(deviceId: string): void {
+    const start: Start = { v: PROTOCOL_VERSION, type: 'start', ts: Date.now(), reason: 'viewer' };
+    this.#log.info({ deviceId }, 'asking the camera to start');
+    this.#client?.publish(this.#options.topics.device(deviceId, 'down'), encodeForDevice(start), { qos: 1 });
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    const parsed = this.#options.topics.parse(topic);
+    if (parsed?.kind !== 'viewer' || parsed.channel !== 'up' || payload.length === 0) return;
+    const viewerId = parsed.id;
+    try {
+      const message = decode('viewer-up', payload, this.#options.maxMessageBytes);
+      if (message.type !== 'leave') {
+        const ref = { sessionId: message.sessionId, seq: message.seq, type: message.type };
+        if (!isFresh(message.ts, Date.now(), this.#options.maxAgeMs)) {
+          throw new ProtocolError('TALI_ERR_STALE', `ts ${message.ts} is more than ${this.#options.maxAgeMs} ms from the bridge clock`, ref);
+        }
+        if (!this.#filter(viewerId).accept(message.sessionId, message.seq)) return;
+      }
+      switch (message.type) {
+        case 'watch':
+          handleWatch(this.#context, viewerId, message);
+          break;
+        case 'candidate':
+          handleViewerCandidate(this.#context, viewerId, message);
+          break;
+        case 'bye':
+          handleViewerBye(this.#context, viewerId, message);
+          break;
+        case 'leave':
+          this.#duplicates.delete(viewerId);
+          handleLeave(this.#context, viewerId, message);
+          break;
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.#reject(viewerId, err);
+      else this.#log.error({ err, viewerId }, 'viewer message handling failed');
+    }
+  }
+
+  #filter(viewerId: string): DuplicateFilter {
+    let filter = this.#duplicates.get(viewerId);
+    if (filter === undefined) {
+      filter = new DuplicateFilter({ sessions: 16 });
+      this.#duplicates.set(viewerId, filter);
+    }
+    return filter;
+  }
+
+  #reject(viewerId: string, error: ProtocolError): void {
+    this.#log.warn({ event: 'rejected', viewerId, code: error.code, sessionId: error.sessionId, type: error.type }, error.message);
+    this.#publish(this.#options.topics.viewer(viewerId, 'down'), toErrorMessage(error, Date.now()));
+  }
+
+  #publish(topic: string, message: Message): void {
+    this.#client?.publish(topic, encode(message), { qos: 1 }, (err) => {
+      if (err && !this.#closed) this.#log.warn({ topic, err: err.message }, 'publish failed');
+    });
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * One viewer watching one camera through the relay: a sendonly werift peer fed with the camera's RTP.
+ *
+ *              codecs known          answer sent           ICE + DTLS up
+ *   waiting ───────────────► answering ──────────► connecting ─────────────► connected
+ *      │                                               │                        │
+ *      └──── bye · leave · timeout · ice-failed · replaced · shutdown · error ──┴──► closed
+ *
+ * Video is forwarded from a keyframe on (the first packet of one): before it, and again after the camera
+ * re-offers, the viewer's decoder would only get frames that reference pictures it never saw.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { RtpPacket } from 'werift';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { ByeReason, Candidate, Message, Watch } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../protocol/topics.ts';
+import type { CodecName } from '../webrtc/codecs.ts';
+import { startsKeyframe, type VideoCodec } from '../webrtc/keyframe.ts';
+import { Peer, type LocalTrack, type PeerOptions, type RemoteTrack } from '../webrtc/peer.ts';
+import { dropRepeatedCandidates, SdpError } from '../webrtc/sdp.ts';
+
+export const VIEWER_STATES = ['waiting', 'answering', 'connecting', 'connected', 'closed'] as const;
+export type ViewerState = (typeof VIEWER_STATES)[number];
+export type StreamState = 'waiting' | 'live' | 'ended';
+
+export interface ViewerOptions {
+  viewerId: string;
+  watch: Watch;
+  peer: PeerOptions;
+  /** Milliseconds from answer to connected before giving up. */
+  connectTimeoutMs: number;
+  logger: Logger;
+  /** Publishes on the viewer's down topic. */
+  send: (message: Message) => void;
+}
+
+export interface ViewerEvents {
+  state: [ViewerState];
+  keyframeRequest: [];
+  closed: [ByeReason];
+}
+
+interface SendingTrack extends LocalTrack {
+  lastSentAt: number;
+}
+
+export class ViewerSession extends EventEmitter<ViewerEvents> {
+  readonly viewerId: string;
+  readonly sessionId: string;
+  readonly deviceId: string;
+  readonly log: Logger;
+  packetsSent = 0;
+  bytesSent = 0;
+  readonly #options: ViewerOptions;
+  #state: ViewerState = 'waiting';
+  #peer: Peer | undefined;
+  readonly #tracks = new Map<'audio' | 'video', SendingTrack>();
+  #videoStarted = false;
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: ViewerOptions) {
+    super();
+    this.viewerId = options.viewerId;
+    this.sessionId = options.watch.sessionId;
+    this.deviceId = options.watch.deviceId;
+    this.#options = options;
+    this.log = options.logger.child({ viewerId: this.viewerId, sessionId: this.sessionId, deviceId: this.deviceId });
+  }
+
+  get state(): ViewerState {
+    return this.#state;
+  }
+
+  /** The codecs this viewer receives, once served. */
+  get codecs(): { kind: 'audio' | 'video'; codec: CodecName }[] {
+    return [...this.#tracks.values()].map(({ kind, codec }) => ({ kind, codec }));
+  }
+
+  /**
+   * Answers the viewer's offer with the camera's codecs. Never throws: a refused offer closes the session and
+   * comes back as the error to send.
+   */
+  async serve(codecs: readonly { kind: 'audio' | 'video'; codec: CodecName }[]): Promise<ProtocolError | undefined> {
+    if (this.#state !== 'waiting') return undefined;
+    this.#setState('answering');
+    const pick = (kind: 'audio' | 'video') => codecs.filter((c) => c.kind === kind).map((c) => c.codec);
+    const peer = new Peer({ ...this.#options.peer, direction: 'sendonly', codecs: { video: pick('video'), audio: pick('audio') } });
+    this.#peer = peer;
+    peer.on('state', (state) => {
+      if (state === 'connected' && this.#state === 'connecting') {
+        clearTimeout(this.#timer);
+        this.#setState('connected');
+        this.log.info('viewer connected');
+        this.emit('keyframeRequest');
+      } else if (state === 'failed') {
+        void this.close('ice-failed');
+      }
+    });
+    peer.on('keyframeRequest', () => this.emit('keyframeRequest'));
+    let sdp: string;
+    try {
+      sdp = dropRepeatedCandidates(await peer.answer(this.#options.watch.sdp));
+    } catch (err) {
+      if (this.#closed()) return undefined;
+      const code = err instanceof SdpError ? (err.kind === 'invalid' ? 'TALI_ERR_INVALID_SDP' : 'TALI_ERR_NO_COMMON_CODEC') : 'TALI_ERR_INTERNAL';
+      if (code === 'TALI_ERR_INTERNAL') this.log.error({ err }, 'answering viewer failed');
+      await this.close('error', { notify: false });
+      return new ProtocolError(code, (err as Error).message.slice(0, 200), { sessionId: this.sessionId, seq: 1, type: 'watch' });
+    }
+    if (this.#closed()) return undefined;
+    for (const track of peer.localTracks) this.#tracks.set(track.kind, { ...track, lastSentAt: performance.now() });
+    this.#send({ type: 'answer', sdp });
+    this.#setState('connecting');
+    this.#timer = setTimeout(() => void this.close('timeout'), this.#options.connectTimeoutMs);
+    return undefined;
+  }
+
+  /** Forwards one packet of the camera's; drops what this viewer cannot decode yet. Hot path: no allocation. */
+  forward(track: RemoteTrack, packet: RtpPacket): void {
+    if (this.#state !== 'connected') return;
+    const local = this.#tracks.get(track.kind);
+    if (local === undefined || local.codec !== track.codec) return;
+    if (track.kind === 'video' && !this.#videoStarted) {
+      if (!startsKeyframe(track.codec as VideoCodec, packet.payload)) return;
+      this.#videoStarted = true;
+    }
+    local.lastSentAt = performance.now();
+    this.packetsSent++;
+    this.bytesSent += packet.payload.length;
+    this.#peer?.send(track.kind, packet);
+  }
+
+  /**
+   * The camera's packets now come from a new upstream session: continue this viewer's sequence numbers and move its
+   * timestamps on by the time that passed, then wait for a keyframe of the new source.
+   */
+  sourceChanged(): void {
+    const now = performance.now();
+    for (const track of this.#tracks.values()) {
+      this.#peer?.sourceChanged(track.kind, ((now - track.lastSentAt) / 1000) * track.clockRate);
+    }
+    this.#videoStarted = false;
+  }
+
+  notify(state: StreamState): void {
+    if (this.#state !== 'closed') this.#send({ type: 'stream', deviceId: this.deviceId, state });
+  }
+
+  addCandidate(message: Candidate): void {
+    if (message.endOfCandidates) this.#peer?.addRemoteCandidate(null);
+    else if (message.candidate !== undefined) {
+      this.#peer?.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
+    }
+  }
+
+  /** Idempotent; `notify` sends the viewer a bye (not when the viewer itself ended it). */
+  async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
+    if (this.#state === 'closed') return;
+    if (options.notify ?? reason !== 'normal') this.#send({ type: 'bye', reason });
+    clearTimeout(this.#timer);
+    this.#setState('closed');
+    await this.#peer?.close();
+    this.log.info({ reason, packetsSent: this.packetsSent }, 'viewer closed');
+    this.emit('closed', reason);
+    this.removeAllListeners();
+  }
+
+  #send(body: Record<string, unknown> & { type: string }): void {
+    const seq = this.#seq + 1;
+    this.#options.send({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq, ts: Date.now(), ...body } as Message);
+    this.#seq = seq;
+  }
+
+  /** A method, not a field read, so the compiler does not carry a narrowed state across an await. */
+  #closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #setState(state: ViewerState): void {
+    this.#state = state;
+    this.emit('state', state);
+  }
+}

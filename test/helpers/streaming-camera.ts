@@ -1,0 +1,52 @@
+/**
+ * A camera at the wire level that streams a real clip: raw MQTT signaling (test/helpers/raw-device.ts) plus a
+ * werift sender fed by the simulated camera's VideoSource, answering keyframe requests.
+ */
+import { EventEmitter } from 'node:events';
+import { RTCPeerConnection } from 'werift';
+import { onTestFinished } from 'vitest';
+import { VideoSource } from '../../devices/camera/media/video-source.ts';
+import type { Session } from '../../src/answerer/session.ts';
+import { codecParameters } from '../../src/webrtc/codecs.ts';
+import type { TestBridge } from './bridge.ts';
+import type { RawDevice } from './raw-device.ts';
+import { waitFor } from './wait.ts';
+
+export interface StreamingCamera {
+  pc: RTCPeerConnection;
+  source: VideoSource;
+  session: Session;
+  keyframeRequests: number;
+  /** Emits 'keyframeRequest' for each PLI the camera receives. */
+  events: EventEmitter;
+  stop(): Promise<void>;
+}
+
+/** Offers as `cam`, applies the answer, and streams `codec` once connected. */
+export async function streamCamera(tb: TestBridge, cam: RawDevice, sessionId: string, codec: 'VP8' | 'H264' = 'VP8'): Promise<StreamingCamera> {
+  const pc = new RTCPeerConnection({ codecs: { video: [codecParameters(codec)] } });
+  const transceiver = pc.addTransceiver('video', { direction: 'sendonly' });
+  const source = new VideoSource({ codec });
+  const events = new EventEmitter();
+  const camera: Partial<StreamingCamera> & { keyframeRequests: number } = { pc, source, keyframeRequests: 0, events };
+  transceiver.sender.onPictureLossIndication.subscribe(() => {
+    camera.keyframeRequests++;
+    source.requestKeyframe();
+    events.emit('keyframeRequest');
+  });
+  const stop = async () => {
+    source.stop();
+    await pc.close();
+  };
+  onTestFinished(stop);
+  await pc.setLocalDescription(await pc.createOffer());
+  const opened = waitFor<[Session]>(tb.bridge.answerer, 'session', (s) => s.sessionId === sessionId);
+  await cam.send(cam.message('offer', sessionId, 1, { sdp: pc.localDescription?.sdp }));
+  const [session] = await opened;
+  const answer = await cam.down.next((m) => m.type === 'answer' && m.sessionId === sessionId, 5000, 'answer');
+  const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
+  await connected;
+  source.start((packet) => void transceiver.sender.sendRtp(packet));
+  return Object.assign(camera, { session, stop }) as StreamingCamera;
+}

@@ -1,0 +1,120 @@
+/**
+ * One camera, many viewers: the relay forwards the camera's real VP8/H264 RTP to viewers that watch over MQTT, from
+ * a keyframe on; asks the camera to start when no session is live; passes keyframe requests upstream, coalesced;
+ * and tells viewers when the camera leaves and comes back, resuming media on the same viewer session.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RtpPacket } from 'werift';
+import { startsKeyframe } from '../../src/webrtc/keyframe.ts';
+import type { ViewerSession } from '../../src/relay/viewer.ts';
+import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
+import { connectRawDevice } from '../helpers/raw-device.ts';
+import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/raw-viewer.ts';
+import { streamCamera } from '../helpers/streaming-camera.ts';
+import { waitFor, withTimeout } from '../helpers/wait.ts';
+
+/** Watches `deviceId` with a fresh peer; resolves once the viewer's peer is connected. */
+async function watch(tb: TestBridge, viewer: RawViewer, sessionId: string, deviceId = 'cam1'): Promise<{ peer: ViewerPeer; session: ViewerSession }> {
+  const peer = await viewer.createPeer();
+  const created = waitFor<[ViewerSession]>(tb.bridge.relay, 'viewer', (v) => v.sessionId === sessionId);
+  await viewer.send('watch', sessionId, 1, { deviceId, sdp: peer.sdp });
+  const [session] = await created;
+  const answer = await viewer.down.next((m) => m.type === 'answer' && m.sessionId === sessionId, 10_000, 'viewer answer');
+  const connected = new Promise<void>((resolve) => peer.pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
+  await peer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
+  await withTimeout(connected, 10_000, 'viewer connected');
+  return { peer, session };
+}
+
+function seqs(packets: RtpPacket[]): number[] {
+  return packets.map((p) => p.header.sequenceNumber);
+}
+
+describe.each(TRANSPORTS)('relay over %s', (transport) => {
+  it.each(['VP8', 'H264'] as const)('forwards %s to two viewers, each starting at a keyframe', async (codec) => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, transport);
+    const camera = await streamCamera(tb, cam, 'sess-cam', codec);
+    const alice = await connectRawViewer(tb, transport, 'alice');
+    const bob = await connectRawViewer(tb, transport, 'bob');
+    const [a, b] = await Promise.all([watch(tb, alice, 'view-alice'), watch(tb, bob, 'view-bob')]);
+    for (const { peer } of [a, b]) {
+      const video = await withTimeout(peer.packets('video', 30), 10_000, '30 video packets');
+      expect(startsKeyframe(codec, video[0]!.payload)).toBe(true);
+      // Continuous sequence numbers: the relay forwards everything from the first keyframe on.
+      const s = seqs(video.slice(0, 30));
+      expect(s.every((n, i) => i === 0 || n === ((s[i - 1]! + 1) & 0xffff))).toBe(true);
+    }
+    expect(await alice.down.next((m) => m.type === 'stream' && m.state === 'live', 5000, 'live')).toMatchObject({ deviceId: 'cam1' });
+    expect(camera.keyframeRequests).toBeGreaterThan(0);
+    expect(tb.bridge.relay.streams.get('cam1')?.viewers.size).toBe(2);
+  });
+
+  it('asks an idle camera to start, and serves the viewer once it offers', async () => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, transport);
+    const alice = await connectRawViewer(tb, transport);
+    const peer = await alice.createPeer();
+    await alice.send('watch', 'view-wait', 1, { deviceId: 'cam1', sdp: peer.sdp });
+    expect(await alice.down.next((m) => m.type === 'stream', 5000, 'stream waiting')).toMatchObject({ state: 'waiting' });
+    expect(await cam.down.next((m) => m.type === 'start', 5000, 'start')).toMatchObject({ reason: 'viewer' });
+    await streamCamera(tb, cam, 'sess-started');
+    const answer = await alice.down.next((m) => m.type === 'answer', 10_000, 'answer');
+    await peer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
+    await withTimeout(peer.packets('video', 10), 10_000, 'video after start');
+  });
+
+  it('keyframe requests from viewers reach the camera, coalesced', async () => {
+    const tb = await startBridge({ keyframeIntervalMs: 1000 });
+    const cam = await connectRawDevice(tb, transport);
+    const camera = await streamCamera(tb, cam, 'sess-pli');
+    const alice = await connectRawViewer(tb, transport);
+    const { peer } = await watch(tb, alice, 'view-pli');
+    await withTimeout(peer.packets('video', 5), 10_000, 'video');
+    const stream = tb.bridge.relay.streams.get('cam1')!;
+    const before = stream.keyframes.sent;
+    const reached = waitFor(camera.events, 'keyframeRequest', () => true, 5000);
+    for (let i = 0; i < 5; i++) peer.requestKeyframe();
+    await reached;
+    // Five viewer PLIs within the interval became one request to the camera.
+    expect(stream.keyframes.sent - before).toBe(1);
+    expect(stream.keyframes.coalesced).toBeGreaterThanOrEqual(4);
+  });
+
+  it('camera leaves and re-offers: viewers hear ended, then live, and media resumes on the same session', async () => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, transport);
+    const first = await streamCamera(tb, cam, 'sess-one');
+    const alice = await connectRawViewer(tb, transport);
+    const { peer, session } = await watch(tb, alice, 'view-resume');
+    await withTimeout(peer.packets('video', 10), 10_000, 'video');
+    await alice.down.next((m) => m.type === 'stream' && m.state === 'live', 5000, 'live');
+    await first.stop();
+    await cam.send(cam.message('bye', 'sess-one', 2));
+    expect(await alice.down.next((m) => m.type === 'stream', 5000, 'ended')).toMatchObject({ state: 'ended' });
+    const count = peer.received.video.length;
+    const last = peer.received.video.at(-1)!.header.sequenceNumber;
+    await streamCamera(tb, cam, 'sess-two');
+    expect(await alice.down.next((m) => m.type === 'stream', 5000, 'live again')).toMatchObject({ state: 'live' });
+    const after = (await withTimeout(peer.packets('video', count + 10), 10_000, 'video resumed')).slice(count);
+    expect(after[0]!.header.sequenceNumber).toBe((last + 1) & 0xffff);
+    expect(startsKeyframe('VP8', after[0]!.payload)).toBe(true);
+    expect(session.state).toBe('connected');
+  });
+
+  it('a viewer that leaves (bye, or its last will) is closed and counted out', async () => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, transport);
+    await streamCamera(tb, cam, 'sess-leave');
+    const alice = await connectRawViewer(tb, transport);
+    const one = await watch(tb, alice, 'view-one');
+    const two = await watch(tb, alice, 'view-two');
+    const closedOne = waitFor(one.session, 'closed');
+    await alice.send('bye', 'view-one', 2);
+    expect(await closedOne).toEqual(['normal']);
+    const closedTwo = waitFor(two.session, 'closed');
+    alice.client.stream.destroy(); // the will: `leave`
+    await closedTwo;
+    expect(tb.bridge.relay.viewers.size).toBe(0);
+  });
+});
