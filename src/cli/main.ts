@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }>
     run: async () => (await import('../../devices/camera/cli.ts')).runCamera,
     summary: 'run a simulated camera against a bridge',
   },
+  config: { run: async () => (await import('./config.ts')).runConfig, summary: 'check a config file; list every option' },
 };
 
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

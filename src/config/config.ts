@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { IceServer } from '../protocol/messages.ts';
+import { ID_PATTERN } from '../protocol/topics.ts';
 import { envOf, flagOf, OPTIONS, type OptionName, type OptionSpec } from './options.ts';
 
 type ValueOf<S extends OptionSpec> = S extends { type: 'integer' }
@@ -15,7 +16,9 @@ type ValueOf<S extends OptionSpec> = S extends { type: 'integer' }
       ? readonly [number, number] | null
       : S extends { type: 'iceServers' }
         ? readonly IceServer[]
-        : string;
+        : S extends { type: 'idList' }
+          ? '*' | readonly string[]
+          : string;
 
 export type BridgeConfig = { readonly [K in OptionName]: ValueOf<(typeof OPTIONS)[K]> };
 
@@ -89,7 +92,9 @@ function readConfigFile(file: string, problems: string[]): Record<string, unknow
     return {};
   }
   for (const key of Object.keys(value)) {
-    if (!Object.hasOwn(OPTIONS, key)) problems.push(`${key}: unknown option in ${file}`);
+    if (Object.hasOwn(OPTIONS, key)) continue;
+    const near = nearestOption(key);
+    problems.push(`${key}: unknown option in ${file}${near ? ` (did you mean ${near}?)` : ''}`);
   }
   return value as Record<string, unknown>;
 }
@@ -122,7 +127,19 @@ function parseValue(spec: OptionSpec, raw: unknown): Parsed {
       return parsePortRange(raw);
     case 'iceServers':
       return parseIceServers(raw);
+    case 'idList':
+      return parseIdList(raw);
   }
+}
+
+/** "*" (every device), "" (none), "cam1,cam2", or a JSON array of IDs. */
+function parseIdList(raw: unknown): Parsed {
+  if (raw === '*' || (Array.isArray(raw) && raw.length === 1 && raw[0] === '*')) return '*';
+  const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  if (!Array.isArray(list) || !list.every((id) => typeof id === 'string' && ID_PATTERN.test(id))) {
+    return { problem: 'must be * or device IDs separated by commas (each 1–64 of A–Z a–z 0–9 . _ -)' };
+  }
+  return Object.freeze([...new Set(list as string[])]);
 }
 
 function parsePortRange(raw: unknown): Parsed {
@@ -156,6 +173,29 @@ function parseIceServers(raw: unknown): Parsed {
     }
   }
   return value as IceServer[];
+}
+
+/** The option a misspelt key most likely meant: same letters ignoring case, dashes and underscores, or 2 edits away. */
+function nearestOption(key: string): string | undefined {
+  const flat = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+  let best: [string, number] | undefined;
+  for (const name of Object.keys(OPTIONS)) {
+    const d = flat(name) === flat(key) ? 0 : editDistance(flat(name), flat(key));
+    if (d <= 2 && (best === undefined || d < best[1])) best = [name, d];
+  }
+  return best?.[0];
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length] as number;
 }
 
 function checkTogether(config: Record<string, unknown>, problems: string[]): void {

@@ -8,7 +8,8 @@ export type OptionSpec =
   | { type: 'boolean'; default: boolean; doc: string }
   | { type: 'enum'; default: string; values: readonly string[]; doc: string }
   | { type: 'portRange'; default: null; doc: string }
-  | { type: 'iceServers'; default: readonly []; doc: string };
+  | { type: 'iceServers'; default: readonly []; doc: string }
+  | { type: 'idList'; default: readonly []; doc: string };
 
 const PORT = { min: 0, max: 65535 } as const;
 
@@ -65,6 +66,14 @@ export const OPTIONS = {
     doc: 'with no viewer and no recording for this long, tell the camera to stop (bye "normal"); 0 keeps cameras streaming',
   },
   shutdownTimeoutMs: { type: 'integer', default: 5000, min: 100, max: 120_000, unit: 'ms', doc: 'longest a SIGTERM drain may take' },
+  record: {
+    type: 'idList',
+    default: [],
+    doc: 'devices recorded whenever they stream: comma-separated IDs, or * for all; others on demand (POST /api/recordings/ID)',
+  },
+  recordSegmentMs: { type: 'integer', default: 600_000, min: 1000, max: 86_400_000, unit: 'ms', doc: 'length of one recording file (each starts on a keyframe)' },
+  recordMaxAgeHours: { type: 'integer', default: 168, min: 0, max: 87_600, unit: 'hours', doc: 'recordings older than this are deleted; 0 keeps them' },
+  recordMaxMegabytes: { type: 'integer', default: 10_000, min: 0, max: 100_000_000, unit: 'MB', doc: 'total size of recordings (1 MB = 10^6 bytes); the oldest go first; 0: no limit' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;
