@@ -38,7 +38,11 @@ export function streamBuilderFor(url: URL, tls: TlsClientOptions = {}): StreamBu
         // MQTT §6: binary frames and the "mqtt" subprotocol.
         const ws = new WebSocket(url, 'mqtt', { perMessageDeflate: false, ...tls });
         ws.once('upgrade', (res) => res.socket.setNoDelay(true));
-        return createWebSocketStream(ws);
+        const stream = createWebSocketStream(ws);
+        // The stream only ends when destroyed; without this a close by the broker goes unnoticed by mqtt.js until
+        // its keepalive expires (as MQTT.js's own ws builder does).
+        ws.once('close', () => stream.destroy());
+        return stream;
       };
     default:
       throw new TypeError(`unsupported MQTT URL scheme ${url.protocol} (use mqtt:, mqtts:, ws: or wss:)`);

@@ -1,0 +1,96 @@
+/**
+ * The MQTT side of the device SDK that is not about tali messages: what a device's connection looks like, how to
+ * tell a refused CONNECT from a network failure, and promise wrappers over mqtt.js callbacks. Browser-safe.
+ */
+import type { MqttClient } from 'mqtt';
+
+/** What DeviceClient asks its connector for; every field maps 1:1 onto mqtt.js IClientOptions. */
+export interface DeviceConnectOptions {
+  /** Equal to the device ID: the bridge refuses any other (MQTT-3.1.3 client identifier). */
+  clientId: string;
+  username: string;
+  password: string;
+  /** The device's status card with state "offline", published by the broker if the device vanishes. */
+  will: { topic: string; payload: string; qos: 1; retain: true };
+  keepaliveS: number;
+  clean: true;
+}
+
+/**
+ * Makes an mqtt.js client that speaks MQTT 3.1.1 (protocolVersion 4) and does not reconnect by itself
+ * (reconnectPeriod 0): DeviceClient owns reconnecting. Node: `nodeConnector(url)` from ./node-connector.ts.
+ * Browser: `(o) => mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: o.clientId,
+ * username: o.username, password: o.password, will: o.will, keepalive: o.keepaliveS, clean: o.clean })`.
+ */
+export type MqttConnector = (options: DeviceConnectOptions) => MqttClient;
+
+/**
+ * CONNACK return codes that retrying cannot fix (MQTT 3.1.1 §3.2.2.3): 1 unacceptable protocol version,
+ * 2 identifier rejected, 4 bad user name or password, 5 not authorized. 3 (server unavailable) is worth a retry.
+ */
+const FATAL_CONNACK_CODES = new Set([1, 2, 4, 5]);
+
+const CONNACK_TEXT: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'client ID rejected (it must equal the device ID)',
+  3: 'server unavailable',
+  4: 'bad device ID or secret',
+  5: 'not authorized',
+};
+
+/** The broker refused the CONNECT for a reason that retrying will not fix. */
+export class ConnectRefusedError extends Error {
+  readonly returnCode: number;
+  constructor(deviceId: string, returnCode: number) {
+    super(`the broker refused device "${deviceId}": ${CONNACK_TEXT[returnCode] ?? 'refused'} (CONNACK return code ${returnCode})`);
+    this.name = 'ConnectRefusedError';
+    this.returnCode = returnCode;
+  }
+}
+
+/** The CONNACK return code carried by an mqtt.js 'error' event, if the error is a refused CONNECT. */
+export function connackCode(err: Error): number | undefined {
+  const code = (err as Error & { code?: unknown }).code;
+  return typeof code === 'number' && err.message.startsWith('Connection refused') ? code : undefined;
+}
+
+export function isFatalConnack(code: number | undefined): code is number {
+  return code !== undefined && FATAL_CONNACK_CODES.has(code);
+}
+
+/**
+ * Publishes at QoS 1 and resolves at PUBACK. Also rejects when the connection closes first: mqtt.js would keep the
+ * callback until a reconnect of the same client, and DeviceClient makes a new client per connection.
+ */
+export function publish(client: MqttClient, topic: string, payload: string, retain = false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onClose = () => reject(new Error(`connection closed before PUBACK on ${topic}`));
+    client.once('close', onClose);
+    client.publish(topic, payload, { qos: 1, retain }, (err) => {
+      client.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+/** Subscribes at QoS 1; rejects if the broker refuses any filter (SUBACK 0x80, MQTT-3.9.3). */
+export function subscribe(client: MqttClient, filters: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(filters, { qos: 1 }, (err, granted) => {
+      if (err) return reject(err);
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0) reject(new Error(`the broker refused the subscription to ${refused.join(', ')}`));
+      else resolve();
+    });
+  });
+}
+
+/** Rejects with `what` timed out after `ms`; the timer never outlives the race. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
