@@ -6,6 +6,7 @@
  *           └─ Answerer ── MQTT client (in-process stream) ── Sessions ── werift peers
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Answerer } from './answerer/answerer.ts';
 import { Broker } from './broker/broker.ts';
@@ -14,10 +15,17 @@ import { TcpListener } from './broker/tcp.ts';
 import { WebSocketListener } from './broker/websocket.ts';
 import { loadConfig, type BridgeConfig } from './config/config.ts';
 import type { OptionName } from './config/options.ts';
+import { healthz, readyz } from './http/health.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
+import { BridgeMetrics } from './metrics/bridge-metrics.ts';
+import { observeAnswerer, observeBroker } from './metrics/observe.ts';
+import { metricsRoute } from './metrics/route.ts';
+import { publishTimelines } from './metrics/timeline-publisher.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { Topics } from './protocol/topics.ts';
+import { RECORDINGS_PATH, recordingsApi } from './recording/admin-api.ts';
+import { Recorder } from './recording/recorder.ts';
 import { Relay } from './relay/relay.ts';
 import { AccessPolicy } from './security/access.ts';
 import { passwordAuthenticator } from './security/authenticator.ts';
@@ -40,6 +48,9 @@ export class Bridge {
   readonly answerer: Answerer;
   readonly relay: Relay;
   readonly http: HttpServer;
+  /** Prometheus metrics of this bridge (its own registry); the relay feeds viewers and RTP out through it. */
+  readonly metrics: BridgeMetrics;
+  readonly recorder: Recorder;
   mqttPort = 0;
   mqttsPort = 0;
   httpPort = 0;
@@ -93,7 +104,33 @@ export class Bridge {
       maxViewers: config.maxViewers,
       logger: log.child({ component: 'relay' }),
     });
-    this.http.route('/healthz', (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'));
+    this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
+    observeBroker(this.metrics, broker);
+    observeAnswerer(this.metrics, this.answerer);
+    publishTimelines(this.answerer, config.bridgeId);
+    this.recorder = new Recorder({
+      dir: join(config.dataDir, 'recordings'),
+      always: config.record,
+      segmentMs: config.recordSegmentMs,
+      retention: { maxAgeMs: config.recordMaxAgeHours * 3_600_000, maxBytes: config.recordMaxMegabytes * 1_000_000 },
+      log: log.child({ component: 'recorder' }),
+      metrics: this.metrics,
+    });
+    this.recorder.attach(this.answerer);
+    const api = recordingsApi(this.recorder, credentials);
+    this.http.route(RECORDINGS_PATH, api.list);
+    this.http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
+    this.http.route('/metrics', metricsRoute(this.metrics));
+    this.http.route('/healthz', healthz);
+    this.http.route(
+      '/readyz',
+      readyz({
+        shutdown: () => (this.#closing ? 'shutting down' : undefined),
+        broker: () => (this.#tcp.server.listening ? undefined : 'MQTT listener not listening'),
+        answerer: () => (this.answerer.ready ? undefined : 'answerer not connected to the broker'),
+        sessions: () => (this.answerer.sessions.size < config.maxSessions ? undefined : `at maxSessions (${config.maxSessions})`),
+      }),
+    );
   }
 
   static async start(options: BridgeStartOptions = {}): Promise<Bridge> {
@@ -160,10 +197,12 @@ export class Bridge {
     this.#closing ??= (async () => {
       await this.relay.close();
       await this.answerer.close();
+      await this.recorder.close(); // sessions are closed: finalise their files
       await this.broker.drain(1000);
       await this.#ws.close();
       await Promise.all([this.#tcp.close(), this.#tls?.close(), this.http.close()]);
       await this.broker.close();
+      this.metrics.close();
       this.log.info('tali stopped');
     })();
     return this.#closing;

@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { decode, encode, encodeForDevice } from '../protocol/codec.ts';
 import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
-import type { BridgeStatus, IceServer, Message } from '../protocol/messages.ts';
+import type { BridgeStatus, IceServer, Message, SessionMetrics } from '../protocol/messages.ts';
 import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
 import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
 import { Peer, type PeerOptions } from '../webrtc/peer.ts';
@@ -117,6 +117,19 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     await client.endAsync().catch(() => {});
   }
 
+  /** Whether the answerer can take sessions: started, its MQTT client connected, not closing (for /readyz). */
+  get ready(): boolean {
+    return !this.#closed && this.#client?.connected === true;
+  }
+
+  /**
+   * Publishes a session's timeline, retained, on the device's metrics topic (for dashboards and MQTT tools), through
+   * the answerer's MQTT client like everything else it says.
+   */
+  publishMetrics(deviceId: string, message: SessionMetrics): void {
+    this.#publish(this.#options.topics.device(deviceId, 'metrics'), encode(message), true);
+  }
+
   #onOwnCard: (state: string) => void = () => {};
 
   #card(state: 'online' | 'offline'): BridgeStatus {
@@ -212,9 +225,9 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     this.#publish(this.#options.topics.device(deviceId, 'down'), payload);
   }
 
-  #publish(topic: string, payload: string): void {
+  #publish(topic: string, payload: string, retain = false): void {
     if (this.#client === undefined) return;
-    this.#client.publish(topic, payload, { qos: 1 }, (err) => {
+    this.#client.publish(topic, payload, { qos: 1, retain }, (err) => {
       if (err && !this.#closed) this.#log.warn({ topic, err: err.message }, 'publish failed');
     });
   }

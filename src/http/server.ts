@@ -11,6 +11,7 @@ export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promis
 export class HttpServer {
   readonly server: Server;
   readonly #routes = new Map<string, Route>();
+  readonly #prefixes: [prefix: string, route: Route][] = [];
 
   constructor(tls?: { key: Buffer; cert: Buffer }) {
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(req, res);
@@ -21,6 +22,12 @@ export class HttpServer {
 
   route(path: string, route: Route): void {
     this.#routes.set(path, route);
+  }
+
+  /** A route for every path under `prefix` (e.g. "/api/recordings/"), for paths that carry an ID. */
+  routePrefix(prefix: string, route: Route): void {
+    this.#prefixes.push([prefix, route]);
+    this.#prefixes.sort((a, b) => b[0].length - a[0].length);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -44,7 +51,7 @@ export class HttpServer {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0] as string;
-    const route = this.#routes.get(path);
+    const route = this.#routes.get(path) ?? this.#prefixes.find(([prefix]) => path.startsWith(prefix))?.[1];
     if (route === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;

@@ -48,7 +48,7 @@ export class Recorder {
   readonly #log: Logger;
   readonly #onDemand = new Set<string>();
   readonly #active = new Map<string, SessionRecorder>();
-  readonly #starting = new Set<Promise<void>>();
+  readonly #pending = new Set<Promise<unknown>>();
   /** Sessions whose recorder is being set up (the device directory is being created). */
   readonly #preparing = new Set<Session>();
   #answerer: Answerer | undefined;
@@ -96,7 +96,11 @@ export class Recorder {
     this.#onDemand.delete(deviceId);
     const active = this.#active.get(deviceId);
     this.#active.delete(deviceId);
-    await active?.stop();
+    if (active) {
+      const stopped = active.stop();
+      this.#keep(stopped);
+      await stopped;
+    }
     return this.status(deviceId);
   }
 
@@ -127,8 +131,10 @@ export class Recorder {
     this.#closed ??= (async () => {
       clearInterval(this.#timer);
       this.#timer = undefined;
-      await Promise.all([...this.#starting]);
-      await Promise.all([...this.#active.values()].map((r) => r.stop()));
+      for (const recorder of this.#active.values()) this.#keep(recorder.stop());
+      this.#active.clear();
+      // Until nothing is pending: a recorder still being set up when close() began is stopped once it exists.
+      while (this.#pending.size > 0) await Promise.all([...this.#pending]);
       await this.#sweeping;
     })();
     return this.#closed;
@@ -170,10 +176,16 @@ export class Recorder {
       this.#active.set(deviceId, recorder);
       session.once('closed', () => {
         if (this.#active.get(deviceId) === recorder) this.#active.delete(deviceId);
+        this.#keep(recorder.stop()); // the recorder finalises its file; close() waits for that
       });
     })().catch((err: Error) => this.#log.error({ deviceId, err: err.message }, 'recording could not start'));
-    this.#starting.add(starting);
-    void starting.finally(() => this.#starting.delete(starting));
+    this.#keep(starting);
+  }
+
+  /** Work that close() must wait for: recorders being set up, files being finalised. */
+  #keep(work: Promise<unknown>): void {
+    this.#pending.add(work);
+    void work.finally(() => this.#pending.delete(work));
   }
 
   #sweep(): void {

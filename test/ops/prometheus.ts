@@ -1,0 +1,40 @@
+/** Scrapes a Prometheus text endpoint and reads samples by name and labels. */
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export interface Scrape {
+  text: string;
+  samples: Sample[];
+  /** The one sample with this name whose labels include `labels`; undefined if none. */
+  value(name: string, labels?: Record<string, string>): number | undefined;
+}
+
+export async function scrape(url: string): Promise<Scrape> {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+  const text = await res.text();
+  const samples = parse(text);
+  return {
+    text,
+    samples,
+    value: (name, labels = {}) =>
+      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value,
+  };
+}
+
+export function parse(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (match === null) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return samples;
+}
