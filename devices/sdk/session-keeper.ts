@@ -48,8 +48,12 @@ export interface SessionKeeperEvents {
   'retry-scheduled': [{ attempt: number; delayMs: number; reason: string }];
 }
 
-/** Bridge byes after which offering again would be wrong: we already replaced the session, or the bridge is going. */
-const NO_RETRY_BYES: readonly string[] = ['replaced', 'shutdown'] satisfies ByeReason[];
+/**
+ * Bridge byes after which offering again would be wrong (docs/protocol.md §5.4): "normal" means the bridge needs no
+ * media now (it sends `start` when it does), "replaced" that a newer session of ours exists, "shutdown" that the
+ * bridge is going (a new bridge card brings us back).
+ */
+const NO_RETRY_BYES: readonly string[] = ['normal', 'replaced', 'shutdown'] satisfies ByeReason[];
 
 export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
   readonly counters: SessionCounters = {

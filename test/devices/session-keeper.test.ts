@@ -97,7 +97,7 @@ describe.each(TRANSPORTS)('session keeper over %s', (transport) => {
     expect(Math.abs(camera.client.now() - Date.now())).toBeLessThan(5000);
   });
 
-  it('stays idle after bye "replaced" and offers when the bridge sends start', async () => {
+  it.each(['replaced', 'normal'])('stays idle after bye "%s" and offers when the bridge sends start', async (reason) => {
     const tb = await startBridge();
     const camera = await startCamera(tb, transport);
     const first = await connectedSession(camera.keeper);
@@ -106,8 +106,8 @@ describe.each(TRANSPORTS)('session keeper over %s', (transport) => {
 
     // Both go through the broker in order: the first start finds a live session and is ignored.
     await publishDown(tb, 'cam1', { v: PROTOCOL_VERSION, type: 'start', ts, reason: 'viewer' });
-    await publishDown(tb, 'cam1', { v: PROTOCOL_VERSION, type: 'bye', sessionId: first.sessionId, seq: 1000, ts, reason: 'replaced' });
-    expect((await closed)[0].closeReason).toBe('bye:replaced');
+    await publishDown(tb, 'cam1', { v: PROTOCOL_VERSION, type: 'bye', sessionId: first.sessionId, seq: 1000, ts, reason });
+    expect((await closed)[0].closeReason).toBe(`bye:${reason}`);
     expect(camera.keeper.session).toBeUndefined();
 
     await publishDown(tb, 'cam1', { v: PROTOCOL_VERSION, type: 'start', ts, reason: 'viewer' });
