@@ -1,0 +1,107 @@
+/**
+ * Graceful shutdown of a real `tali start` process: SIGTERM during a recorded camera session ends the session with
+ * bye "shutdown", finalises the recording (playable, no ".part" left) and exits 0 within shutdownTimeoutMs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { CredentialStore } from '../../src/security/credentials.ts';
+import { until, withTimeout } from '../helpers/wait.ts';
+import { startStreamingCamera } from './camera.ts';
+import { probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
+interface Running {
+  child: ChildProcess;
+  logs: Record<string, unknown>[];
+  /** Resolves with the first log record that matches. */
+  log(match: (record: Record<string, unknown>) => boolean, what: string, ms?: number): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+function startTali(args: string[]): Running {
+  // process.execPath: the Node running the tests (the project's Node 24), not whatever `node` is first on PATH.
+  const child = spawn(process.execPath, [join(ROOT, 'bin/tali.js'), 'start', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: line });
+    }
+    for (const wake of waiters) wake();
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  return {
+    child,
+    logs,
+    exited,
+    log: (match, what, ms = 15_000) => {
+      let wake!: () => void;
+      const found = new Promise<Record<string, unknown>>((resolve, reject) => {
+        wake = () => {
+          const hit = logs.find(match);
+          if (hit) resolve(hit);
+          else if (child.exitCode !== null) reject(new Error(`tali exited (${child.exitCode}) before ${what}: ${stderr}`));
+        };
+        waiters.add(wake);
+        child.once('exit', wake);
+        wake();
+      });
+      return withTimeout(found, ms, what).finally(() => waiters.delete(wake));
+    },
+  };
+}
+
+describe.skipIf(SKIP_WITHOUT_FFPROBE)('tali start, then SIGTERM', () => {
+  it('drains within shutdownTimeoutMs: bye "shutdown" to the camera, recording finalised and playable, exit 0', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tali-shutdown-'));
+    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const tali = startTali([
+      '--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--data-dir', dataDir,
+      '--record', '*', '--shutdown-timeout-ms', String(SHUTDOWN_TIMEOUT_MS), '--log-level', 'info',
+    ]);
+    const ready = await tali.log((r) => r.msg === 'tali ready', 'the ready line');
+    expect(ready).toMatchObject({ mqttPort: expect.any(Number), httpPort: expect.any(Number) });
+    expect((await fetch(`http://127.0.0.1:${ready.httpPort}/readyz`)).status).toBe(200);
+
+    // Registered by another process while the bridge runs, as `tali device add` would.
+    const secret = await new CredentialStore(dataDir).add('cam1', 'device');
+    const camera = await startStreamingCamera({ url: `mqtt://127.0.0.1:${ready.mqttPort}`, id: 'cam1', secret, codec: 'VP8', audio: 'PCMU' });
+    await tali.log((r) => r.msg === 'recording file started', 'recording to start');
+    const target = camera.video.framesSent + 60;
+    await until(() => camera.video.framesSent >= target, 6000, '2 s of media');
+
+    const signalledAt = performance.now();
+    tali.child.kill('SIGTERM');
+    const bye = await camera.down.next((m) => m.type === 'bye', SHUTDOWN_TIMEOUT_MS, 'bye');
+    expect(bye).toMatchObject({ sessionId: camera.sessionId, reason: 'shutdown' });
+    const exit = await withTimeout(tali.exited, SHUTDOWN_TIMEOUT_MS + 2000, 'tali to exit');
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(exit.at - signalledAt).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+
+    const dir = join(dataDir, 'recordings', 'cam1');
+    const names = await readdir(dir);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^cam1-.*\.mkv$/); // finalised: renamed from .part
+    const info = await probe(join(dir, names[0]!));
+    expect(info.streams.map((s) => s.codec)).toEqual(['vp8', 'pcm_s16le']);
+    expect(info.durationS).toBeGreaterThan(1.5);
+    expect(info.startsOnKeyframe).toBe(true);
+  });
+});
