@@ -12,6 +12,7 @@ import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/raw-viewer.ts';
 import { streamCamera } from '../helpers/streaming-camera.ts';
 import { waitFor, withTimeout } from '../helpers/wait.ts';
+import { next, startCamera } from '../devices/helpers.ts';
 
 /** Watches `deviceId` with a fresh peer; resolves once the viewer's peer is connected. */
 async function watch(tb: TestBridge, viewer: RawViewer, sessionId: string, deviceId = 'cam1'): Promise<{ peer: ViewerPeer; session: ViewerSession }> {
@@ -116,5 +117,24 @@ describe.each(TRANSPORTS)('relay over %s', (transport) => {
     alice.client.stream.destroy(); // the will: `leave`
     await closedTwo;
     expect(tb.bridge.relay.viewers.size).toBe(0);
+  });
+});
+
+describe('relay with idleStopMs (a simulated camera)', () => {
+  it('stops the camera when the last viewer leaves, and starts it again for the next one', async () => {
+    const tb = await startBridge({ idleStopMs: 200 });
+    const camera = await startCamera(tb, 'mqtt');
+    await next(camera.keeper, 'session-connected');
+    const alice = await connectRawViewer(tb, 'mqtt');
+    const first = await watch(tb, alice, 'view-first');
+    await withTimeout(first.peer.packets('video', 5), 10_000, 'video');
+    const stopped = next(camera.keeper, 'session-closed');
+    await alice.send('bye', 'view-first', 2);
+    expect((await stopped)[0].closeReason).toBe('bye:normal'); // told to stop, so the camera stays idle
+    expect(camera.keeper.session).toBeUndefined();
+
+    const second = await watch(tb, alice, 'view-second'); // the relay sends start; the camera offers again
+    await withTimeout(second.peer.packets('video', 5), 10_000, 'video after restart');
+    expect(camera.keeper.counters.opened).toBe(2);
   });
 });
