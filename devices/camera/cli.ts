@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { assertValidId, assertValidRoot } from '../../src/protocol/topics.ts';
 import { CredentialStore } from '../../src/security/credentials.ts';
-import { nodeConnector } from '../sdk/node-connector.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
 import type { G711Law } from './media/g711.ts';
 import type { VideoCodec } from './media/video-source.ts';
 import { SimulatedCamera } from './simulated-camera.ts';

@@ -5,10 +5,10 @@
  */
 import type { Logger } from 'pino';
 import { VERSION } from '../../src/version.ts';
-import type { BackoffOptions } from '../sdk/backoff.ts';
+import type { BackoffOptions } from '../../src/client/backoff.ts';
 import type { SessionInfo } from '../sdk/camera-session.ts';
 import { DeviceClient } from '../sdk/device-client.ts';
-import type { MqttConnector } from '../sdk/mqtt-link.ts';
+import type { MqttConnector } from '../../src/client/mqtt-link.ts';
 import { SessionKeeper } from '../sdk/session-keeper.ts';
 import { WeriftPeer } from '../sdk/werift-peer.ts';
 import { ToneSource } from './media/audio-source.ts';

@@ -9,9 +9,9 @@ import {
   type Answer, type BridgeStatus, type Bye, type Candidate, type ErrorMessage, type MessageOnChannel, type Offer,
   type Start, type Status,
 } from '../../src/protocol/index.ts';
-import { backoffDelay, backoffOptions, type BackoffOptions } from './backoff.ts';
-import { TypedEmitter } from './emitter.ts';
-import { connackCode, ConnectRefusedError, isFatalConnack, publish, subscribe, withTimeout, type MqttConnector } from './mqtt-link.ts';
+import { backoffDelay, backoffOptions, type BackoffOptions } from '../../src/client/backoff.ts';
+import { TypedEmitter } from '../../src/client/emitter.ts';
+import { connackCode, ConnectRefusedError, isFatalConnack, publish, subscribe, withTimeout, type MqttConnector } from '../../src/client/mqtt-link.ts';
 
 export type DeviceCard = Pick<Status, 'model' | 'firmware' | 'sdk' | 'codecs'>;
 
@@ -211,7 +211,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
     const code = error ? connackCode(error) : undefined;
     if (isFatalConnack(code) && !this.#everConnected) {
       // Wrong ID or secret at start-up: a configuration error, so say so once instead of retrying forever.
-      const refused = new ConnectRefusedError(this.deviceId, code);
+      const refused = new ConnectRefusedError(`device "${this.deviceId}"`, code, 'device ID');
       this.#settleStart?.reject(refused);
       this.#settleStart = undefined;
       void this.stop();

@@ -9,12 +9,12 @@
  *    └──── retry timer ◄──┴── timeout · bye · error · ice-failed ─────────┘
  */
 import { ERROR_CODES, isErrorCode, ProtocolError, type BridgeStatus, type ByeReason, type ErrorMessage } from '../../src/protocol/index.ts';
-import { backoffDelay, backoffOptions, type BackoffOptions } from './backoff.ts';
+import { backoffDelay, backoffOptions, type BackoffOptions } from '../../src/client/backoff.ts';
 import { CameraSession, randomSessionId, type SessionInfo } from './camera-session.ts';
 import type { DeviceClient, UpBody } from './device-client.ts';
 import type { DevicePeer, DevicePeerFactory, DevicePeerState, IceCandidateInit } from './device-peer.ts';
-import { TypedEmitter } from './emitter.ts';
-import { withTimeout } from './mqtt-link.ts';
+import { TypedEmitter } from '../../src/client/emitter.ts';
+import { withTimeout } from '../../src/client/mqtt-link.ts';
 
 export interface SessionKeeperOptions {
   client: DeviceClient;

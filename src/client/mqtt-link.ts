@@ -1,28 +1,32 @@
 /**
- * The MQTT side of the device SDK that is not about tali messages: what a device's connection looks like, how to
- * tell a refused CONNECT from a network failure, and promise wrappers over mqtt.js callbacks. Browser-safe.
+ * The MQTT side of the client SDKs (devices/sdk for cameras, src/viewer for viewers) that is not about tali messages:
+ * what a connection looks like, how to tell a refused CONNECT from a network failure, and promise wrappers over
+ * mqtt.js callbacks. Browser-safe.
  */
 import type { MqttClient } from 'mqtt';
 
-/** What DeviceClient asks its connector for; every field maps 1:1 onto mqtt.js IClientOptions. */
-export interface DeviceConnectOptions {
-  /** Equal to the device ID: the bridge refuses any other (MQTT-3.1.3 client identifier). */
+/** What DeviceClient and ViewerClient ask their connector for; every field maps 1:1 onto mqtt.js IClientOptions. */
+export interface ClientConnectOptions {
+  /** A device's must equal its device ID (the bridge refuses any other); a viewer's is its user name plus a suffix. */
   clientId: string;
   username: string;
   password: string;
-  /** The device's status card with state "offline", published by the broker if the device vanishes. */
-  will: { topic: string; payload: string; qos: 1; retain: true };
+  /**
+   * Published by the broker if the client vanishes: a device's status card with state "offline" (retained), a
+   * viewer's `leave` (not retained).
+   */
+  will: { topic: string; payload: string; qos: 1; retain: boolean };
   keepaliveS: number;
   clean: true;
 }
 
 /**
  * Makes an mqtt.js client that speaks MQTT 3.1.1 (protocolVersion 4) and does not reconnect by itself
- * (reconnectPeriod 0): DeviceClient owns reconnecting. Node: `nodeConnector(url)` from ./node-connector.ts.
+ * (reconnectPeriod 0): DeviceClient and ViewerClient own reconnecting. Node: `nodeConnector(url)` from ./node-connector.ts.
  * Browser: `(o) => mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: o.clientId,
  * username: o.username, password: o.password, will: o.will, keepalive: o.keepaliveS, clean: o.clean })`.
  */
-export type MqttConnector = (options: DeviceConnectOptions) => MqttClient;
+export type MqttConnector = (options: ClientConnectOptions) => MqttClient;
 
 /**
  * CONNACK return codes that retrying cannot fix (MQTT 3.1.1 §3.2.2.3): 1 unacceptable protocol version,
@@ -32,17 +36,19 @@ const FATAL_CONNACK_CODES = new Set([1, 2, 4, 5]);
 
 const CONNACK_TEXT: Record<number, string> = {
   1: 'unacceptable protocol version',
-  2: 'client ID rejected (it must equal the device ID)',
+  2: 'client ID rejected (a device must use its device ID)',
   3: 'server unavailable',
-  4: 'bad device ID or secret',
+  4: 'bad {id} or secret',
   5: 'not authorized',
 };
 
 /** The broker refused the CONNECT for a reason that retrying will not fix. */
 export class ConnectRefusedError extends Error {
   readonly returnCode: number;
-  constructor(deviceId: string, returnCode: number) {
-    super(`the broker refused device "${deviceId}": ${CONNACK_TEXT[returnCode] ?? 'refused'} (CONNACK return code ${returnCode})`);
+  /** `who` names the client for people, e.g. `device "cam1"` or `viewer "alice"`; `idName` what its user name is. */
+  constructor(who: string, returnCode: number, idName = 'user name') {
+    const text = (CONNACK_TEXT[returnCode] ?? 'refused').replace('{id}', idName);
+    super(`the broker refused ${who}: ${text} (CONNACK return code ${returnCode})`);
     this.name = 'ConnectRefusedError';
     this.returnCode = returnCode;
   }

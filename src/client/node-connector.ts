@@ -3,8 +3,8 @@
  * (src/mqtt/streams.ts, Nagle off on every transport) and client seam (src/mqtt/connect.ts). Node only; a browser
  * page uses mqtt.connect instead.
  */
-import { createMqttClient } from '../../src/mqtt/connect.ts';
-import { streamBuilderFor, type TlsClientOptions } from '../../src/mqtt/streams.ts';
+import { createMqttClient } from '../mqtt/connect.ts';
+import { streamBuilderFor, type TlsClientOptions } from '../mqtt/streams.ts';
 import type { MqttConnector } from './mqtt-link.ts';
 
 export interface NodeConnectorOptions {

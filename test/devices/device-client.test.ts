@@ -4,7 +4,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ConnectRefusedError } from '../../devices/sdk/mqtt-link.ts';
+import { ConnectRefusedError } from '../../src/client/mqtt-link.ts';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { encode, PROTOCOL_VERSION, type Answer } from '../../src/protocol/index.ts';
 import { startBridge, TRANSPORTS, type TestBridge, type Transport } from '../helpers/bridge.ts';

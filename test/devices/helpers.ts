@@ -4,10 +4,10 @@
  */
 import { onTestFinished } from 'vitest';
 import { SimulatedCamera, type SimulatedCameraOptions } from '../../devices/camera/simulated-camera.ts';
-import type { BackoffOptions } from '../../devices/sdk/backoff.ts';
+import type { BackoffOptions } from '../../src/client/backoff.ts';
 import { DeviceClient, type DeviceClientOptions } from '../../devices/sdk/device-client.ts';
-import type { TypedEmitter } from '../../devices/sdk/emitter.ts';
-import { nodeConnector } from '../../devices/sdk/node-connector.ts';
+import type { TypedEmitter } from '../../src/client/emitter.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
 import type { TestBridge, Transport } from '../helpers/bridge.ts';
 import { withTimeout } from '../helpers/wait.ts';
 

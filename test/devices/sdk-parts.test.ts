@@ -3,10 +3,10 @@
  * typed emitter.
  */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, backoffOptions, DEFAULT_BACKOFF } from '../../devices/sdk/backoff.ts';
+import { backoffDelay, backoffOptions, DEFAULT_BACKOFF } from '../../src/client/backoff.ts';
 import { CameraSession, randomSessionId } from '../../devices/sdk/camera-session.ts';
 import type { DevicePeer, IceCandidateInit } from '../../devices/sdk/device-peer.ts';
-import { TypedEmitter } from '../../devices/sdk/emitter.ts';
+import { TypedEmitter } from '../../src/client/emitter.ts';
 import { SESSION_ID_PATTERN, type BridgeStatus } from '../../src/protocol/index.ts';
 
 describe('backoff', () => {

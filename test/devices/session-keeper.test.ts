@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
-import { nodeConnector } from '../../devices/sdk/node-connector.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
 import { SessionKeeper } from '../../devices/sdk/session-keeper.ts';
 import { WeriftPeer } from '../../devices/sdk/werift-peer.ts';
 import { Bridge } from '../../src/bridge.ts';
