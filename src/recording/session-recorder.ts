@@ -48,7 +48,8 @@ interface OpenFile {
 /** Shortest time between two keyframe requests after packet loss. */
 const LOSS_PLI_INTERVAL_MS = 1000;
 const OPUS_FRAME_MS = 20;
-const OPUS_HEAD = Buffer.from([
+/** The Opus track's CodecPrivate: an identification header (RFC 7845 §5.1) for WebRTC's 48 kHz stereo. */
+export const OPUS_HEAD = Buffer.from([
   ...Buffer.from('OpusHead'), 1, 2, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0, // RFC 7845 §5.1: v1, 2 channels, no pre-skip, 48 kHz
 ]);
 

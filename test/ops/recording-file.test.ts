@@ -3,9 +3,11 @@
  * reassembled, muxed, and read back by ffprobe (duration, codecs, frame counts) and decoded by ffmpeg; plus the
  * parts with rules of their own (loss handling, G.711 tables, RTP clock wrap, retention).
  */
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { encodeG711, aLawToLinear, muLawToLinear } from '../../devices/camera/media/g711.ts';
 import { createVideoPacketizer, loadVideoClip, type VideoCodec } from '../../devices/camera/media/video-source.ts';
@@ -14,7 +16,10 @@ import { g711ToPcm16le } from '../../src/recording/g711.ts';
 import { avcDecoderConfiguration, nalType, splitAnnexB, spsPictureSize, toLengthPrefixed } from '../../src/recording/h264.ts';
 import { MatroskaWriter, type TrackSpec } from '../../src/recording/matroska-writer.ts';
 import { enforceRetention, listRecordings } from '../../src/recording/retention.ts';
+import { OPUS_HEAD } from '../../src/recording/session-recorder.ts';
 import { decodeErrors, probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
+
+const run = promisify(execFile);
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tali-rec-'));
@@ -36,6 +41,28 @@ function roundTrip(codec: VideoCodec): VideoFrame[] {
     }
   });
   return frames;
+}
+
+/** The packets of an Ogg stream (RFC 3533): each page's segment table gives lacing values; 255 continues a packet. */
+function oggPackets(data: Buffer): Buffer[] {
+  const packets: Buffer[] = [];
+  let pending: Buffer[] = [];
+  for (let at = 0; at + 27 <= data.length; ) {
+    if (data.toString('latin1', at, at + 4) !== 'OggS') throw new Error(`no Ogg page at ${at}`);
+    const segments = data[at + 26]!;
+    let body = at + 27 + segments;
+    for (let i = 0; i < segments; i++) {
+      const size = data[at + 27 + i]!;
+      pending.push(data.subarray(body, body + size));
+      body += size;
+      if (size < 255) {
+        packets.push(Buffer.concat(pending));
+        pending = [];
+      }
+    }
+    at = body;
+  }
+  return packets;
 }
 
 function tone(law: 'PCMU' | 'PCMA', packet: number): Buffer {
@@ -87,6 +114,35 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording files read back by ffprobe', ()
       expect(await decodeErrors(path)).toBe('');
     });
   }
+
+  it('VP8 + Opus: WebM that browsers can play, with both tracks whole', async () => {
+    const dir = await tempDir();
+    // 4 s of Opus, 20 ms frames, encoded by ffmpeg; the recorder stores Opus packets as they come in RTP.
+    const ogg = join(dir, 'tone.ogg');
+    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=4', '-c:a', 'libopus', '-frame_duration', '20', ogg]);
+    const packets = oggPackets(await readFile(ogg)).slice(2); // OpusHead and OpusTags are not audio
+    expect(packets.length).toBeGreaterThanOrEqual(199);
+    const path = join(dir, 'clip.webm');
+    const writer = new MatroskaWriter(path, 'webm', [
+      { kind: 'video', codecId: 'V_VP8', width: 320, height: 240 },
+      { kind: 'audio', codecId: 'A_OPUS', codecPrivate: OPUS_HEAD, sampleRate: 48_000, channels: 2, seekPreRollNs: 80_000_000 },
+    ]);
+    const frames = roundTrip('VP8');
+    let packet = 0;
+    frames.forEach((frame, i) => {
+      const t = (i * 1000) / 30;
+      for (; packet < packets.length && packet * 20 <= t; packet++) writer.write(1, packet * 20, true, packets[packet]!, 20);
+      writer.write(0, t, frame.keyframe, frame.data);
+    });
+    await writer.finish();
+    const info = await probe(path);
+    expect(info.streams.map((s) => [s.codec, s.frames])).toEqual([
+      ['vp8', 120],
+      ['opus', packet],
+    ]);
+    expect(info.durationS).toBeCloseTo(4, 1);
+    expect(await decodeErrors(path)).toBe('');
+  });
 
   it('a file that never got a frame is removed, not left behind', async () => {
     const dir = await tempDir();
