@@ -1,9 +1,11 @@
 /**
  * The Bridge: one process that a camera fleet relies on. It composes the embedded broker with its listeners, the
- * HTTP server and the answerer, and closes them in reverse order.
+ * HTTP server, the answerer, the relay, metrics and the recorder, and closes them in reverse order.
  *
  *   Bridge ─┬─ Broker (Aedes) ◄── TcpListener (mqtt, mqtts) · WebSocketListener (/mqtt on HttpServer)
- *           └─ Answerer ── MQTT client (in-process stream) ── Sessions ── werift peers
+ *           ├─ Answerer ── MQTT client (in-process stream) ── Sessions (cameras) ── werift peers
+ *           ├─ Relay ───── MQTT client (in-process stream) ── CameraStreams ── ViewerSessions ── werift peers
+ *           └─ Recorder · BridgeMetrics (/metrics) · /healthz · /readyz
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +21,7 @@ import { healthz, readyz } from './http/health.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
-import { observeAnswerer, observeBroker } from './metrics/observe.ts';
+import { observeAnswerer, observeBroker, observeRelay } from './metrics/observe.ts';
 import { metricsRoute } from './metrics/route.ts';
 import { publishTimelines } from './metrics/timeline-publisher.ts';
 import { connectMqtt } from './mqtt/connect.ts';
@@ -91,6 +93,7 @@ export class Bridge {
       maxSessions: config.maxSessions,
       logger: log.child({ component: 'answerer' }),
     });
+    this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
     this.relay = new Relay({
       connect: () => connectMqtt({ target: () => connectInProcess(broker), clientId: `tali-${config.bridgeId}-relay`, keepaliveS: 60 }),
       topics: this.topics,
@@ -102,11 +105,13 @@ export class Bridge {
       keyframeIntervalMs: config.keyframeIntervalMs,
       idleStopMs: config.idleStopMs,
       maxViewers: config.maxViewers,
+      wanted: (deviceId) => this.recorder.wants(deviceId),
+      onRtpSent: (kind, bytes) => this.metrics.rtpSent(kind, bytes),
       logger: log.child({ component: 'relay' }),
     });
-    this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
     observeBroker(this.metrics, broker);
     observeAnswerer(this.metrics, this.answerer);
+    observeRelay(this.metrics, this.relay);
     publishTimelines(this.answerer, config.bridgeId);
     this.recorder = new Recorder({
       dir: join(config.dataDir, 'recordings'),
@@ -115,6 +120,7 @@ export class Bridge {
       retention: { maxAgeMs: config.recordMaxAgeHours * 3_600_000, maxBytes: config.recordMaxMegabytes * 1_000_000 },
       log: log.child({ component: 'recorder' }),
       metrics: this.metrics,
+      askToStart: (deviceId) => this.relay.requestStart(deviceId),
     });
     this.recorder.attach(this.answerer);
     const api = recordingsApi(this.recorder, credentials);

@@ -6,6 +6,7 @@ import type { Answerer } from '../answerer/answerer.ts';
 import type { Session } from '../answerer/session.ts';
 import type { Timeline } from '../answerer/stats.ts';
 import type { Broker } from '../broker/broker.ts';
+import type { Relay } from '../relay/relay.ts';
 import type { BridgeMetrics, NegotiationStage } from './bridge-metrics.ts';
 
 export function observeBroker(metrics: BridgeMetrics, broker: Broker): void {
@@ -65,4 +66,13 @@ function observeSession(metrics: BridgeMetrics, session: Session): void {
   });
   session.on('rtp', (track, packet) => metrics.rtpReceived(track.kind, packet.payload.length));
   session.once('closed', (reason) => metrics.sessionClosed(reason));
+}
+
+/** Viewers and keyframe requests from the relay (RTP out is counted through the relay's onRtpSent option). */
+export function observeRelay(metrics: BridgeMetrics, relay: Relay): void {
+  relay.on('viewer', (viewer) => {
+    metrics.setViewers(relay.viewers.size);
+    viewer.once('closed', () => metrics.setViewers(relay.viewers.size));
+  });
+  relay.on('stream', (stream) => stream.on('keyframeRequested', () => metrics.keyframeRequested('viewer')));
 }

@@ -20,6 +20,8 @@ export interface RecorderOptions {
   retention: RetentionLimits;
   log: Logger;
   metrics?: BridgeMetrics | undefined;
+  /** Asks a camera without a live session to offer, so an on-demand recording can begin. */
+  askToStart?: ((deviceId: string) => void) | undefined;
 }
 
 export interface RecordingStatus {
@@ -85,6 +87,7 @@ export class Recorder {
     if (!this.#always(deviceId)) this.#onDemand.add(deviceId);
     const session = this.#answerer?.sessions.get(deviceId);
     if (session !== undefined && session.state !== 'closed') this.#record(session);
+    else this.#options.askToStart?.(deviceId);
     return this.status(deviceId);
   }
 

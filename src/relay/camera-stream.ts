@@ -18,16 +18,20 @@ export interface CameraStreamOptions {
   deviceId: string;
   /** Least milliseconds between keyframe requests sent to the camera. */
   keyframeIntervalMs: number;
-  /** Milliseconds without viewers (or other holders) before the camera is told to stop; 0 never. */
+  /** Milliseconds without viewers (and not wanted otherwise) before the camera is told to stop; 0 never. */
   idleStopMs: number;
   /** Asks the camera to offer (a `start` on its down topic). */
   askToStart: () => void;
+  /** Whether something other than a viewer (a recording) wants the camera's media, so it must not be stopped. */
+  wanted: () => boolean;
   logger: Logger;
 }
 
 export interface CameraStreamEvents {
   /** Nobody watches and no camera session is left: the relay may forget this stream. */
   unused: [];
+  /** A keyframe request went to the camera (viewers' requests, coalesced). */
+  keyframeRequested: [];
 }
 
 export class CameraStream extends EventEmitter<CameraStreamEvents> {
@@ -38,8 +42,6 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   readonly #log: Logger;
   #upstream: Session | undefined;
   #state: StreamState = 'waiting';
-  /** Non-viewer consumers (a recorder) keeping the camera's media wanted. */
-  #holders = 0;
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CameraStreamOptions) {
@@ -47,7 +49,10 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.deviceId = options.deviceId;
     this.#options = options;
     this.#log = options.logger.child({ deviceId: options.deviceId });
-    this.keyframes = new KeyframeRequests(() => this.#upstream?.requestKeyframe(), options.keyframeIntervalMs);
+    this.keyframes = new KeyframeRequests(() => {
+      this.#upstream?.requestKeyframe();
+      this.emit('keyframeRequested');
+    }, options.keyframeIntervalMs);
   }
 
   get state(): StreamState {
@@ -97,20 +102,6 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     if (upstream === undefined) this.#options.askToStart();
   }
 
-  /** A consumer other than a viewer (the recorder) wants the media; returns its release. */
-  hold(): () => void {
-    clearTimeout(this.#idleTimer);
-    this.#holders++;
-    if (this.#upstream === undefined) this.#options.askToStart();
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#holders--;
-      this.#onDemandDropped();
-    };
-  }
-
   close(): void {
     clearTimeout(this.#idleTimer);
     this.keyframes.close();
@@ -156,11 +147,12 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   }
 
   #onDemandDropped(): void {
-    if (this.viewers.size > 0 || this.#holders > 0) return;
+    if (this.viewers.size > 0) return;
     if (this.#options.idleStopMs > 0 && this.#upstream !== undefined) {
       const upstream = this.#upstream;
       this.#idleTimer = setTimeout(() => {
-        this.#log.info('no viewers: asking the camera to stop');
+        if (this.viewers.size > 0 || this.#options.wanted()) return;
+        this.#log.info('no viewers and no recording: asking the camera to stop');
         void upstream.close('normal', { notify: true });
       }, this.#options.idleStopMs);
     }
@@ -168,6 +160,6 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   }
 
   #maybeUnused(): void {
-    if (this.viewers.size === 0 && this.#holders === 0 && this.#upstream === undefined) this.emit('unused');
+    if (this.viewers.size === 0 && this.#upstream === undefined) this.emit('unused');
   }
 }

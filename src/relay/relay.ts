@@ -34,6 +34,10 @@ export interface RelayOptions {
   /** Milliseconds a camera keeps streaming with no one watching before it is told to stop; 0 never. */
   idleStopMs: number;
   maxViewers: number;
+  /** Whether something else (a recording) wants a camera's media: such cameras are never told to stop. */
+  wanted?: (deviceId: string) => boolean;
+  /** Called for every packet forwarded to a viewer (metrics); keep it cheap. */
+  onRtpSent?: (kind: 'audio' | 'video', payloadBytes: number) => void;
   logger: Logger;
 }
 
@@ -91,7 +95,8 @@ export class Relay extends EventEmitter<RelayEvents> {
         deviceId,
         keyframeIntervalMs: this.#options.keyframeIntervalMs,
         idleStopMs: this.#options.idleStopMs,
-        askToStart: () => this.#askToStart(deviceId),
+        askToStart: () => this.requestStart(deviceId),
+        wanted: () => this.#options.wanted?.(deviceId) ?? false,
         logger: this.#log,
       });
       created.on('unused', () => {
@@ -112,6 +117,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       peer: this.#options.peer,
       connectTimeoutMs: this.#options.connectTimeoutMs,
       logger: this.#log,
+      onSent: this.#options.onRtpSent,
       send: (message) => this.#publish(this.#options.topics.viewer(viewerId, 'down'), message),
     });
     const key = viewerKey(viewerId, watch.sessionId);
@@ -121,7 +127,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     return viewer;
   }
 
-  #askToStart(deviceId: string): void {
+  /** Asks a camera to offer (a `start` on its down topic): a viewer or a recording wants its media. */
+  requestStart(deviceId: string): void {
     const start: Start = { v: PROTOCOL_VERSION, type: 'start', ts: Date.now(), reason: 'viewer' };
     this.#log.info({ deviceId }, 'asking the camera to start');
     this.#client?.publish(this.#options.topics.device(deviceId, 'down'), encodeForDevice(start), { qos: 1 });

@@ -33,6 +33,8 @@ export interface ViewerOptions {
   logger: Logger;
   /** Publishes on the viewer's down topic. */
   send: (message: Message) => void;
+  /** Called for every packet forwarded (metrics). */
+  onSent?: ((kind: 'audio' | 'video', payloadBytes: number) => void) | undefined;
 }
 
 export interface ViewerEvents {
@@ -129,6 +131,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     local.lastSentAt = performance.now();
     this.packetsSent++;
     this.bytesSent += packet.payload.length;
+    this.#options.onSent?.(track.kind, packet.payload.length);
     this.#peer?.send(track.kind, packet);
   }
 

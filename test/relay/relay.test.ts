@@ -13,6 +13,7 @@ import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/ra
 import { streamCamera } from '../helpers/streaming-camera.ts';
 import { waitFor, withTimeout } from '../helpers/wait.ts';
 import { next, startCamera } from '../devices/helpers.ts';
+import { scrape } from '../ops/prometheus.ts';
 
 /** Watches `deviceId` with a fresh peer; resolves once the viewer's peer is connected. */
 async function watch(tb: TestBridge, viewer: RawViewer, sessionId: string, deviceId = 'cam1'): Promise<{ peer: ViewerPeer; session: ViewerSession }> {
@@ -49,6 +50,10 @@ describe.each(TRANSPORTS)('relay over %s', (transport) => {
     expect(await alice.down.next((m) => m.type === 'stream' && m.state === 'live', 5000, 'live')).toMatchObject({ deviceId: 'cam1' });
     expect(camera.keyframeRequests).toBeGreaterThan(0);
     expect(tb.bridge.relay.streams.get('cam1')?.viewers.size).toBe(2);
+    const metrics = await scrape(`http://127.0.0.1:${tb.bridge.httpPort}/metrics`);
+    expect(metrics.value('tali_viewers')).toBe(2);
+    expect(metrics.value('tali_rtp_sent_packets_total', { kind: 'video' })).toBeGreaterThanOrEqual(60);
+    expect(metrics.value('tali_keyframe_requests_total', { reason: 'viewer' })).toBeGreaterThan(0);
   });
 
   it('asks an idle camera to start, and serves the viewer once it offers', async () => {
