@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }>
     run: async () => (await import('../../devices/camera/cli.ts')).runCamera,
     summary: 'run a simulated camera against a bridge',
   },
+  watch: { run: async () => (await import('./watch.ts')).runWatch, summary: 'watch a camera as a viewer and print what arrived' },
   config: { run: async () => (await import('./config.ts')).runConfig, summary: 'check a config file; list every option' },
 };
 

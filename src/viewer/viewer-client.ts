@@ -1,0 +1,368 @@
+/**
+ * A viewer's (or an admin's) signaling link to a tali bridge over MQTT: connects with a user name and a password (or
+ * a token provider), sets `leave` as its last will, follows the device cards and metrics, and watches cameras
+ * (WatchSession per camera) over `{root}/v1/viewer/{user}/up` and `.../down`. Reconnects with backoff and watches
+ * again after a reconnect. Browser-safe: no node:* imports; the MQTT client comes from the `connect` factory.
+ */
+import type { MqttClient } from 'mqtt';
+import { backoffDelay, backoffOptions, type BackoffOptions } from '../client/backoff.ts';
+import { TypedEmitter } from '../client/emitter.ts';
+import { connackCode, ConnectRefusedError, isFatalConnack, publish, subscribe, withTimeout, type MqttConnector } from '../client/mqtt-link.ts';
+import {
+  assertValidId, decode, DEFAULT_ROOT, DuplicateFilter, encode, ProtocolError, PROTOCOL_VERSION, SequenceCounter, Topics,
+  type BridgeStatus, type Leave, type Message, type MessageOnChannel,
+} from '../protocol/index.ts';
+import { DeviceDirectory, type DeviceEntry } from './device-directory.ts';
+import type { ViewerPeerFactory } from './viewer-peer.ts';
+import { WatchSession, type ViewerUpBody, type WatchLink, type WatchOptions } from './watch-session.ts';
+
+export interface ViewerClientOptions {
+  /** The viewer's (or admin's) user name; it is also the `{viewerId}` of its topics. */
+  user: string;
+  /**
+   * The password, or a function asked for one at every CONNECT: give short-lived tokens that way. A token only has
+   * to be valid when a connection opens, so refreshing one never interrupts a connection, let alone the video.
+   */
+  password: string | (() => string | Promise<string>);
+  root?: string | undefined;
+  connect: MqttConnector;
+  /**
+   * Cards to follow: every device (default), or these devices only (a viewer token scoped to some devices may not
+   * subscribe to the wildcard).
+   */
+  devices?: readonly string[] | undefined;
+  backoff?: Partial<BackoffOptions> | undefined;
+  /** MQTT keepalive in seconds (default 30). */
+  keepaliveS?: number | undefined;
+  /** How long stop() waits for byes and the DISCONNECT, in ms (default 2000). */
+  stopTimeoutMs?: number | undefined;
+  clock?: (() => number) | undefined;
+  /** Defaults for every watch. */
+  watch?: WatchOptions | undefined;
+}
+
+/** One message that went over MQTT, for signaling logs. */
+export interface SignalRecord {
+  /** Local time, ms since the epoch. */
+  at: number;
+  /** `out`: this client sent it; `in`: it received it. */
+  direction: 'in' | 'out';
+  topic: string;
+  /** The camera it is about, when known (a viewer session's camera, or the device of a device topic). */
+  deviceId: string | undefined;
+  message: Message;
+}
+
+export interface ViewerClientEvents {
+  connected: [{ reconnect: boolean }];
+  disconnected: [error: Error | undefined];
+  reconnecting: [{ attempt: number; delayMs: number }];
+  bridge: [BridgeStatus];
+  /** A device's card or metrics changed; undefined entry: the device is gone (its retained messages were cleared). */
+  device: [deviceId: string, entry: DeviceEntry | undefined];
+  signal: [SignalRecord];
+  protocolError: [error: ProtocolError, topic: string];
+}
+
+const STABLE_CONNECTION_MS = 10_000;
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+function randomId(length: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(length)), (b) => ID_ALPHABET[b & 63]).join('');
+}
+
+export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
+  readonly user: string;
+  readonly topics: Topics;
+  readonly devices = new DeviceDirectory();
+  readonly #options: ViewerClientOptions;
+  readonly #backoff: BackoffOptions;
+  readonly #clock: () => number;
+  readonly #outgoing = new SequenceCounter();
+  readonly #seen = new DuplicateFilter();
+  readonly #bridges = new Map<string, BridgeStatus>();
+  readonly #watches = new Set<WatchSession>();
+  /** Live protocol sessions → their watch (and so their camera). */
+  readonly #routes = new Map<string, WatchSession>();
+  /** Devices whose up/down topics this (admin) client follows for the signaling log. */
+  readonly #followed = new Set<string>();
+  readonly #link: WatchLink;
+  #client: MqttClient | undefined;
+  #lastError: Error | undefined;
+  #connected = false;
+  #everConnected = false;
+  #connectedAt = 0;
+  #attempt = 0;
+  #clockOffsetMs = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #started: Promise<void> | undefined;
+  #settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: ViewerClientOptions) {
+    super();
+    assertValidId(options.user, 'user name');
+    this.user = options.user;
+    this.topics = new Topics(options.root ?? DEFAULT_ROOT);
+    this.#options = options;
+    this.#backoff = backoffOptions(options.backoff);
+    this.#clock = options.clock ?? Date.now;
+    const client = this;
+    this.#link = {
+      get connected() {
+        return client.#connected;
+      },
+      get onlineBridge() {
+        return client.onlineBridge;
+      },
+      newSessionId: () => `vw${randomId(20)}`,
+      send: (sessionId, body) => this.#send(sessionId, body),
+      forget: (sessionId) => {
+        this.#routes.delete(sessionId);
+        this.#outgoing.forget(sessionId);
+        this.#seen.forget(sessionId);
+      },
+      route: (sessionId, watch) => void this.#routes.set(sessionId, watch),
+    };
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** The client clock corrected to the bridge's (learnt from TALI_ERR_STALE): what goes into `ts`. */
+  now(): number {
+    return Math.round(this.#clock() + this.#clockOffsetMs);
+  }
+
+  get bridges(): ReadonlyMap<string, BridgeStatus> {
+    return this.#bridges;
+  }
+
+  get onlineBridge(): BridgeStatus | undefined {
+    let newest: BridgeStatus | undefined;
+    for (const card of this.#bridges.values()) {
+      if (card.state === 'online' && (newest === undefined || card.ts > newest.ts)) newest = card;
+    }
+    return newest;
+  }
+
+  /**
+   * Connects; resolves at the first CONNACK (after subscribing). Network failures are retried with backoff; a refused
+   * CONNECT (bad user name or password) rejects with ConnectRefusedError and stops. Idempotent.
+   */
+  start(): Promise<void> {
+    if (this.#started) return this.#started;
+    if (this.#stopped) return Promise.reject(new Error('ViewerClient was stopped; make a new one'));
+    this.#started = new Promise<void>((resolve, reject) => {
+      this.#settleStart = { resolve, reject };
+    });
+    void this.#connect();
+    return this.#started;
+  }
+
+  /** Closes every watch (bye), disconnects cleanly (so the broker drops the will) and clears every timer. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  /** Watches a camera; the watch starts now if connected, else at the next CONNACK. */
+  watch(deviceId: string, createPeer: ViewerPeerFactory, options: WatchOptions = {}): WatchSession {
+    assertValidId(deviceId, 'device ID');
+    if (this.#stopped) throw new Error('ViewerClient was stopped');
+    const watch = new WatchSession(deviceId, this.#link, createPeer, { ...this.#options.watch, ...options });
+    this.#watches.add(watch);
+    watch.on('state', (state) => {
+      if (state === 'closed') this.#watches.delete(watch);
+    });
+    watch.begin();
+    return watch;
+  }
+
+  /**
+   * Admins: also receive the device's own signaling (its `up` and `down` topics) as `signal` events. Viewers are
+   * refused by the broker (SUBACK 0x80): the promise rejects, and only their own sessions' messages are logged.
+   */
+  async followSignaling(deviceId: string): Promise<void> {
+    assertValidId(deviceId, 'device ID');
+    this.#followed.add(deviceId);
+    const client = this.#client;
+    if (!this.#connected || client === undefined) return;
+    try {
+      await subscribe(client, [this.topics.device(deviceId, 'up'), this.topics.device(deviceId, 'down')]);
+    } catch (err) {
+      this.#followed.delete(deviceId);
+      throw err;
+    }
+  }
+
+  unfollowSignaling(deviceId: string): void {
+    if (!this.#followed.delete(deviceId)) return;
+    this.#client?.unsubscribe([this.topics.device(deviceId, 'up'), this.topics.device(deviceId, 'down')]);
+  }
+
+  async #send(sessionId: string, body: ViewerUpBody): Promise<void> {
+    const client = this.#client;
+    if (!this.#connected || client === undefined) throw new Error('not connected to the broker');
+    const message = { v: PROTOCOL_VERSION, ...body, sessionId, seq: this.#outgoing.next(sessionId), ts: this.now() } as MessageOnChannel<'viewer-up'>;
+    const payload = encode(message);
+    // The bridge's own check, run here first: a message it would refuse throws here instead of coming back as an error.
+    decode('viewer-up', payload, this.onlineBridge?.maxMessageBytes);
+    const topic = this.topics.viewer(this.user, 'up');
+    this.#signal('out', topic, message, this.#routes.get(sessionId)?.deviceId);
+    await publish(client, topic, payload);
+  }
+
+  async #connect(): Promise<void> {
+    this.#reconnectTimer = undefined;
+    this.#lastError = undefined;
+    let password: string;
+    try {
+      password = typeof this.#options.password === 'string' ? this.#options.password : await this.#options.password();
+    } catch (err) {
+      this.#scheduleReconnect(err as Error, false);
+      return;
+    }
+    if (this.#stopped) return;
+    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now() };
+    const client = this.#options.connect({
+      // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
+      clientId: `${this.user}-${randomId(8)}`,
+      username: this.user,
+      password,
+      will: { topic: this.topics.viewer(this.user, 'up'), payload: encode(leave), qos: 1, retain: false },
+      keepaliveS: this.#options.keepaliveS ?? 30,
+      clean: true,
+    });
+    this.#client = client;
+    client.on('error', (err) => {
+      if (client === this.#client) this.#lastError = err;
+    });
+    client.on('connect', () => void this.#onConnack(client));
+    client.on('message', (topic, payload) => {
+      if (client === this.#client) this.#onMessage(topic, payload);
+    });
+    client.on('close', () => this.#onClose(client));
+  }
+
+  async #onConnack(client: MqttClient): Promise<void> {
+    if (client !== this.#client) return;
+    const t = this.topics;
+    const cards = this.#options.devices ? this.#options.devices.flatMap((d) => [t.device(d, 'status'), t.device(d, 'metrics')]) : [t.allDevices('status'), t.allDevices('metrics')];
+    try {
+      await subscribe(client, [t.viewer(this.user, 'down'), t.allBridges(), ...cards]);
+      const followed = [...this.#followed].flatMap((d) => [t.device(d, 'up'), t.device(d, 'down')]);
+      if (followed.length > 0) await subscribe(client, followed).catch(() => this.#followed.clear());
+    } catch (err) {
+      if (client === this.#client) this.#lastError = err as Error;
+      client.end(true);
+      return;
+    }
+    if (client !== this.#client) return;
+    this.#connected = true;
+    this.#connectedAt = Date.now();
+    const reconnect = this.#everConnected;
+    this.#everConnected = true;
+    this.#settleStart?.resolve();
+    this.#settleStart = undefined;
+    this.emit('connected', { reconnect });
+    for (const watch of this.#watches) watch.begin();
+  }
+
+  #onClose(client: MqttClient): void {
+    if (client !== this.#client) return;
+    const error = this.#lastError;
+    this.#client = undefined;
+    client.end(true);
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#bridges.clear();
+    for (const watch of this.#watches) watch.connectionLost();
+    if (this.#stopped) return;
+    const code = error ? connackCode(error) : undefined;
+    if (isFatalConnack(code) && !this.#everConnected) {
+      const refused = new ConnectRefusedError(`viewer "${this.user}"`, code);
+      this.#settleStart?.reject(refused);
+      this.#settleStart = undefined;
+      void this.stop();
+      this.emit('disconnected', refused);
+      return;
+    }
+    this.#scheduleReconnect(error ?? (wasConnected ? new Error('connection lost') : new Error('connection failed')), wasConnected);
+  }
+
+  #scheduleReconnect(error: Error, wasConnected: boolean): void {
+    if (this.#stopped) return;
+    if (wasConnected && Date.now() - this.#connectedAt >= STABLE_CONNECTION_MS) this.#attempt = 0;
+    const delayMs = backoffDelay(this.#attempt, this.#backoff);
+    const attempt = ++this.#attempt;
+    this.emit('disconnected', error);
+    if (this.#stopped) return;
+    this.#reconnectTimer = setTimeout(() => void this.#connect(), delayMs);
+    this.emit('reconnecting', { attempt, delayMs });
+  }
+
+  #onMessage(topic: string, payload: Uint8Array): void {
+    const parsed = this.topics.parse(topic);
+    if (parsed === undefined) return;
+    try {
+      if (parsed.kind === 'viewer') {
+        if (parsed.id === this.user && parsed.channel === 'down') this.#onDown(topic, payload);
+      } else if (parsed.kind === 'bridge') {
+        if (payload.byteLength === 0) this.#bridges.delete(parsed.id);
+        else this.#onBridge(decode('bridge', payload));
+      } else if (parsed.channel === 'status' || parsed.channel === 'metrics') {
+        const now = Date.now();
+        const entry =
+          parsed.channel === 'status'
+            ? this.devices.setStatus(parsed.id, payload.byteLength === 0 ? undefined : decode('status', payload), now)
+            : this.devices.setMetrics(parsed.id, payload.byteLength === 0 ? undefined : decode('metrics', payload), now);
+        this.emit('device', parsed.id, entry);
+      } else if (this.#followed.has(parsed.id)) {
+        this.#signal('in', topic, decode(parsed.channel, payload), parsed.id);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.emit('protocolError', err, topic);
+      else throw err;
+    }
+  }
+
+  #onDown(topic: string, payload: Uint8Array): void {
+    const message = decode('viewer-down', payload);
+    if ('seq' in message && message.sessionId !== undefined && message.seq !== undefined) {
+      if (!this.#seen.accept(message.sessionId, message.seq)) return; // QoS 1 redelivery (MQTT-4.3.2)
+    }
+    if (message.type === 'error' && message.code === 'TALI_ERR_STALE') this.#clockOffsetMs = message.ts - this.#clock();
+    const watch = message.sessionId === undefined ? undefined : this.#routes.get(message.sessionId);
+    this.#signal('in', topic, message, watch?.deviceId);
+    watch?.receive(message);
+  }
+
+  #onBridge(card: BridgeStatus): void {
+    this.#bridges.set(card.bridgeId, card);
+    this.emit('bridge', card);
+  }
+
+  #signal(direction: 'in' | 'out', topic: string, message: Message, deviceId: string | undefined): void {
+    this.emit('signal', { at: Date.now(), direction, topic, deviceId, message });
+  }
+
+  async #stop(): Promise<void> {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#settleStart?.reject(new Error('ViewerClient stopped before it connected'));
+    this.#settleStart = undefined;
+    const timeoutMs = this.#options.stopTimeoutMs ?? 2000;
+    await withTimeout(Promise.all([...this.#watches].map((w) => w.close())), timeoutMs, 'closing watches').catch(() => {});
+    const client = this.#client;
+    const wasConnected = this.#connected;
+    this.#client = undefined;
+    this.#connected = false;
+    this.#bridges.clear();
+    if (client === undefined) return;
+    // A DISCONNECT packet tells the broker to discard the will (MQTT-3.14.4-3): each watch said bye already.
+    await withTimeout(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), timeoutMs, 'disconnecting').catch(() => client.end(true));
+    if (wasConnected) this.emit('disconnected', undefined);
+  }
+}

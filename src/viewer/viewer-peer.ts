@@ -1,0 +1,16 @@
+/**
+ * What the viewer SDK needs from a WebRTC stack: the offerer surface of src/client/offerer-peer.ts with a receive-only
+ * peer behind it (video and, if wanted, audio). The dashboard wraps RTCPeerConnection (src/dashboard/browser-viewer-peer.ts),
+ * `tali watch` wraps werift (src/webrtc/werift-viewer-peer.ts). Browser-safe.
+ */
+import type { OffererPeer, OffererPeerState } from '../client/offerer-peer.ts';
+import type { IceServer } from '../protocol/index.ts';
+
+export type { IceCandidateInit } from '../client/offerer-peer.ts';
+export type ViewerPeerState = OffererPeerState;
+
+/** A receive-only peer; what it does with the media (a <video>, counters) is the application's business. */
+export interface ViewerPeer extends OffererPeer {}
+
+/** Makes a fresh peer for each watch attempt, with the ICE servers from the bridge card. */
+export type ViewerPeerFactory = (iceServers: readonly IceServer[]) => ViewerPeer;

@@ -1,0 +1,122 @@
+/**
+ * ViewerPeer on werift, for Node viewers (`tali watch`, tests): a receive-only offer for video and audio in every
+ * codec tali relays, and counters of what arrives. werift gathers before setLocalDescription resolves, so the offer
+ * carries every host candidate and only the end of candidates is trickled.
+ */
+import { RTCPeerConnection } from 'werift';
+import type { IceServer } from '../protocol/messages.ts';
+import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
+import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
+import { startsKeyframe, type VideoCodec } from './keyframe.ts';
+
+export interface ReceivedTrack {
+  kind: 'audio' | 'video';
+  codec: CodecName;
+  packets: number;
+  /** RTP payload bytes. */
+  bytes: number;
+  /** Video keyframes (counted once per RTP timestamp: an H264 IDR may start with SPS, PPS and several slices). */
+  keyframes: number;
+}
+
+export interface WeriftViewerPeerOptions {
+  iceServers: readonly IceServer[];
+  /** Offer audio too (default true). */
+  audio?: boolean | undefined;
+  icePortRange?: readonly [number, number] | undefined;
+}
+
+export class WeriftViewerPeer implements ViewerPeer {
+  onLocalCandidate: ((candidate: IceCandidateInit | null) => void) | undefined;
+  onStateChange: ((state: ViewerPeerState) => void) | undefined;
+  /** Called once, at the first RTP packet of any kind and at the first video keyframe. */
+  onFirstRtp: (() => void) | undefined;
+  onFirstKeyframe: (() => void) | undefined;
+  readonly tracks = new Map<'audio' | 'video', ReceivedTrack>();
+  readonly #pc: RTCPeerConnection;
+  #state: ViewerPeerState = 'connecting';
+  #closed = false;
+  #gotRtp = false;
+  #gotKeyframe = false;
+
+  constructor(options: WeriftViewerPeerOptions) {
+    const audio = options.audio ?? true;
+    this.#pc = new RTCPeerConnection({
+      codecs: { video: VIDEO_CODECS.map(codecParameters), audio: audio ? AUDIO_CODECS.map(codecParameters) : [] },
+      iceServers: options.iceServers.map((server) => ({ ...server })),
+      bundlePolicy: 'max-bundle',
+      icePortRange: options.icePortRange ? [options.icePortRange[0], options.icePortRange[1]] : undefined,
+    });
+    this.#pc.addTransceiver('video', { direction: 'recvonly' });
+    if (audio) this.#pc.addTransceiver('audio', { direction: 'recvonly' });
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected' || state === 'failed' || state === 'closed') this.#setState(state);
+    });
+    this.#pc.onTrack.subscribe((track) => {
+      const codec = codecNameOf(track.codec?.mimeType ?? '');
+      const kind = track.kind as 'audio' | 'video';
+      if (codec === undefined) return;
+      const counters: ReceivedTrack = { kind, codec, packets: 0, bytes: 0, keyframes: 0 };
+      this.tracks.set(kind, counters);
+      let lastKeyframeTs: number | undefined;
+      track.onReceiveRtp.subscribe((packet) => {
+        counters.packets++;
+        counters.bytes += packet.payload.length;
+        if (!this.#gotRtp) {
+          this.#gotRtp = true;
+          this.onFirstRtp?.();
+        }
+        if (kind !== 'video' || !startsKeyframe(codec as VideoCodec, packet.payload)) return;
+        if (packet.header.timestamp === lastKeyframeTs) return;
+        lastKeyframeTs = packet.header.timestamp;
+        counters.keyframes++;
+        if (!this.#gotKeyframe) {
+          this.#gotKeyframe = true;
+          this.onFirstKeyframe?.();
+        }
+      });
+    });
+  }
+
+  get state(): ViewerPeerState {
+    return this.#state;
+  }
+
+  async createOffer(): Promise<string> {
+    await this.#pc.setLocalDescription(await this.#pc.createOffer());
+    const sdp = this.#pc.localDescription?.sdp;
+    if (sdp === undefined) throw new Error('werift produced no local description');
+    // Every host candidate is in the SDP already: say only that there are no more.
+    queueMicrotask(() => {
+      if (!this.#closed) this.onLocalCandidate?.(null);
+    });
+    return sdp;
+  }
+
+  async applyAnswer(sdp: string): Promise<void> {
+    await this.#pc.setRemoteDescription({ type: 'answer', sdp });
+  }
+
+  addRemoteCandidate(candidate: IceCandidateInit | null): void {
+    if (this.#closed) return;
+    const init = candidate === null ? null : { ...candidate, sdpMLineIndex: candidate.sdpMLineIndex ?? (candidate.sdpMid === undefined ? 0 : undefined) };
+    this.#pc.addIceCandidate(init).catch(() => {}); // fire and forget: see OffererPeer.addRemoteCandidate
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onLocalCandidate = undefined;
+    this.onFirstRtp = undefined;
+    this.onFirstKeyframe = undefined;
+    await this.#pc.close().catch(() => {});
+    this.#state = 'closed';
+    this.onStateChange = undefined;
+  }
+
+  #setState(state: ViewerPeerState): void {
+    if (this.#closed || this.#state === state) return;
+    this.#state = state;
+    this.onStateChange?.(state);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The viewer SDK end to end in Node: a werift viewer (NodeViewer, `tali watch`) watches a simulated camera through a
+ * real bridge over MQTT/TCP and MQTT/WebSocket; it gets video from a keyframe on, hears the stream state, watches
+ * again after losing its MQTT connection, and says bye when it stops.
+ */
+import type { MqttClient } from 'mqtt';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { runWatch } from '../../src/cli/watch.ts';
+import { ConnectRefusedError } from '../../src/client/mqtt-link.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
+import { NodeViewer } from '../../src/viewer/node-viewer.ts';
+import { ViewerClient } from '../../src/viewer/viewer-client.ts';
+import { WeriftViewerPeer } from '../../src/webrtc/werift-viewer-peer.ts';
+import { FAST_BACKOFF, next, startCamera } from '../devices/helpers.ts';
+import { startBridge, TRANSPORTS, type TestBridge, type Transport } from '../helpers/bridge.ts';
+import { until } from '../helpers/wait.ts';
+
+async function nodeViewer(tb: TestBridge, transport: Transport, deviceId = 'cam1', user = 'alice'): Promise<NodeViewer> {
+  const password = await tb.bridge.credentials.add(user, 'viewer', { replace: true });
+  const viewer = new NodeViewer({ url: tb.urlFor(transport), user, password, deviceId, backoff: FAST_BACKOFF });
+  onTestFinished(() => viewer.stop());
+  return viewer;
+}
+
+/** Video from a keyframe on: at least `packets` video packets and one keyframe. */
+function hasVideo(viewer: NodeViewer, packets = 20): () => boolean {
+  return () => {
+    const video = viewer.summary().tracks.find((t) => t.kind === 'video');
+    return video !== undefined && video.packets >= packets && video.keyframes >= 1;
+  };
+}
+
+describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
+  it.each(['VP8', 'H264'] as const)('watches a streaming %s camera: video from a keyframe, stream live, timeline in order', async (codec) => {
+    const tb = await startBridge();
+    await startCamera(tb, transport, { codec, audio: 'PCMU' });
+    const viewer = await nodeViewer(tb, transport);
+    const watch = await viewer.start();
+    await next(watch, 'stream', (state) => state === 'live');
+    await until(hasVideo(viewer), 10_000, 'video with a keyframe');
+
+    const summary = viewer.summary();
+    expect(summary).toMatchObject({ deviceId: 'cam1', state: 'connected', stream: 'live', attempts: 1 });
+    expect(summary.tracks.find((t) => t.kind === 'video')?.codec).toBe(codec);
+    const { watchSent, answer, connected, firstRtp, firstFrame } = summary.timeline;
+    for (const t of [watchSent, answer, connected, firstRtp, firstFrame]) expect(t).toBeGreaterThanOrEqual(0);
+    expect(watchSent!).toBeLessThanOrEqual(answer!);
+    expect(answer!).toBeLessThanOrEqual(connected!);
+    expect(connected!).toBeLessThanOrEqual(firstFrame!);
+
+    const gone = until(() => tb.bridge.relay.viewers.size === 0, 5000, 'the bridge to close the viewer session');
+    await viewer.stop();
+    await gone; // the viewer said bye
+  });
+
+  it('watching an idle camera: waiting, then live once the camera starts', async () => {
+    const tb = await startBridge();
+    const viewer = await nodeViewer(tb, transport, 'cam2');
+    const watch = await viewer.start();
+    await next(watch, 'stream', (state) => state === 'waiting');
+    expect(watch.state).toBe('waiting');
+    await startCamera(tb, transport, { deviceId: 'cam2' });
+    await next(watch, 'stream', (state) => state === 'live');
+    await until(hasVideo(viewer), 10_000, 'video after the camera started');
+    expect(watch.timeline.waiting).toBeLessThan(watch.timeline.answer!);
+  });
+
+  it('after losing its MQTT connection it watches again (new session) and video resumes', async () => {
+    const tb = await startBridge();
+    await startCamera(tb, transport);
+    const password = await tb.bridge.credentials.add('bob', 'viewer', { replace: true });
+    const clients: MqttClient[] = [];
+    const connect = nodeConnector(tb.urlFor(transport));
+    const client = new ViewerClient({ user: 'bob', password, backoff: FAST_BACKOFF, connect: (o) => clients[clients.push(connect(o)) - 1]! });
+    onTestFinished(() => client.stop());
+    await client.start();
+    const peers: WeriftViewerPeer[] = [];
+    const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
+    await next(watch, 'state', (s) => s === 'connected');
+    await until(() => (peers[0]?.tracks.get('video')?.keyframes ?? 0) > 0, 10_000, 'first video');
+    const firstSession = watch.sessionId;
+
+    const reconnected = next(client, 'connected', ({ reconnect }) => reconnect);
+    clients[0]!.stream.destroy(); // an unclean loss: the broker publishes our will, `leave`
+    await reconnected;
+    await next(watch, 'state', (s) => s === 'connected');
+    expect(watch.sessionId).not.toBe(firstSession);
+    await until(() => (peers[1]?.tracks.get('video')?.keyframes ?? 0) > 0, 10_000, 'video on the new session');
+    expect(peers[0]?.state).toBe('closed');
+  });
+
+  it('a wrong password is refused once, without retrying', async () => {
+    const tb = await startBridge();
+    await tb.bridge.credentials.add('carol', 'viewer', { replace: true });
+    const client = new ViewerClient({ user: 'carol', password: 'wrong', connect: nodeConnector(tb.urlFor(transport)), backoff: FAST_BACKOFF });
+    onTestFinished(() => client.stop());
+    const failure = await client.start().catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(ConnectRefusedError);
+    expect((failure as Error).message).toContain('viewer "carol"');
+  });
+});
+
+describe('tali watch', () => {
+  it('prints one JSON line with packets, keyframes and the first-frame timeline', async () => {
+    const tb = await startBridge();
+    await startCamera(tb, 'mqtt', { codec: 'H264' });
+    const password = await tb.bridge.credentials.add('dave', 'viewer', { replace: true });
+    let stdout = '';
+    let stderr = '';
+    const io = { stdout: { write: (t: string) => void (stdout += t) }, stderr: { write: (t: string) => void (stderr += t) }, env: { TALI_PASSWORD: password } };
+    const code = await runWatch(['--url', tb.urlFor('ws'), '--user', 'dave', '--device', 'cam1', '--duration', '2'], io as never);
+    expect(code, stderr).toBe(0);
+    const lines = stdout.split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(1);
+    const summary = JSON.parse(lines[0]!) as ReturnType<NodeViewer['summary']>;
+    expect(summary.packets).toBeGreaterThan(0);
+    expect(summary.keyframes).toBeGreaterThan(0);
+    expect(summary.timeline.firstFrame).toBeGreaterThan(0);
+    expect(summary.tracks.find((t) => t.kind === 'video')?.codec).toBe('H264');
+  });
+
+  it('usage errors exit 2', async () => {
+    let stderr = '';
+    const io = { stdout: { write: () => {} }, stderr: { write: (t: string) => void (stderr += t) }, env: {} };
+    expect(await runWatch(['--user', 'x'], io as never)).toBe(2);
+    expect(stderr).toContain('--device is required');
+  });
+});
