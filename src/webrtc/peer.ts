@@ -65,11 +65,13 @@ export class Peer extends EventEmitter<PeerEvents> {
   #closed = false;
   readonly #direction: 'recvonly' | 'sendonly';
   readonly #senders = new Map<'audio' | 'video', RTCRtpSender>();
+  readonly #hasStun: boolean;
 
   constructor(options: PeerOptions) {
     super();
     const codecs = options.codecs ?? { video: VIDEO_CODECS, audio: AUDIO_CODECS };
     this.#direction = options.direction ?? 'recvonly';
+    this.#hasStun = hasStunServer(options.iceServers);
     this.#pc = new RTCPeerConnection({
       codecs: { video: codecs.video.map(codecParameters), audio: codecs.audio.map(codecParameters) },
       iceServers: options.iceServers.map((s) => ({ ...s })),
@@ -90,7 +92,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   static async warmUp(): Promise<void> {
     const pc = new RTCPeerConnection({ codecs: { video: VIDEO_CODECS.map(codecParameters) } });
     pc.addTransceiver('video', { direction: 'recvonly' });
-    await pc.setLocalDescription(await pc.createOffer());
+    const offer = await pc.createOffer();
+    withoutDefaultStun(pc);
+    await pc.setLocalDescription(offer);
     await pc.close();
   }
 
@@ -121,6 +125,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       for (const transceiver of this.#pc.getTransceivers()) transceiver.setDirection('sendonly');
     }
     const answer = await this.#pc.createAnswer();
+    if (!this.#hasStun) withoutDefaultStun(this.#pc);
     await this.#pc.setLocalDescription(answer);
     const sdp = this.#pc.localDescription?.sdp ?? '';
     if (rejectedAll(sdp)) throw new SdpError('no-common-codec', `offer has no ${[...VIDEO_CODECS, ...AUDIO_CODECS].join('/')} media`);
@@ -237,4 +242,18 @@ export class Peer extends EventEmitter<PeerEvents> {
       track.onReceiveRtp.subscribe((packet) => this.emit('rtp', remote, packet));
     });
   }
+}
+
+function hasStunServer(servers: readonly IceServer[]): boolean {
+  return servers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((url) => /^stuns?:/i.test(url)));
+}
+
+/**
+ * Gathers host candidates only. werift 0.25 falls back to stun.l.google.com:19302 whenever no STUN server is
+ * configured, even with `iceServers: []`: traffic the operator did not ask for, and where that name does not resolve
+ * the lookups queue in libuv's thread pool and gathering waits out its 5 s timeout (100 concurrent answers: 5.2 s
+ * p50; see bench/concurrency.ts). Called after the transports exist and before gathering starts.
+ */
+function withoutDefaultStun(pc: RTCPeerConnection): void {
+  for (const transport of pc.iceTransports) transport.connection.stunServer = undefined;
 }
