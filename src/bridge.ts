@@ -112,7 +112,7 @@ export class Bridge {
     observeBroker(this.metrics, broker);
     observeAnswerer(this.metrics, this.answerer);
     observeRelay(this.metrics, this.relay);
-    publishTimelines(this.answerer, config.bridgeId);
+    publishTimelines(this.answerer, config.bridgeId, this.relay);
     this.recorder = new Recorder({
       dir: join(config.dataDir, 'recordings'),
       always: config.record,

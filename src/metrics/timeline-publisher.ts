@@ -1,24 +1,51 @@
 /**
  * Publishes each camera session's negotiation timeline, retained, on `{root}/v1/device/{id}/metrics`: at DTLS
- * connected, first RTP, first keyframe and close (a handful of messages per session, never per packet). The last
- * one stays on the broker, so a dashboard or `mosquitto_sub` sees how the device's latest session went.
+ * connected, first RTP, first keyframe and close (a handful of messages per session, never per packet), and whenever
+ * the number of viewers watching the camera changes. The last one stays on the broker, so a dashboard or
+ * `mosquitto_sub` sees how the device's latest session went and how many watch it.
+ *
+ * This is the one publisher of that retained topic: the session's milestones and the relay's viewer count are
+ * merged here into one message, so two publishers never overwrite each other's fields.
  */
 import type { Answerer } from '../answerer/answerer.ts';
 import type { Session } from '../answerer/session.ts';
 import type { SessionMetrics } from '../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
+import type { Relay } from '../relay/relay.ts';
 
-export function publishTimelines(answerer: Answerer, bridgeId: string): void {
+export function publishTimelines(answerer: Answerer, bridgeId: string, relay?: Relay): void {
+  /** Each device's latest session (one per device: what its retained message describes). */
+  const latest = new Map<string, Session>();
+  const viewers = new Map<string, number>();
+  const publish = (deviceId: string) => {
+    const session = latest.get(deviceId);
+    if (session !== undefined) answerer.publishMetrics(deviceId, toMessage(session, bridgeId, relay ? (viewers.get(deviceId) ?? 0) : undefined));
+  };
   answerer.on('session', (session) => {
-    const publish = () => answerer.publishMetrics(session.deviceId, toMessage(session, bridgeId));
+    latest.set(session.deviceId, session);
+    // A replaced session closing after its successor started must not overwrite the successor's message.
+    const publishIfLatest = () => {
+      if (latest.get(session.deviceId) === session) publish(session.deviceId);
+    };
     session.on('state', (state) => {
-      if (state === 'connected' || state === 'streaming' || state === 'closed') publish();
+      if (state === 'connected' || state === 'streaming' || state === 'closed') publishIfLatest();
     });
-    session.once('keyframe', publish);
+    session.once('keyframe', publishIfLatest);
+  });
+  relay?.on('viewer', (viewer) => {
+    const { deviceId } = viewer;
+    viewers.set(deviceId, (viewers.get(deviceId) ?? 0) + 1);
+    publish(deviceId);
+    viewer.once('closed', () => {
+      const left = (viewers.get(deviceId) ?? 1) - 1;
+      if (left > 0) viewers.set(deviceId, left);
+      else viewers.delete(deviceId);
+      publish(deviceId);
+    });
   });
 }
 
-export function toMessage(session: Session, bridgeId: string): SessionMetrics {
+export function toMessage(session: Session, bridgeId: string, viewers?: number): SessionMetrics {
   const stats = session.stats;
   const message: SessionMetrics = {
     v: PROTOCOL_VERSION,
@@ -32,5 +59,6 @@ export function toMessage(session: Session, bridgeId: string): SessionMetrics {
     tracks: stats.tracks.slice(0, 4).map(({ kind, codec, packets, bytes, keyframes }) => ({ kind, codec, packets, bytes, keyframes })),
   };
   if (stats.closeReason !== undefined) message.closeReason = stats.closeReason;
+  if (viewers !== undefined) message.viewers = viewers;
   return message;
 }

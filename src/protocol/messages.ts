@@ -207,6 +207,7 @@ export const SessionMetrics = Type.Object(
       }),
       { maxItems: 4, description: 'media received so far, one entry per track' },
     ),
+    viewers: Type.Optional(Count('viewer sessions watching this camera through the bridge now (optional: older bridges leave it out)')),
   },
   {
     title: 'metrics',

@@ -53,6 +53,23 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     await gone; // the viewer said bye
   });
 
+  it("the camera's retained metrics count its viewers, one publisher for the whole message", async () => {
+    const tb = await startBridge();
+    await startCamera(tb, transport);
+    const viewer = await nodeViewer(tb, transport);
+    // The viewer count rides on the session's timeline message: one message carries both.
+    const counted = next(viewer.client, 'device', (id, e) => id === 'cam1' && e?.metrics?.viewers === 1 && e.metrics.state === 'streaming');
+    await viewer.start();
+    const [, entry] = await counted;
+    expect(entry?.metrics?.timeline.connected).toBeGreaterThan(0);
+    const other = await nodeViewer(tb, transport, 'cam1', 'bob');
+    await other.start();
+    await next(other.client, 'device', (id, e) => id === 'cam1' && e?.metrics?.viewers === 2);
+    const oneLeft = next(other.client, 'device', (id, e) => id === 'cam1' && e?.metrics?.viewers === 1);
+    await viewer.stop();
+    await oneLeft;
+  });
+
   it('watching an idle camera: waiting, then live once the camera starts', async () => {
     const tb = await startBridge();
     const viewer = await nodeViewer(tb, transport, 'cam2');
