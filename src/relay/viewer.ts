@@ -17,7 +17,7 @@ import type { ByeReason, Candidate, Message, Watch } from '../protocol/messages.
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import { startsKeyframe, type VideoCodec } from '../webrtc/keyframe.ts';
-import { Peer, type LocalTrack, type PeerOptions, type RemoteTrack } from '../webrtc/peer.ts';
+import { Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack } from '../webrtc/peer.ts';
 import { dropRepeatedCandidates, SdpError } from '../webrtc/sdp.ts';
 
 export const VIEWER_STATES = ['waiting', 'answering', 'connecting', 'connected', 'closed'] as const;
@@ -43,6 +43,9 @@ export interface ViewerEvents {
   closed: [ByeReason];
 }
 
+/** A browser gathers a handful of host candidates (plus srflx/relay ones with STUN/TURN); more is not a viewer. */
+const MAX_EARLY_CANDIDATES = 32;
+
 interface SendingTrack extends LocalTrack {
   lastSentAt: number;
 }
@@ -61,6 +64,8 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
   #videoStarted = false;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Candidates the viewer trickled while the camera was not streaming yet (before this session had a peer). */
+  readonly #early: RemoteCandidate[] = [];
 
   constructor(options: ViewerOptions) {
     super();
@@ -90,6 +95,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     const pick = (kind: 'audio' | 'video') => codecs.filter((c) => c.kind === kind).map((c) => c.codec);
     const peer = new Peer({ ...this.#options.peer, direction: 'sendonly', codecs: { video: pick('video'), audio: pick('audio') } });
     this.#peer = peer;
+    for (const candidate of this.#early.splice(0)) peer.addRemoteCandidate(candidate); // the Peer holds them until it answers
     peer.on('state', (state) => {
       if (state === 'connected' && this.#state === 'connecting') {
         clearTimeout(this.#timer);
@@ -151,11 +157,18 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     if (this.#state !== 'closed') this.#send({ type: 'stream', deviceId: this.deviceId, state });
   }
 
+  /**
+   * A viewer's end of candidates is not passed on. Browsers send mDNS `.local` host candidates that the bridge may not
+   * resolve, and werift declares ICE failed as soon as the remote ended its candidates and every pair it could form
+   * has failed, even while the browser's own checks (which make peer-reflexive pairs that work) are on their way. The
+   * connect timeout still ends a session that never connects.
+   */
   addCandidate(message: Candidate): void {
-    if (message.endOfCandidates) this.#peer?.addRemoteCandidate(null);
-    else if (message.candidate !== undefined) {
-      this.#peer?.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
-    }
+    if (message.endOfCandidates || message.candidate === undefined) return;
+    const candidate = { candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex };
+    if (this.#peer) this.#peer.addRemoteCandidate(candidate);
+    // Still waiting for the camera: no peer yet. A browser trickles right after its watch, so keep them (a few).
+    else if (this.#early.length < MAX_EARLY_CANDIDATES) this.#early.push(candidate);
   }
 
   /** Idempotent; `notify` sends the viewer a bye (not when the viewer itself ended it). */
