@@ -22,6 +22,11 @@ export interface BrokerOptions {
   logger: Logger;
   /** Milliseconds a new connection may take to send CONNECT (default 10 000). */
   connectTimeoutMs?: number;
+  /**
+   * Cluster mode: Aedes routes through this emitter and keeps its state in this persistence, shared with the other
+   * nodes; ./cluster.ts installs the rest on the created broker.
+   */
+  shared?: { mq: unknown; persistence: unknown; heartbeatIntervalMs: number } | undefined;
 }
 
 interface Peer {
@@ -56,7 +61,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   static async create(options: BrokerOptions): Promise<Broker> {
     // The hooks are installed after construction because they need the Broker's state; Aedes reads them per call.
-    const aedes = await Aedes.createBroker({ id: options.id, connectTimeout: options.connectTimeoutMs ?? 10_000 });
+    const shared = options.shared;
+    const aedes = await Aedes.createBroker({
+      id: options.id,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      ...(shared && { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: shared.heartbeatIntervalMs }),
+    });
     const broker = new Broker(aedes, options);
     broker.#countRouting();
     aedes.authenticate = broker.#authenticate;

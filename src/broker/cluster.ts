@@ -1,0 +1,379 @@
+/**
+ * Cluster mode: several tali nodes, each with its own Aedes, share subscriptions, retained cards, wills and message
+ * routing through one Redis (mqemitter-redis for routing, aedes-persistence-redis for state). Every message, even
+ * between two clients of one node, goes through Redis pub/sub.
+ *
+ * What plain Aedes does not do and this module adds (measured with aedes 1.2.0, mqemitter-redis 7.2.1,
+ * aedes-persistence-redis 12.0.0, Redis 7.0):
+ *
+ * - Survive Redis going away: mqemitter-redis re-emits connection errors on its `state` emitter, which crashes the
+ *   process when nobody listens. Every connection here has listeners, and `available` says whether the node can
+ *   route now. It is proven end to end: a probe message published through Redis must come back through this node's
+ *   own subscription (after a reconnect, ioredis reports `ready` before its re-subscriptions are done).
+ * - Not act on a stale view after an outage: Aedes declares a node dead 3 heartbeats after its last one, and then
+ *   publishes the wills of that node's clients. An outage longer than that would fire the wills of every live
+ *   client of every node (this one included). Wills of this node are never taken for a dead node's; after an outage,
+ *   dead-node wills wait until the other nodes had time to be heard again.
+ * - Not mark a client offline that moved: a camera whose node died reconnects to another node (a new will under that
+ *   node's ID) before the dead node's will is due. That stale will would say "offline" for a camera that is online;
+ *   it is deleted instead of published.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import persistenceRedis from 'aedes-persistence-redis';
+import { Redis, type RedisOptions } from 'ioredis';
+import mqemitterRedis from 'mqemitter-redis';
+import type { Logger } from 'pino';
+import type { Broker } from './broker.ts';
+
+export interface RedisBackendOptions {
+  /** redis://[user:password@]host:port[/db] */
+  url: string;
+  logger: Logger;
+  /** The Aedes heartbeat period of every node (a node is dead after 3 without one). */
+  heartbeatIntervalMs: number;
+  /** Milliseconds between probes while the backend is available (default 500; 4× faster while it is not). */
+  probeIntervalMs?: number;
+}
+
+export interface RedisBackendEvents {
+  available: [];
+  unavailable: [reason: string];
+  /** A QoS 1 publish could not be handed to Redis, so it was not acknowledged (its connection is closed). */
+  unacknowledged: [clientId: string, reason: string];
+}
+
+export interface ClusterRules {
+  /**
+   * Topics that this node's own (bridge) clients receive only when a client of this node published them: cameras'
+   * `up` topics, so that the node a camera is connected to, and only that one, answers its offers.
+   */
+  localOnly: (topic: string) => boolean;
+  /**
+   * Milliseconds a device's or viewer's QoS 1 publish may wait for the backend to come back before its connection is
+   * closed without PUBACK. The bridge's own publishes wait as long as it takes.
+   */
+  holdMs: number;
+}
+
+interface Will {
+  clientId: string;
+  brokerId: string;
+}
+
+type StreamWill = (brokers?: Record<string, number>) => AsyncIterable<Will>;
+
+interface WillPersistence {
+  streamWill: StreamWill;
+  delWill(client: { id: string; brokerId: string }): Promise<unknown>;
+  destroy(): Promise<void>;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+export class RedisBackend extends EventEmitter<RedisBackendEvents> {
+  readonly url: string;
+  /** mqemitter-redis: give it to Aedes as `mq`. */
+  readonly mq: ReturnType<typeof mqemitterRedis>;
+  /** aedes-persistence-redis: give it to Aedes as `persistence`. */
+  readonly persistence: unknown;
+  readonly #connections: Redis[];
+  readonly #log: Logger;
+  readonly #heartbeatMs: number;
+  readonly #probeMs: number;
+  #available = false;
+  #reason = 'connecting to Redis';
+  #outages = 0;
+  #downSince = performance.now();
+  #graceUntil = 0;
+  #lastEcho = 0;
+  #aedes: Aedes | undefined;
+  #probeTopic = '';
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: RedisBackendOptions) {
+    super();
+    this.url = options.url;
+    this.#log = options.logger;
+    this.#heartbeatMs = options.heartbeatIntervalMs;
+    this.#probeMs = options.probeIntervalMs ?? 500;
+    const redisOptions: RedisOptions = {
+      // Commands wait for the connection to come back rather than fail inside Aedes, whose error paths end the
+      // process. Clients are refused or held at the broker while the backend is unavailable, so little waits here.
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+      connectTimeout: 2000,
+      connectionName: 'tali',
+    };
+    const connect = (role: string) => {
+      const conn = new Redis(options.url, { ...redisOptions, connectionName: `tali-${role}` });
+      conn.on('error', (err: Error) => this.#down(`Redis ${role} connection: ${err.message}`));
+      conn.on('close', () => this.#down(`Redis ${role} connection closed`));
+      conn.on('ready', () => this.#probe());
+      return conn;
+    };
+    const sub = connect('sub');
+    const pub = connect('pub');
+    const db = connect('db');
+    this.#connections = [sub, pub, db];
+    this.mq = mqemitterRedis({ subConn: sub, pubConn: pub, concurrency: 100, matchEmptyLevels: true } as Parameters<typeof mqemitterRedis>[0]);
+    // Without a listener here, the first connection error after start-up ends the process.
+    (this.mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) => this.#down(`Redis: ${err.message}`));
+    this.persistence = persistenceRedis({ conn: db });
+    (this.persistence as WillPersistence).on('error', (err) => this.#log.warn({ err: err.message }, 'cluster persistence error'));
+  }
+
+  /** Whether this node can route messages through Redis right now (proven by a probe that came back). */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /** Why it is not available (for /readyz and CONNACK logs). */
+  get reason(): string {
+    return this.#available ? 'ok' : this.#reason;
+  }
+
+  /** Why this node cannot route now, or undefined when it can (for /readyz). */
+  get problem(): string | undefined {
+    return this.#available ? undefined : `cluster backend unavailable (${this.#reason})`;
+  }
+
+  /** Whether a client with this ID is connected to this node (not to another node of the cluster). */
+  isLocal(clientId: string): boolean {
+    const clients = (this.#aedes as unknown as { clients?: Record<string, { closed?: boolean } | undefined> } | undefined)?.clients;
+    const client = clients?.[clientId];
+    return client !== undefined && client.closed !== true;
+  }
+
+  /** Increments at each outage: a publish that saw it change may not have reached every node. */
+  get outages(): number {
+    return this.#outages;
+  }
+
+  /** Resolves true once available, or false after `timeoutMs` (Infinity: until closed). */
+  whenAvailable(timeoutMs: number): Promise<boolean> {
+    if (this.#available) return Promise.resolve(true);
+    if (this.#closed || timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.off('available', onAvailable);
+        this.#closeWaiters.delete(onClosed);
+        resolve(ok);
+      };
+      const onAvailable = () => done(true);
+      const onClosed = () => done(false);
+      this.on('available', onAvailable);
+      this.#closeWaiters.add(onClosed);
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => done(false), timeoutMs);
+    });
+  }
+
+  readonly #closeWaiters = new Set<() => void>();
+
+  /**
+   * Called once the broker runs on this backend (Broker.create with `shared: backend.shared`): starts probing, guards
+   * the will sweep and installs the cluster rules on the broker's hooks (see `#install`).
+   */
+  attach(broker: Broker, rules: ClusterRules): void {
+    const aedes = broker.aedes;
+    this.#aedes = aedes;
+    this.#install(broker, rules);
+    this.#probeTopic = `$SYS/${aedes.id}/tali/probe`;
+    const mq = aedes as unknown as { mq: { on: (topic: string, fn: (packet: unknown, cb: () => void) => void) => void } };
+    mq.mq.on(this.#probeTopic, (_packet, cb) => {
+      this.#lastEcho = performance.now();
+      if (!this.#available && this.#connections.every((c) => c.status === 'ready')) this.#up();
+      cb();
+    });
+    this.#guardWills(aedes);
+    const tick = () => {
+      if (this.#closed) return;
+      if (this.#available && performance.now() - this.#lastEcho > 4 * this.#probeMs) this.#down('Redis did not route the probe in time');
+      this.#probe();
+      this.#timer = setTimeout(tick, this.#available ? this.#probeMs : this.#probeMs / 4);
+    };
+    tick();
+  }
+
+  /** Stops probing and disconnects; call it after the broker closed (Aedes closes the emitter). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#available = false;
+    for (const waiter of [...this.#closeWaiters]) waiter();
+    const destroyed = (this.persistence as WillPersistence).destroy().catch(() => {});
+    await Promise.race([destroyed, new Promise((resolve) => setTimeout(resolve, 500).unref())]);
+    for (const conn of this.#connections) conn.disconnect();
+  }
+
+  /** What Broker.create needs for cluster mode. */
+  get shared(): { mq: unknown; persistence: unknown; heartbeatIntervalMs: number } {
+    return { mq: this.mq, persistence: this.persistence, heartbeatIntervalMs: this.#heartbeatMs };
+  }
+
+  /** Resolves once the three Redis connections are up, or rejects after `timeoutMs` with why. */
+  async connected(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.#connections.every((c) => c.status === 'ready')) {
+      if (this.#closed) throw new Error('closed');
+      if (performance.now() > deadline) throw new Error(`cannot reach Redis at ${redacted(this.url)}: ${this.#reason}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /**
+   * The broker's hooks, wrapped (whatever they check still runs first):
+   * - CONNECT while unavailable: CONNACK 3 "server unavailable" at once, instead of a CONNECT that hangs on Redis.
+   * - QoS 1 PUBLISH: Aedes writes PUBACK before it routes a message, so a message a client was told was delivered
+   *   could vanish with Redis away. Here the message is routed from the authorisation hook, and PUBACK follows only
+   *   once Redis took it with no outage in between; the handler's own publish afterwards is skipped. A device's or
+   *   viewer's publish waits at most `holdMs` for the backend, then its connection is closed unacknowledged (the SDKs
+   *   reconnect and offer again; an MQTT client resends unacknowledged QoS 1). The bridge's own publishes wait and
+   *   are routed again after an outage (receivers drop duplicates by sessionId and seq).
+   * - Delivery to the bridge's own clients: `localOnly` topics only when published on this node.
+   */
+  #install(broker: Broker, rules: ClusterRules): void {
+    const aedes = broker.aedes as unknown as {
+      id: string;
+      authenticate: (client: Client, user: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void) => void;
+      authorizePublish: (client: Client | null, packet: AedesPublishPacket, callback: (err?: Error | null) => void) => void;
+      authorizeForward: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null | void;
+      publish: (packet: AedesPublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void;
+      on: (event: 'error', listener: (err: Error) => void) => void;
+    };
+    // Persistence and will-sweep failures land here; without a listener they would end the process.
+    aedes.on('error', (err) => this.#log.error({ err: err.message }, 'cluster broker error'));
+    const isBridge = (client: Client) => broker.identityOf(client)?.role === 'bridge';
+
+    const authenticate = aedes.authenticate;
+    aedes.authenticate = (client, user, password, done) => {
+      if (this.#available) return authenticate(client, user, password, done);
+      const reason = `cluster backend unavailable (${this.#reason})`;
+      this.#log.warn({ event: 'refused', clientId: client.id, reason }, 'connection refused');
+      done(Object.assign(new Error(reason), { returnCode: 3 }), null);
+    };
+
+    const routed = new WeakSet<object>();
+    const publish = aedes.publish.bind(broker.aedes);
+    aedes.publish = (packet, client, done) => {
+      const callback = typeof client === 'function' ? client : done;
+      if (routed.delete(packet)) return callback?.();
+      publish(packet, typeof client === 'function' ? null : client, callback);
+    };
+    const routeThenAcknowledge = async (client: Client, packet: AedesPublishPacket, callback: (err?: Error | null) => void) => {
+      const patient = isBridge(client);
+      for (;;) {
+        if (!(await this.whenAvailable(patient ? Infinity : rules.holdMs))) return refuse(this.#reason);
+        const outages = this.#outages;
+        const err = await new Promise<Error | null | undefined>((resolve) => publish(packet, client, resolve));
+        if (!err && this.#outages === outages) {
+          routed.add(packet);
+          return callback(null);
+        }
+        if (!patient || this.#closed) return refuse(err?.message ?? 'Redis went away while routing');
+      }
+      function refuse(reason: string) {
+        callback(new Error(`cluster backend unavailable: ${reason}`));
+      }
+    };
+    const authorizePublish = aedes.authorizePublish;
+    aedes.authorizePublish = (client, packet, callback) => {
+      authorizePublish(client, packet, (err) => {
+        if (err || client === null || packet.qos !== 1 || packet.messageId === undefined) return callback(err);
+        void routeThenAcknowledge(client, packet, (refused) => {
+          if (refused) {
+            this.emit('unacknowledged', client.id, refused.message);
+            this.#log.warn({ event: 'unacknowledged', clientId: client.id, topic: packet.topic, reason: refused.message }, 'QoS 1 publish not acknowledged: closing the connection');
+          }
+          callback(refused);
+        });
+      });
+    };
+
+    aedes.authorizeForward = (client, packet) => {
+      if (packet.brokerId === aedes.id || !rules.localOnly(packet.topic) || !isBridge(client)) return packet;
+      return null;
+    };
+  }
+
+  #probe(): void {
+    if (this.#closed || this.#aedes === undefined) return;
+    const emit = (this.#aedes as unknown as { mq: { emit: (packet: unknown, cb: (err?: Error) => void) => void } }).mq.emit;
+    emit.call((this.#aedes as unknown as { mq: unknown }).mq, { topic: this.#probeTopic, payload: randomBytes(4) }, () => {});
+  }
+
+  #down(reason: string): void {
+    if (this.#closed) return;
+    this.#reason = reason;
+    if (!this.#available) return;
+    this.#available = false;
+    this.#outages++;
+    this.#downSince = performance.now();
+    this.#log.warn({ event: 'cluster_unavailable', reason }, 'cluster backend unavailable: refusing new connections');
+    this.emit('unavailable', reason);
+  }
+
+  #up(): void {
+    const aedes = this.#aedes;
+    if (aedes === undefined) return;
+    this.#available = true;
+    // Every node went unheard during the outage: count them alive from now, so none is taken for dead before it
+    // had 3 heartbeats' time to be heard again.
+    const brokers = aedes.brokers as Record<string, number>;
+    const now = Date.now();
+    for (const id of Object.keys(brokers)) brokers[id] = now;
+    this.#graceUntil = now + 4 * this.#heartbeatMs;
+    const outageMs = Math.round(performance.now() - this.#downSince);
+    this.#log.info({ event: 'cluster_available', outageMs, url: redacted(this.url) }, 'cluster backend available');
+    this.emit('available');
+  }
+
+  /**
+   * Wraps the persistence's will stream that Aedes sweeps every 4 heartbeats: never this node's own wills, nothing
+   * while Redis is away or just back, and a dead node's will is deleted instead of published when its client has
+   * a will on a live node (it reconnected there).
+   */
+  #guardWills(aedes: Aedes): void {
+    const persistence = this.persistence as WillPersistence;
+    const original = persistence.streamWill.bind(persistence);
+    const backend = this;
+    persistence.streamWill = async function* guardedStreamWill(brokers) {
+      if (!backend.#sweepAllowed()) return;
+      const outages = backend.#outages;
+      const alive: Record<string, number> = { ...brokers, [aedes.id]: Date.now() };
+      const all: Will[] = [];
+      for await (const will of original(undefined)) all.push(will);
+      if (backend.#outages !== outages || !backend.#sweepAllowed()) return;
+      const moved = new Set(all.filter((w) => alive[w.brokerId] !== undefined).map((w) => w.clientId));
+      for (const will of all) {
+        if (alive[will.brokerId] !== undefined) continue;
+        if (moved.has(will.clientId)) {
+          backend.#log.info({ clientId: will.clientId, deadNode: will.brokerId }, 'dead node: client already reconnected elsewhere, its old will dropped');
+          await persistence.delWill({ id: will.clientId, brokerId: will.brokerId });
+          continue;
+        }
+        backend.#log.info({ clientId: will.clientId, deadNode: will.brokerId }, 'dead node: publishing its client\'s will');
+        yield will;
+      }
+    };
+  }
+
+  #sweepAllowed(): boolean {
+    return this.#available && Date.now() >= this.#graceUntil;
+  }
+}
+
+/** The URL without its password, for logs. */
+export function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'redis://?';
+  }
+}
