@@ -34,6 +34,7 @@ import { passwordAuthenticator } from './security/authenticator.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
 import { CredentialStore } from './security/credentials.ts';
 import { VERSION } from './version.ts';
+import { routeWebApps } from './web/routes.ts';
 
 export interface BridgeStartOptions {
   /** A validated config, or option values to validate (defaults fill the rest). */
@@ -127,6 +128,7 @@ export class Bridge {
     this.http.route(RECORDINGS_PATH, api.list);
     this.http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
     this.http.route('/metrics', metricsRoute(this.metrics));
+    routeWebApps(this.http, { mqttPath: config.wsPath, root: config.root }, log.child({ component: 'web' }));
     this.http.route('/healthz', healthz);
     this.http.route(
       '/readyz',

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Bridge } from '../bridge.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
 import { envOf, flagOf, OPTIONS, type OptionName } from '../config/options.ts';
+import { webBundle } from '../web/bundle.ts';
 import type { CliIo } from './main.ts';
 
 export async function runStart(argv: string[], io: CliIo): Promise<number> {
@@ -34,6 +35,8 @@ export async function runStart(argv: string[], io: CliIo): Promise<number> {
   try {
     const config = loadConfig({ flags, env: process.env, file: parsed.values.config as string | undefined });
     bridge = await Bridge.start({ config });
+    // Bundle the dashboard now rather than on the first page view (tests start bridges without paying for it).
+    webBundle().catch((err: unknown) => bridge.log.error({ err }, 'bundling the browser apps failed'));
   } catch (err) {
     io.stderr.write(err instanceof ConfigError ? `tali start: ${err.message}\n` : `tali start: ${(err as Error).stack}\n`);
     return 1;

@@ -1,0 +1,155 @@
+/**
+ * Real browsers end to end: Debian's Chromium runs the browser camera page (fake camera) and the dashboard against a
+ * real bridge on port 0. The camera streams through the bridge like any IoT camera; dashboards sign in, see cameras
+ * come and go live, and play the video (size, time advancing, frames decoded and painted). Dashboards run both with
+ * mDNS host candidates (what users' browsers send) and with raw IPs, and also watch the Node simulated camera.
+ *
+ * Two Chromium processes for the whole file: A with the fake camera (its permission grant makes Chromium use raw IP
+ * candidates) and B without (mDNS candidates).
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
+import { createBridge, type TestBridge } from '../helpers/bridge.ts';
+import { until } from '../helpers/wait.ts';
+import { chromiumAvailable, launch, openPage, screenshot, SCREENSHOTS, type Browser } from './browser.ts';
+import { deviceCard, playback, sentCandidates, signIn, startBrowserCamera, watchAndPlay } from './pages.ts';
+
+const available = chromiumAvailable();
+
+describe.skipIf(!available)('dashboard and browser camera in Chromium', () => {
+  let tb: TestBridge & { close: () => Promise<void> };
+  let cameraBrowser: Browser; // A: fake camera, raw IP candidates
+  let mdnsBrowser: Browser; // B: mDNS candidates
+  let base: string;
+  const secrets: Record<string, string> = {};
+  const firstFrames: { path: string; ms: number }[] = [];
+
+  beforeAll(async () => {
+    tb = await createBridge({ keyframeIntervalMs: 200 });
+    base = `http://127.0.0.1:${tb.bridge.httpPort}`;
+    for (const id of ['cam-a', 'cam-b', 'cam-sim']) secrets[id] = await tb.bridge.credentials.add(id, 'device', { replace: true });
+    secrets.alice = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
+    secrets.ops = await tb.bridge.credentials.add('ops', 'admin', { replace: true });
+    [cameraBrowser, mdnsBrowser] = await Promise.all([launch({ candidates: 'raw-ip', fakeCamera: true }), launch({ candidates: 'mdns' })]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([cameraBrowser?.close(), mdnsBrowser?.close()]);
+    await tb?.close();
+    if (firstFrames.length > 0) await writeFile(join(SCREENSHOTS, 'first-frame.json'), `${JSON.stringify(firstFrames)}\n`);
+  });
+
+  /** The browser camera page streaming as `deviceId`; closed (stopping the camera) when the test ends. */
+  async function browserCamera(deviceId: string, codec: 'VP8' | 'H264' = 'VP8') {
+    const page = await openPage(cameraBrowser, `${base}/camera`);
+    onTestFinished(() => page.close());
+    await startBrowserCamera(page, deviceId, secrets[deviceId]!, codec);
+    return page;
+  }
+
+  async function dashboard(browser: Browser, user: 'alice' | 'ops') {
+    const page = await openPage(browser, `${base}/`);
+    onTestFinished(() => page.close());
+    await signIn(page, user, secrets[user]!);
+    return page;
+  }
+
+  it('serves both pages and their bundles with the right types and cache headers', async () => {
+    const page = await fetch(`${base}/`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await page.text();
+    const script = html.match(/src="(\/assets\/dashboard-[^"]+\.js)"/)?.[1];
+    const style = html.match(/href="(\/assets\/dashboard-style-[^"]+\.css)"/)?.[1];
+    expect(html).toContain('<meta name="tali-mqtt-path" content="/mqtt">');
+    for (const [path, type] of [[script, 'text/javascript; charset=utf-8'], [style, 'text/css; charset=utf-8']] as const) {
+      const asset = await fetch(`${base}${path}`);
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('content-type')).toBe(type);
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(asset.headers.get('content-encoding')).toBe('gzip');
+    }
+    expect((await fetch(`${base}/camera`)).status).toBe(200);
+    expect((await fetch(`${base}/assets/nothing.js`)).status).toBe(404);
+    expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('a Chromium camera streams to the bridge; a dashboard with mDNS candidates sees it online, clicks it and plays', async () => {
+    const camera = await browserCamera('cam-a');
+    await until(() => tb.bridge.answerer.sessions.size > 0 && [...tb.bridge.answerer.sessions.values()].some((s) => s.deviceId === 'cam-a' && s.state === 'streaming'), 10_000, 'cam-a streaming');
+    await screenshot(camera, 'browser-camera');
+
+    const page = await dashboard(mdnsBrowser, 'alice');
+    await page.waitForSelector(deviceCard('cam-a', 'online'));
+    const played = await watchAndPlay(page, 'cam-a');
+    expect(played.videoWidth).toBeGreaterThan(0);
+    expect(played.firstFrameMs).toBeGreaterThan(0);
+    firstFrames.push({ path: 'mdns, browser camera', ms: played.firstFrameMs });
+    const candidates = await sentCandidates(page);
+    expect(candidates.some((c) => c.includes('.local'))).toBe(true);
+    expect(await page.textContent('#log-scope')).toBe('(your sessions)');
+    await screenshot(page, 'dashboard-mdns-browser-camera');
+    expect(page.errors.filter((e) => !e.includes('Content Security Policy'))).toEqual([]);
+  });
+
+  it('two dashboards watch at once; the camera card counts both viewers', async () => {
+    await browserCamera('cam-a');
+    const [one, two] = await Promise.all([dashboard(mdnsBrowser, 'alice'), dashboard(mdnsBrowser, 'ops')]);
+    await Promise.all([one, two].map((page) => page.waitForSelector(deviceCard('cam-a', 'online'))));
+    const [a, b] = await Promise.all([watchAndPlay(one, 'cam-a'), watchAndPlay(two, 'cam-a')]);
+    expect(a.videoWidth).toBeGreaterThan(0);
+    expect(b.videoWidth).toBeGreaterThan(0);
+    expect(tb.bridge.relay.streams.get('cam-a')?.viewers.size).toBe(2);
+    await one.waitForSelector(`${deviceCard('cam-a')}[data-viewers="2"]`);
+    expect(await two.textContent('#log-scope')).toBe('(camera topics and your sessions)');
+    await screenshot(one, 'dashboard-two-viewers-alice');
+    await screenshot(two, 'dashboard-two-viewers-admin');
+  });
+
+  it('a second camera appears in the list live, and shows offline when it leaves', async () => {
+    const page = await dashboard(mdnsBrowser, 'alice');
+    const second = await browserCamera('cam-b', 'H264');
+    await page.waitForSelector(deviceCard('cam-b', 'online'));
+    await screenshot(page, 'dashboard-second-camera');
+    await second.click('#stop');
+    await page.waitForSelector(deviceCard('cam-b', 'offline'));
+    // And back, then gone without a goodbye (tab closed): the broker publishes its will.
+    await startBrowserCamera(second, 'cam-b', secrets['cam-b']!, 'H264');
+    await page.waitForSelector(deviceCard('cam-b', 'online'));
+    await second.close();
+    await page.waitForSelector(deviceCard('cam-b', 'offline'));
+    await screenshot(page, 'dashboard-camera-left');
+  });
+
+  it('a dashboard with raw IP candidates watches the simulated Node camera; click to first frame measured', async () => {
+    const camera = new SimulatedCamera({ deviceId: 'cam-sim', secret: secrets['cam-sim']!, connect: nodeConnector(tb.bridge.mqttUrl), codec: 'H264' });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    const page = await dashboard(cameraBrowser, 'alice');
+    await page.waitForSelector(deviceCard('cam-sim', 'online'));
+    const played = await watchAndPlay(page, 'cam-sim');
+    expect(played.videoWidth).toBe(320);
+    const candidates = await sentCandidates(page);
+    expect(candidates.length).toBeGreaterThan(0);
+    expect(candidates.some((c) => c.includes('.local'))).toBe(false);
+    await screenshot(page, 'dashboard-raw-ip-simulated-camera');
+    firstFrames.push({ path: 'raw-ip, simulated camera', ms: played.firstFrameMs });
+
+    // More clicks, each a new watch (the camera is live): the click → first frame figure over a few runs.
+    await page.evaluate(() => history.replaceState(null, '', '/'));
+    for (let i = 0; i < 4; i++) {
+      await page.click('#sign-out');
+      await signIn(page, 'alice', secrets.alice!);
+      const again = await watchAndPlay(page, 'cam-sim', 0);
+      firstFrames.push({ path: 'raw-ip, simulated camera', ms: again.firstFrameMs });
+    }
+    const sorted = firstFrames.filter((f) => f.path.startsWith('raw-ip')).map((f) => f.ms).sort((x, y) => x - y);
+    console.info(`click → first frame (raw IP, simulated H264 camera): p50 ${sorted[Math.floor(sorted.length / 2)]} ms of ${sorted.join(', ')}`);
+    expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(2000);
+    expect((await playback(page)).videoWidth).toBe(320);
+  });
+});
