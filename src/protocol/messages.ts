@@ -141,8 +141,13 @@ const DeviceId = Type.String({
   description: 'the camera to watch',
 });
 
+const Connection = Type.String({
+  pattern: SESSION_ID_PATTERN,
+  description: "the viewer's MQTT connection, chosen at random per CONNECT; its will `leave` names it too",
+});
+
 export const Watch = Type.Object(
-  { ...session, type: Type.Literal('watch'), deviceId: DeviceId, sdp: Sdp },
+  { ...session, type: Type.Literal('watch'), deviceId: DeviceId, sdp: Sdp, connection: Type.Optional(Connection) },
   { title: 'watch', description: "a viewer's recvonly offer for one camera's media; answered once the camera's media flows" },
 );
 
@@ -159,8 +164,11 @@ export const Stream = Type.Object(
 );
 
 export const Leave = Type.Object(
-  { v: Version, type: Type.Literal('leave'), ts: Timestamp },
-  { title: 'leave', description: "a viewer's last will: end every session of this viewer" },
+  { v: Version, type: Type.Literal('leave'), ts: Timestamp, connection: Type.Optional(Connection) },
+  {
+    title: 'leave',
+    description: "a viewer's last will: end the sessions watched over that connection (without `connection`: every session of this viewer)",
+  },
 );
 
 const Milestone = (description: string) =>

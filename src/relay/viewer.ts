@@ -54,6 +54,8 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
   readonly viewerId: string;
   readonly sessionId: string;
   readonly deviceId: string;
+  /** The viewer's MQTT connection it was watched over, if the viewer named it (its will ends only that one's). */
+  readonly connection: string | undefined;
   readonly log: Logger;
   packetsSent = 0;
   bytesSent = 0;
@@ -72,6 +74,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     this.viewerId = options.viewerId;
     this.sessionId = options.watch.sessionId;
     this.deviceId = options.watch.deviceId;
+    this.connection = options.watch.connection;
     this.#options = options;
     this.log = options.logger.child({ viewerId: this.viewerId, sessionId: this.sessionId, deviceId: this.deviceId });
   }

@@ -94,6 +94,8 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   #connectedAt = 0;
   #attempt = 0;
   #clockOffsetMs = 0;
+  /** The current connection's ID (section 16.3 of the protocol): in the will and in every watch. */
+  #connection = '';
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #started: Promise<void> | undefined;
   #settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -114,6 +116,9 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       },
       get onlineBridge() {
         return client.onlineBridge;
+      },
+      get connection() {
+        return client.#connection;
       },
       newSessionId: () => `vw${randomId(20)}`,
       send: (sessionId, body) => this.#send(sessionId, body),
@@ -225,7 +230,10 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       return;
     }
     if (this.#stopped) return;
-    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now() };
+    // Names this connection in its will and in its watches: when it drops, the bridge ends only its sessions.
+    const connection = randomId(16);
+    this.#connection = connection;
+    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now(), connection };
     const client = this.#options.connect({
       // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
       clientId: `${this.user}-${randomId(8)}`,

@@ -35,12 +35,14 @@ export interface WatchTimeline {
 }
 
 /** What a session sends on the viewer's up topic; the client adds v, sessionId, seq and ts. */
-export type ViewerUpBody = { type: 'watch'; deviceId: string; sdp: string } | Omit<Candidate, 'v' | 'sessionId' | 'seq' | 'ts'> | Omit<Bye, 'v' | 'sessionId' | 'seq' | 'ts'>;
+export type ViewerUpBody = { type: 'watch'; deviceId: string; sdp: string; connection: string } | Omit<Candidate, 'v' | 'sessionId' | 'seq' | 'ts'> | Omit<Bye, 'v' | 'sessionId' | 'seq' | 'ts'>;
 
 /** The client side a WatchSession needs: kept narrow so tests can drive a session without MQTT. */
 export interface WatchLink {
   readonly connected: boolean;
   readonly onlineBridge: BridgeStatus | undefined;
+  /** The MQTT connection's ID, named in its will: a watch sent over it says so. */
+  readonly connection: string;
   newSessionId(): string;
   send(sessionId: string, body: ViewerUpBody): Promise<void>;
   /** The session is over: forget its counters and stop routing its messages here. */
@@ -210,7 +212,7 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
       return;
     }
     if (sessionId !== this.#sessionId) return;
-    const sent = this.#link.send(sessionId, { type: 'watch', deviceId: this.deviceId, sdp }); // numbered now: seq 1
+    const sent = this.#link.send(sessionId, { type: 'watch', deviceId: this.deviceId, sdp, connection: this.#link.connection }); // numbered now: seq 1
     this.#mark('watchSent');
     const early = this.#earlyLocal ?? [];
     this.#earlyLocal = undefined;

@@ -106,6 +106,33 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     expect(peers[0]?.state).toBe('closed');
   });
 
+  it("one connection of a user dropping ends only that connection's sessions (its will names it)", async () => {
+    const tb = await startBridge();
+    await startCamera(tb, transport);
+    const password = await tb.bridge.credentials.add('erin', 'viewer', { replace: true });
+    const connect = nodeConnector(tb.urlFor(transport));
+    const firstClients: MqttClient[] = [];
+    const tabs = [0, 1].map((tab) => {
+      const client = new ViewerClient({ user: 'erin', password, backoff: { initialMs: 60_000, maxMs: 60_000 }, connect: (o) => {
+        const c = connect(o);
+        if (tab === 0) firstClients.push(c);
+        return c;
+      } });
+      onTestFinished(() => client.stop());
+      return client;
+    });
+    await Promise.all(tabs.map((t) => t.start()));
+    const watches = tabs.map((t) => t.watch('cam1', (iceServers) => new WeriftViewerPeer({ iceServers })));
+    await Promise.all(watches.map((w) => next(w, 'state', (s) => s === 'connected')));
+    const second = tb.bridge.relay.viewers.get(`erin/${watches[1]!.sessionId}`)!;
+    const closedFirst = until(() => !tb.bridge.relay.viewers.has(`erin/${watches[0]!.sessionId}`), 5000, "the first tab's session to end");
+
+    firstClients[0]!.stream.destroy(); // tab 0 vanishes: the broker publishes its will, naming its connection
+    await closedFirst;
+    expect(second.state).toBe('connected');
+    expect(watches[1]!.state).toBe('connected');
+  });
+
   it('a wrong password is refused once, without retrying', async () => {
     const tb = await startBridge();
     await tb.bridge.credentials.add('carol', 'viewer', { replace: true });
