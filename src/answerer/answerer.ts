@@ -93,7 +93,16 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
     const ownCard = topics.bridge(this.#options.bridgeId);
     await client.subscribeAsync([topics.allDevices('up'), topics.allDevices('status'), ownCard], { qos: 1 });
-    await client.publishAsync(topics.bridge(this.#options.bridgeId), encode(this.#card('online')), { qos: 1, retain: true });
+    this.#onlineTs = Date.now();
+    await client.publishAsync(ownCard, encode(this.#card('online')), { qos: 1, retain: true });
+    // After a reconnect (an external broker restarted, or the cluster backend dropped the in-process client), the
+    // will may have marked the bridge offline: say online again, with the same ts, since the sessions live on
+    // (a new ts tells devices the bridge restarted, and they would all offer again).
+    client.on('connect', () => {
+      if (this.#closed) return;
+      this.#log.info('reconnected to the broker');
+      this.#publish(ownCard, encode(this.#card('online')), true);
+    });
   }
 
   /** Ends every session with bye "shutdown", marks the bridge offline and disconnects. Idempotent. */
@@ -131,13 +140,15 @@ export class Answerer extends EventEmitter<AnswererEvents> {
   }
 
   #onOwnCard: (state: string) => void = () => {};
+  /** ts of this start's online card. */
+  #onlineTs = 0;
 
   #card(state: 'online' | 'offline'): BridgeStatus {
     const o = this.#options;
     const card: BridgeStatus = {
       v: PROTOCOL_VERSION,
       type: 'bridge-status',
-      ts: Date.now(),
+      ts: state === 'online' && this.#onlineTs > 0 ? this.#onlineTs : Date.now(),
       state,
       bridgeId: o.bridgeId,
       version: o.version,

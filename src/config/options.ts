@@ -66,6 +66,25 @@ export const OPTIONS = {
     doc: 'with no viewer and no recording for this long, tell the camera to stop (bye "normal"); 0 keeps cameras streaming',
   },
   shutdownTimeoutMs: { type: 'integer', default: 5000, min: 100, max: 120_000, unit: 'ms', doc: 'longest a SIGTERM drain may take' },
+  // Cluster mode and external-broker mode (docs/cluster.md).
+  cluster: {
+    type: 'string',
+    default: '',
+    pattern: /^$|^rediss?:\/\/\S+$/,
+    hint: 'a redis:// or rediss:// URL',
+    doc: 'tali start: run as one node of a cluster sharing this Redis (redis://[user:password@]host:port); empty: a single node',
+  },
+  clusterHeartbeatMs: { type: 'integer', default: 1000, min: 100, max: 60_000, unit: 'ms', doc: "cluster heartbeat; a node unheard for 3 heartbeats is dead and its clients' wills are published" },
+  clusterHoldMs: { type: 'integer', default: 5000, min: 0, max: 60_000, unit: 'ms', doc: "while Redis is away, how long a client's QoS 1 publish is held before its connection is closed unacknowledged" },
+  broker: {
+    type: 'string',
+    default: '',
+    pattern: /^$|^(mqtts?|wss?):\/\/\S+$/,
+    hint: 'an mqtt://, mqtts://, ws:// or wss:// URL',
+    doc: 'tali answer: the existing MQTT broker (Mosquitto, EMQX, HiveMQ) to run against instead of the embedded one',
+  },
+  brokerUsername: { type: 'string', default: '', doc: "tali answer: the bridge's user name on that broker" },
+  brokerPassword: { type: 'string', default: '', doc: 'tali answer: its password (prefer TALI_BROKER_PASSWORD or a config file to the flag)' },
   record: {
     type: 'idList',
     default: [],

@@ -16,6 +16,8 @@ export interface RelayContext {
   stream(deviceId: string): CameraStream;
   createViewer(viewerId: string, watch: Watch): ViewerSession;
   reject(viewerId: string, error: ProtocolError): void;
+  /** Cluster mode: other nodes serve some viewer sessions, so an unknown session is not an error here. */
+  readonly clustered: boolean;
 }
 
 export function viewerKey(viewerId: string, sessionId: string): string {

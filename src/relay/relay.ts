@@ -21,6 +21,19 @@ import { handleViewerCandidate } from './handlers/candidate.ts';
 import { handleWatch } from './handlers/watch.ts';
 import { ViewerSession } from './viewer.ts';
 
+/**
+ * Cluster mode: every node's relay receives every viewer message, and exactly one node serves each watch. The node
+ * the camera is connected to does (its answerer has the camera's session, so media arrives there); when the camera
+ * is connected nowhere (its card is not online), the node the viewer is connected to tells it `waiting`. Messages of
+ * viewer sessions served elsewhere are ignored, not refused.
+ */
+export interface RelayPlacement {
+  /** The camera is connected to this node. */
+  cameraHere(deviceId: string): boolean;
+  /** A client of this viewer (user name) is connected to this node. */
+  viewerHere(viewerId: string): boolean;
+}
+
 export interface RelayOptions {
   connect: () => Promise<MqttClient>;
   topics: Topics;
@@ -34,6 +47,8 @@ export interface RelayOptions {
   /** Milliseconds a camera keeps streaming with no one watching before it is told to stop; 0 never. */
   idleStopMs: number;
   maxViewers: number;
+  /** Cluster mode (see RelayPlacement); without it this relay serves every watch. */
+  placement?: RelayPlacement | undefined;
   /** Whether something else (a recording) wants a camera's media: such cameras are never told to stop. */
   wanted?: (deviceId: string) => boolean;
   /** Called for every packet forwarded to a viewer (metrics); keep it cheap. */
@@ -53,6 +68,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   readonly #log: Logger;
   readonly #context: RelayContext;
   readonly #duplicates = new Map<string, DuplicateFilter>();
+  /** Cluster mode: devices whose card says online (connected to some node). */
+  readonly #online = new Set<string>();
   #client: MqttClient | undefined;
   #closed = false;
 
@@ -67,6 +84,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       stream: (deviceId) => this.#stream(deviceId),
       createViewer: (viewerId, watch) => this.#createViewer(viewerId, watch),
       reject: (viewerId, error) => this.#reject(viewerId, error),
+      clustered: options.placement !== undefined,
     };
     options.answerer.on('session', (session) => this.#stream(session.deviceId).attach(session));
   }
@@ -75,7 +93,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     const client = await this.#options.connect();
     this.#client = client;
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
-    await client.subscribeAsync(this.#options.topics.allViewers('up'), { qos: 1 });
+    const { topics, placement } = this.#options;
+    await client.subscribeAsync(placement ? [topics.allViewers('up'), topics.allDevices('status')] : topics.allViewers('up'), { qos: 1 });
   }
 
   /** Ends every viewer session with bye "shutdown" and disconnects. Idempotent. */
@@ -136,6 +155,7 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   #onMessage(topic: string, payload: Buffer): void {
     const parsed = this.#options.topics.parse(topic);
+    if (parsed?.kind === 'device' && parsed.channel === 'status') return this.#onDeviceCard(parsed.id, payload);
     if (parsed?.kind !== 'viewer' || parsed.channel !== 'up' || payload.length === 0) return;
     const viewerId = parsed.id;
     try {
@@ -149,7 +169,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       }
       switch (message.type) {
         case 'watch':
-          handleWatch(this.#context, viewerId, message);
+          if (this.#serves(viewerId, message.deviceId)) handleWatch(this.#context, viewerId, message);
           break;
         case 'candidate':
           handleViewerCandidate(this.#context, viewerId, message);
@@ -165,6 +185,37 @@ export class Relay extends EventEmitter<RelayEvents> {
     } catch (err) {
       if (err instanceof ProtocolError) this.#reject(viewerId, err);
       else this.#log.error({ err, viewerId }, 'viewer message handling failed');
+    }
+  }
+
+  /** Cluster mode: whether this node serves this watch (see RelayPlacement). */
+  #serves(viewerId: string, deviceId: string): boolean {
+    const placement = this.#options.placement;
+    if (placement === undefined || placement.cameraHere(deviceId)) return true;
+    return !this.#online.has(deviceId) && placement.viewerHere(viewerId);
+  }
+
+  /**
+   * Cluster mode: a camera came online on another node. Viewers waiting for it here would never be served (its
+   * media arrives there): bye "replaced" makes them watch again at once, and that node serves them.
+   */
+  #onDeviceCard(deviceId: string, payload: Buffer): void {
+    let online = false;
+    try {
+      online = payload.length > 0 && decode('status', payload, this.#options.maxMessageBytes).state === 'online';
+    } catch {
+      return; // the answerer reports bad cards
+    }
+    if (!online) {
+      this.#online.delete(deviceId);
+      return;
+    }
+    this.#online.add(deviceId);
+    const stream = this.streams.get(deviceId);
+    if (stream === undefined || stream.upstream !== undefined || this.#options.placement?.cameraHere(deviceId)) return;
+    for (const viewer of [...stream.viewers]) {
+      this.#log.info({ viewerId: viewer.viewerId, deviceId }, 'camera online on another node: its viewer watches again there');
+      void viewer.close('replaced');
     }
   }
 

@@ -1,0 +1,156 @@
+/**
+ * The embedded broker of `tali start`: Aedes behind tali's identities and access rules, its TCP/TLS and WebSocket
+ * listeners, and in cluster mode (`--cluster redis://…`) the Redis backend it shares with the other nodes. The
+ * bridge's own MQTT clients reach it in-process.
+ *
+ *   EmbeddedBroker ─ Broker (Aedes) ◄── TcpListener (mqtt, mqtts) · WebSocketListener (/mqtt on the HTTP server)
+ *                      └─ RedisBackend (cluster mode: mqemitter-redis, aedes-persistence-redis)
+ */
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { Broker } from './broker/broker.ts';
+import { RedisBackend } from './broker/cluster.ts';
+import { connectInProcess } from './broker/in-process.ts';
+import { TcpListener } from './broker/tcp.ts';
+import { WebSocketListener } from './broker/websocket.ts';
+import type { BridgeConfig } from './config/config.ts';
+import type { HttpServer } from './http/server.ts';
+import { connectMqtt } from './mqtt/connect.ts';
+import type { Topics } from './protocol/topics.ts';
+import type { RelayPlacement } from './relay/relay.ts';
+import { AccessPolicy } from './security/access.ts';
+import { passwordAuthenticator } from './security/authenticator.ts';
+import type { CredentialStore } from './security/credentials.ts';
+import type { MqttWill } from './services.ts';
+
+export interface EmbeddedBrokerOptions {
+  config: BridgeConfig;
+  log: Logger;
+  topics: Topics;
+  credentials: CredentialStore;
+  http: HttpServer;
+  tls?: { key: Buffer; cert: Buffer } | undefined;
+}
+
+export class EmbeddedBroker {
+  readonly broker: Broker;
+  /** Cluster mode only. */
+  readonly backend: RedisBackend | undefined;
+  readonly tcp: TcpListener;
+  readonly tls: TcpListener | undefined;
+  readonly ws: WebSocketListener;
+  readonly #config: BridgeConfig;
+
+  private constructor(broker: Broker, backend: RedisBackend | undefined, options: EmbeddedBrokerOptions) {
+    const { config, tls } = options;
+    this.broker = broker;
+    this.backend = backend;
+    this.#config = config;
+    this.tcp = new TcpListener(broker, {});
+    this.tls = tls ? new TcpListener(broker, { tls }) : undefined;
+    this.ws = new WebSocketListener(broker, options.http.server, {
+      path: config.wsPath,
+      maxMessageBytes: config.maxMessageBytes * 4,
+      secure: tls !== undefined,
+    });
+  }
+
+  /** Creates the broker (on Redis in cluster mode, after Redis answered); listeners start with `listen()`. */
+  static async create(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+    const { config, log, topics } = options;
+    let backend: RedisBackend | undefined;
+    if (config.cluster !== '') {
+      backend = new RedisBackend({ url: config.cluster, logger: log.child({ component: 'cluster' }), heartbeatIntervalMs: config.clusterHeartbeatMs });
+      try {
+        await backend.connected(10_000);
+      } catch (err) {
+        await backend.close();
+        throw err;
+      }
+    }
+    const broker = await Broker.create({
+      id: config.bridgeId,
+      authenticate: passwordAuthenticator({ store: options.credentials, allowAnonymous: config.allowAnonymous }),
+      access: new AccessPolicy(topics),
+      logger: log.child({ component: 'broker' }),
+      shared: backend?.shared,
+    });
+    if (backend) {
+      backend.attach(broker, {
+        holdMs: config.clusterHoldMs,
+        localOnly: (topic) => {
+          const parsed = topics.parse(topic);
+          return parsed?.kind === 'device' && parsed.channel === 'up';
+        },
+      });
+      if (!(await backend.whenAvailable(10_000))) {
+        await broker.close();
+        await backend.close();
+        throw new Error(`cluster backend not available: ${backend.reason}`);
+      }
+    }
+    return new EmbeddedBroker(broker, backend, options);
+  }
+
+  /** Starts the MQTT listeners; resolves with their ports. */
+  async listen(): Promise<{ mqttPort: number; mqttsPort: number }> {
+    const config = this.#config;
+    const mqttPort = await this.tcp.listen(config.host, config.mqttPort);
+    const mqttsPort = this.tls ? await this.tls.listen(config.host, config.mqttsPort) : 0;
+    return { mqttPort, mqttsPort };
+  }
+
+  /** Connects one of the bridge's own MQTT clients in-process; it reconnects by itself if the broker drops it. */
+  connect(role: 'answerer' | 'relay', will?: MqttWill): Promise<MqttClient> {
+    const suffix = role === 'answerer' ? '' : `-${role}`;
+    return connectMqtt({
+      target: () => connectInProcess(this.broker),
+      clientId: `tali-${this.#config.bridgeId}${suffix}`,
+      will,
+      keepaliveS: 60,
+      reconnectPeriodMs: 1000,
+    });
+  }
+
+  /** Cluster mode: which watches this node serves (the camera is connected here; or nowhere and the viewer is). */
+  get placement(): RelayPlacement | undefined {
+    const backend = this.backend;
+    if (backend === undefined) return undefined;
+    const broker = this.broker;
+    return {
+      cameraHere: (deviceId) => backend.isLocal(deviceId),
+      viewerHere: (viewerId) => {
+        const clients = (broker.aedes as unknown as { clients: Record<string, Parameters<Broker['identityOf']>[0]> }).clients;
+        return Object.values(clients).some((client) => {
+          const identity = broker.identityOf(client);
+          return identity?.id === viewerId && (identity.role === 'viewer' || identity.role === 'admin');
+        });
+      },
+    };
+  }
+
+  /** Readiness checks of the broker (for /readyz). */
+  checks(): Record<string, () => string | undefined> {
+    return {
+      broker: () => (this.tcp.server.listening ? undefined : 'MQTT listener not listening'),
+      ...(this.backend && { cluster: () => this.backend?.problem }),
+    };
+  }
+
+  /** Waits (at most `timeoutMs`) until what the bridge published last was routed to its subscribers. */
+  drain(timeoutMs: number): Promise<void> {
+    return this.broker.drain(timeoutMs);
+  }
+
+  /** Closes the listeners, flushing what was written, and with them the HTTP server (WebSockets first). Idempotent. */
+  async closeListeners(http: HttpServer): Promise<void> {
+    await this.ws.close();
+    await Promise.all([this.tcp.close(), this.tls?.close(), http.close()]);
+  }
+
+  /** Closes the broker (every client connection) and its backend. Idempotent. */
+  async close(): Promise<void> {
+    await this.broker.close();
+    await this.backend?.close();
+  }
+}

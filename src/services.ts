@@ -1,0 +1,119 @@
+/**
+ * What a bridge node does over MQTT, whichever broker it talks to: the answerer (cameras), the relay (viewers), the
+ * recorder, metrics and their HTTP routes. Each of its MQTT clients comes from `connect`, so the same services run
+ * on the embedded broker (in-process clients, see ./embedded-broker.ts) or on an existing one (Mosquitto, EMQX, …).
+ *
+ *   Services ─┬─ Answerer ── MQTT client ── Sessions (cameras) ── werift peers
+ *             ├─ Relay ───── MQTT client ── CameraStreams ── ViewerSessions ── werift peers
+ *             └─ Recorder · BridgeMetrics (/metrics) · recordings API
+ */
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { Answerer } from './answerer/answerer.ts';
+import type { BridgeConfig } from './config/config.ts';
+import type { HttpServer } from './http/server.ts';
+import { BridgeMetrics } from './metrics/bridge-metrics.ts';
+import { observeAnswerer, observeRelay } from './metrics/observe.ts';
+import { metricsRoute } from './metrics/route.ts';
+import { publishTimelines } from './metrics/timeline-publisher.ts';
+import type { Topics } from './protocol/topics.ts';
+import { RECORDINGS_PATH, recordingsApi } from './recording/admin-api.ts';
+import { Recorder } from './recording/recorder.ts';
+import { Relay, type RelayPlacement } from './relay/relay.ts';
+import type { CredentialStore } from './security/credentials.ts';
+import { VERSION } from './version.ts';
+
+export type MqttWill = { topic: string; payload: Buffer; qos: 1; retain: true };
+
+export interface ServicesOptions {
+  config: BridgeConfig;
+  log: Logger;
+  topics: Topics;
+  credentials: CredentialStore;
+  http: HttpServer;
+  /** Connects one of the node's MQTT clients (`role`: answerer or relay) to the broker, with an optional will. */
+  connect: (role: 'answerer' | 'relay', will?: MqttWill) => Promise<MqttClient>;
+  /** Cluster mode: which viewers' watches this node serves (see Relay). */
+  placement?: RelayPlacement | undefined;
+}
+
+export class Services {
+  readonly answerer: Answerer;
+  readonly relay: Relay;
+  readonly metrics: BridgeMetrics;
+  readonly recorder: Recorder;
+
+  constructor(options: ServicesOptions) {
+    const { config, log, topics, http } = options;
+    const peer = { iceServers: config.iceServers, portRange: config.udpPortRange ?? undefined };
+    this.answerer = new Answerer({
+      connect: (will) => options.connect('answerer', will),
+      topics,
+      bridgeId: config.bridgeId,
+      version: VERSION,
+      iceServers: config.iceServers,
+      udpPortRange: config.udpPortRange ?? undefined,
+      maxMessageBytes: config.maxMessageBytes,
+      maxAgeMs: config.maxAgeMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      mediaTimeoutMs: config.mediaTimeoutMs,
+      maxSessions: config.maxSessions,
+      logger: log.child({ component: 'answerer' }),
+    });
+    this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
+    this.relay = new Relay({
+      connect: () => options.connect('relay'),
+      topics,
+      answerer: this.answerer,
+      peer,
+      maxMessageBytes: config.maxMessageBytes,
+      maxAgeMs: config.maxAgeMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      keyframeIntervalMs: config.keyframeIntervalMs,
+      idleStopMs: config.idleStopMs,
+      maxViewers: config.maxViewers,
+      placement: options.placement,
+      wanted: (deviceId) => this.recorder.wants(deviceId),
+      onRtpSent: (kind, bytes) => this.metrics.rtpSent(kind, bytes),
+      logger: log.child({ component: 'relay' }),
+    });
+    observeAnswerer(this.metrics, this.answerer);
+    observeRelay(this.metrics, this.relay);
+    publishTimelines(this.answerer, config.bridgeId, this.relay);
+    this.recorder = new Recorder({
+      dir: join(config.dataDir, 'recordings'),
+      always: config.record,
+      segmentMs: config.recordSegmentMs,
+      retention: { maxAgeMs: config.recordMaxAgeHours * 3_600_000, maxBytes: config.recordMaxMegabytes * 1_000_000 },
+      log: log.child({ component: 'recorder' }),
+      metrics: this.metrics,
+      askToStart: (deviceId) => this.relay.requestStart(deviceId),
+    });
+    this.recorder.attach(this.answerer);
+    const api = recordingsApi(this.recorder, options.credentials);
+    http.route(RECORDINGS_PATH, api.list);
+    http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
+    http.route('/metrics', metricsRoute(this.metrics));
+  }
+
+  async start(): Promise<void> {
+    await this.answerer.start();
+    await this.relay.start();
+  }
+
+  /** Readiness checks of the services (for /readyz). */
+  checks(maxSessions: number): Record<string, () => string | undefined> {
+    return {
+      answerer: () => (this.answerer.ready ? undefined : 'answerer not connected to the broker'),
+      sessions: () => (this.answerer.sessions.size < maxSessions ? undefined : `at maxSessions (${maxSessions})`),
+    };
+  }
+
+  /** Viewers and cameras get bye "shutdown", the bridge card goes offline, recordings are finalised. Idempotent. */
+  async close(): Promise<void> {
+    await this.relay.close();
+    await this.answerer.close();
+    await this.recorder.close(); // sessions are closed: finalise their files
+  }
+}
