@@ -50,7 +50,8 @@ export class EmbeddedBroker {
     this.tls = tls ? new TcpListener(broker, { tls }) : undefined;
     this.ws = new WebSocketListener(broker, options.http.server, {
       path: config.wsPath,
-      maxMessageBytes: config.maxMessageBytes * 4,
+      // Above maxPacketBytes, so that the broker's guard, which logs it, is what refuses an oversized packet.
+      maxMessageBytes: config.maxPacketBytes * 2,
       secure: tls !== undefined,
     });
   }
@@ -74,6 +75,16 @@ export class EmbeddedBroker {
       access: new AccessPolicy(topics),
       logger: log.child({ component: 'broker' }),
       shared: backend?.shared,
+      connectTimeoutMs: config.mqttConnectTimeoutMs,
+      limits: {
+        maxPacketBytes: config.maxPacketBytes,
+        maxClientBufferBytes: config.maxClientBufferBytes,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+        maxPendingConnections: config.maxPendingConnections,
+        publishRate: config.publishRate,
+        publishBurst: config.publishBurst,
+      },
     });
     if (backend) {
       backend.attach(broker, {

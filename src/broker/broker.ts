@@ -11,6 +11,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { AccessPolicy } from '../security/access.ts';
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
+import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
+import type { GuardedConnection } from './guarded-connection.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss' | 'internal';
 
@@ -22,6 +24,8 @@ export interface BrokerOptions {
   logger: Logger;
   /** Milliseconds a new connection may take to send CONNECT (default 10 000). */
   connectTimeoutMs?: number;
+  /** Limits on clients from outside (./gate.ts); defaults fill what is not given. */
+  limits?: Partial<BrokerLimits> | undefined;
   /**
    * Cluster mode: Aedes routes through this emitter and keeps its state in this persistence, shared with the other
    * nodes; ./cluster.ts installs the rest on the created broker.
@@ -50,6 +54,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #peers = new WeakMap<Connection, Peer>();
   readonly #options: BrokerOptions;
   readonly #log: Logger;
+  readonly #gate: ConnectionGate;
   #closed = false;
 
   private constructor(aedes: Aedes, options: BrokerOptions) {
@@ -57,6 +62,17 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.aedes = aedes;
     this.#options = options;
     this.#log = options.logger;
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#gate = new ConnectionGate({
+      limits,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      logger: options.logger,
+      identityOf: (conn) => this.#peers.get(conn as unknown as Connection)?.identity,
+      notifyRateLimited: (identity) => {
+        const topic = options.access.replyTopic(identity);
+        if (topic) this.publish({ topic, payload: rateLimitedPayload(limits.publishRate), qos: 1, retain: false }).catch(() => {});
+      },
+    });
   }
 
   static async create(options: BrokerOptions): Promise<Broker> {
@@ -86,17 +102,52 @@ export class Broker extends EventEmitter<BrokerEvents> {
     aedes.on('connectionError', (client, err) =>
       broker.#log.debug({ clientId: client.id, err: err.message }, 'connection error'),
     );
+    aedes.on('clientReady', (client) => broker.#gate.ready(client.conn as unknown as GuardedConnection, () => client.close()));
     return broker;
   }
 
-  /** Hands a new connection to the broker. `address` is the peer's IP (or "internal"). */
+  /**
+   * Hands a new connection to the broker. `address` is the peer's IP (or "internal"). Connections from outside pass
+   * the gate (admission limits, then a guard on the byte stream: ./gate.ts); Aedes sees them once they sent a valid
+   * CONNECT. The in-process connection of the bridge's own client goes straight to Aedes.
+   */
   accept(stream: Connection, transport: Transport, address: string, request?: IncomingMessage): void {
     if (this.#closed) {
       stream.destroy();
       return;
     }
+    if (transport !== 'internal') {
+      const guarded = this.#gate.accept(stream, transport, address, (conn) => this.aedes.handle(conn as unknown as Connection, request));
+      if (guarded) this.#peers.set(guarded as unknown as Connection, { transport, address });
+      return;
+    }
     this.#peers.set(stream, { transport, address });
     this.aedes.handle(stream, request);
+  }
+
+  /** Connections from outside admitted so far (`pending`: no CONNACK yet), and limits tripped / MQTT rules enforced. */
+  get gate(): { connections: { total: number; pending: number }; counters: GateCounters } {
+    return { connections: this.#gate.connections, counters: this.#gate.counters };
+  }
+
+  /**
+   * Closes every connected client whose identity matches, e.g. identities removed from the credential store or
+   * re-keyed. Its will is published (a removed camera goes offline like any other). Returns how many were closed.
+   */
+  disconnectWhere(predicate: (identity: Identity, clientId: string) => boolean, reason: string): number {
+    let closed = 0;
+    for (const client of Object.values((this.aedes as unknown as { clients: Record<string, Client> }).clients)) {
+      const peer = this.#peers.get(client.conn);
+      const identity = peer?.identity;
+      if (peer === undefined || identity === undefined || peer.transport === 'internal' || !predicate(identity, client.id)) continue;
+      this.#log.warn(
+        { event: 'disconnected', reason, clientId: client.id, role: identity.role, identity: identity.id, address: peer.address },
+        `client disconnected: ${reason}`,
+      );
+      client.close();
+      closed++;
+    }
+    return closed;
   }
 
   identityOf(client: Client): Identity | undefined {
@@ -156,6 +207,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#gate.close();
     return new Promise((resolve) => this.aedes.close(() => resolve()));
   }
 
@@ -178,6 +230,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#options
       .authenticate({ clientId: client.id, username, password, address: peer.address, transport: peer.transport })
       .then((identity) => {
+        // MQTT-3.1.4-2 lets a new connection take over a client ID; only the identity that holds it may do that.
+        const holder = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
+        const held = holder && holder !== client ? this.#peers.get(holder.conn) : undefined;
+        if (held && (held.transport === 'internal' || held.identity?.role !== identity.role || held.identity?.id !== identity.id)) {
+          throw new AuthError(2, `client ID "${client.id}" is in use by another identity`);
+        }
         peer.identity = identity;
         done(null, true);
       })
@@ -229,3 +287,4 @@ export class Broker extends EventEmitter<BrokerEvents> {
     );
   }
 }
+

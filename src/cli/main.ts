@@ -2,7 +2,7 @@
  * `tali <command>`: the CLI's dispatcher. Each command is a module exporting `run(argv, io)` that returns an exit
  * code; commands write their own output through `io`, and the bridge logs through pino.
  */
-import { runStart } from './start.ts';
+import { runAnswer, runStart } from './start.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -12,7 +12,12 @@ export interface CliIo {
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }> = {
-  start: { run: async () => runStart, summary: 'run the bridge (embedded broker, answerer, dashboard)' },
+  start: { run: async () => runStart, summary: 'run the bridge (embedded broker, answerer, dashboard); --cluster redis://… for one node of many' },
+  answer: { run: async () => runAnswer, summary: 'run the answerer, relay and dashboard against an existing broker (--broker mqtt://…)' },
+  mosquitto: {
+    run: async () => (await import('./mosquitto.ts')).runMosquitto,
+    summary: 'print a Mosquitto acl_file, or password_file lines, for the same per-device isolation',
+  },
   camera: {
     run: async () => (await import('../../devices/camera/cli.ts')).runCamera,
     summary: 'run a simulated camera against a bridge',

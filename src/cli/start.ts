@@ -1,28 +1,41 @@
 /**
- * `tali start`: the bridge on embedded defaults. Options come from flags, TALI_* environment variables and an
- * optional JSON file (--config); see `tali start --help` for the table.
+ * `tali start`: the bridge on embedded defaults (with --cluster redis://…, one node of a cluster).
+ * `tali answer --broker mqtt://…`: the answerer, relay, recorder and HTTP side against an existing broker.
+ * Options come from flags, TALI_* environment variables and an optional JSON file (--config); see `--help`.
  */
 import { parseArgs } from 'node:util';
 import { Bridge } from '../bridge.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
 import { envOf, flagOf, OPTIONS, type OptionName } from '../config/options.ts';
-import { webBundle } from '../web/bundle.ts';
 import type { CliIo } from './main.ts';
 
-export async function runStart(argv: string[], io: CliIo): Promise<number> {
+export function runStart(argv: string[], io: CliIo): Promise<number> {
+  return runBridge('start', argv, io);
+}
+
+export function runAnswer(argv: string[], io: CliIo): Promise<number> {
+  return runBridge('answer', argv, io);
+}
+
+async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo): Promise<number> {
   const names = Object.keys(OPTIONS) as OptionName[];
   const spec = Object.fromEntries(
     names.map((name) => [flagOf(name), { type: OPTIONS[name].type === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
   );
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof spec & { config: { type: 'string' }; help: { type: 'boolean' } } }>>;
+  // `tali answer --username … --password …`: the bridge's identity on the external broker.
+  const extra = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, username: { type: 'string' }, password: { type: 'string' } } as const;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof spec & typeof extra }>>;
   try {
-    parsed = parseArgs({ args: argv, options: { ...spec, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, options: { ...spec, ...extra } });
+    if (command === 'start' && (parsed.values.username !== undefined || parsed.values.password !== undefined)) {
+      throw new Error('--username and --password are for tali answer (the bridge on an external broker)');
+    }
   } catch (err) {
-    io.stderr.write(`tali start: ${(err as Error).message}\n`);
+    io.stderr.write(`tali ${command}: ${(err as Error).message}\n`);
     return 2;
   }
   if (parsed.values.help) {
-    io.stdout.write(startUsage());
+    io.stdout.write(startUsage(command));
     return 0;
   }
   const flags: Partial<Record<OptionName, string | boolean>> = {};
@@ -30,15 +43,18 @@ export async function runStart(argv: string[], io: CliIo): Promise<number> {
     const value = parsed.values[flagOf(name)];
     if (value !== undefined) flags[name] = value as string | boolean;
   }
+  if (parsed.values.username !== undefined) flags.brokerUsername = parsed.values.username;
+  if (parsed.values.password !== undefined) flags.brokerPassword = parsed.values.password;
 
   let bridge: Bridge;
   try {
     const config = loadConfig({ flags, env: process.env, file: parsed.values.config as string | undefined });
+    if (command === 'start' && config.broker !== '') throw new ConfigError(['broker: tali start embeds its broker; run tali answer --broker URL to use an external one']);
+    if (command === 'answer' && config.broker === '') throw new ConfigError(['broker: tali answer needs --broker mqtt://host:port (or TALI_BROKER)']);
+    if (command === 'answer' && config.cluster !== '') throw new ConfigError(['cluster: only for tali start (the embedded broker); an external broker clusters by itself']);
     bridge = await Bridge.start({ config });
-    // Bundle the dashboard now rather than on the first page view (tests start bridges without paying for it).
-    webBundle().catch((err: unknown) => bridge.log.error({ err }, 'bundling the browser apps failed'));
   } catch (err) {
-    io.stderr.write(err instanceof ConfigError ? `tali start: ${err.message}\n` : `tali start: ${(err as Error).stack}\n`);
+    io.stderr.write(err instanceof ConfigError ? `tali ${command}: ${err.message}\n` : `tali ${command}: ${(err as Error).stack}\n`);
     return 1;
   }
 
@@ -63,12 +79,18 @@ export async function runStart(argv: string[], io: CliIo): Promise<number> {
   process.exit(code);
 }
 
-function startUsage(): string {
+function startUsage(command: 'start' | 'answer'): string {
   const rows = (Object.keys(OPTIONS) as OptionName[]).map((name) => {
     const o = OPTIONS[name];
     const def = o.default === null || o.default === '' ? '' : ` (default ${JSON.stringify(o.default)})`;
     const unit = 'unit' in o ? ` [${o.unit}]` : '';
     return `  --${flagOf(name).padEnd(20)} ${o.doc}${unit}${def}\n  ${''.padEnd(22)} env ${envOf(name)}`;
   });
-  return `usage: tali start [--config FILE] [options]\n\nPrecedence: flags > environment > config file > defaults.\n\n${rows.join('\n')}\n`;
+  const head =
+    command === 'start'
+      ? 'usage: tali start [--config FILE] [--cluster redis://host:port] [options]'
+      : 'usage: tali answer --broker mqtt://host:port [--username USER --password PASSWORD] [--config FILE] [options]\n\n' +
+        'Runs the answerer, relay, recorder and HTTP side against an existing MQTT broker (docs/cluster.md);\n' +
+        '--username/--password are --broker-username/--broker-password.';
+  return `${head}\n\nPrecedence: flags > environment > config file > defaults.\n\n${rows.join('\n')}\n`;
 }

@@ -200,6 +200,8 @@ function editDistance(a: string, b: string): number {
 
 function checkTogether(config: Record<string, unknown>, problems: string[]): void {
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push('tlsCert and tlsKey: give both or neither');
+  // A payload at the limit must still arrive to be refused with TALI_ERR_PAYLOAD_TOO_LARGE, not cut the connection.
+  if ((config.maxPacketBytes as number) < (config.maxMessageBytes as number) + 1024) problems.push('maxPacketBytes: must be at least maxMessageBytes + 1024');
 }
 
 function defaultBridgeId(): string {

@@ -93,6 +93,16 @@ export const OPTIONS = {
   recordSegmentMs: { type: 'integer', default: 600_000, min: 1000, max: 86_400_000, unit: 'ms', doc: 'length of one recording file (each starts on a keyframe)' },
   recordMaxAgeHours: { type: 'integer', default: 168, min: 0, max: 87_600, unit: 'hours', doc: 'recordings older than this are deleted; 0 keeps them' },
   recordMaxMegabytes: { type: 'integer', default: 10_000, min: 0, max: 100_000_000, unit: 'MB', doc: 'total size of recordings (1 MB = 10^6 bytes); the oldest go first; 0: no limit' },
+  // Limits on clients (docs/security.md). Each one that trips is logged (event "limit") and counted.
+  maxPacketBytes: { type: 'integer', default: 65_536, min: 2048, max: 16_777_216, unit: 'bytes', doc: 'largest MQTT packet a client may send; a larger one closes its connection' },
+  maxClientBufferBytes: { type: 'integer', default: 1_048_576, min: 65_536, max: 268_435_456, unit: 'bytes', doc: 'bytes waiting for a client that does not read before it is disconnected' },
+  maxConnections: { type: 'integer', default: 5000, min: 1, max: 1_000_000, doc: 'MQTT connections from outside (TCP, TLS, WebSocket) at once; more get CONNACK 3' },
+  maxConnectionsPerAddress: { type: 'integer', default: 256, min: 1, max: 1_000_000, doc: 'MQTT connections from one IP address at once' },
+  maxPendingConnections: { type: 'integer', default: 256, min: 1, max: 1_000_000, doc: 'connections that have not completed CONNECT and login yet' },
+  mqttConnectTimeoutMs: { type: 'integer', default: 10_000, min: 500, max: 120_000, unit: 'ms', doc: 'time from opening a connection to CONNACK (CONNECT sent, login checked) before it is closed' },
+  publishRate: { type: 'integer', default: 20, min: 1, max: 100_000, unit: 'messages/s', doc: 'messages (PUBLISH, SUBSCRIBE) per second per client; over it: dropped with TALI_ERR_RATE_LIMITED' },
+  publishBurst: { type: 'integer', default: 50, min: 1, max: 1_000_000, unit: 'messages', doc: 'messages a client may send at once above publishRate; as many more dropped in a row disconnect it' },
+  tokenMaxTtlS: { type: 'integer', default: 86_400, min: 60, max: 2_592_000, unit: 's', doc: 'longest lifetime of a viewer token, and of a chain of refreshed tokens since the password was given' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -49,6 +49,13 @@ export class AccessPolicy {
     return this.#rules[role];
   }
 
+  /** Where the broker tells a client about itself (e.g. TALI_ERR_RATE_LIMITED): a device's or viewer's down topic. */
+  replyTopic(identity: Identity): string | undefined {
+    if (identity.role === 'device') return this.#topics.device(identity.id, 'down');
+    if (identity.role === 'viewer' || identity.role === 'admin') return this.#topics.viewer(identity.id, 'down');
+    return undefined;
+  }
+
   canPublish(identity: Identity, topic: string, retain: boolean): boolean {
     if (retain && identity.role !== 'bridge') {
       const parsed = this.#topics.parse(topic);

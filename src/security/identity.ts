@@ -11,6 +11,12 @@ export interface Identity {
   readonly id: string;
   /** Viewer tokens may be limited to some devices; undefined means every device. */
   readonly devices?: readonly string[];
+  /** How the client proved it: a stored secret, a signed token, nothing (--allow-anonymous), or in-process. */
+  readonly source?: 'secret' | 'token' | 'anonymous' | 'internal';
+  /** Stored identities: the `created` stamp of the secret it logged in with, so a re-keyed identity can be told apart. */
+  readonly credential?: string;
+  /** Tokens: when the login stops being valid (ms since the epoch); the broker closes the connection then. */
+  readonly expiresAt?: number;
 }
 
 /** An authentication failure, with the MQTT 3.1.1 CONNACK return code it maps to (§3.2.2.3). */

@@ -184,6 +184,8 @@ export function startMosquitto(files: MosquittoFiles): Promise<Service> {
     files: (dir, port) => ({
       'mosquitto.conf': [
         `listener ${port} 127.0.0.1`,
+        // Started as root, mosquitto would switch to the "mosquitto" user, which cannot read this private directory.
+        ...(process.getuid?.() === 0 ? ['user root'] : []),
         'allow_anonymous false',
         `password_file ${join(dir, 'passwd')}`,
         `acl_file ${join(dir, 'acl')}`,
