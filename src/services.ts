@@ -66,6 +66,7 @@ export class Services {
       connect: () => options.connect('relay'),
       topics,
       answerer: this.answerer,
+      bridgeId: config.bridgeId,
       peer,
       maxMessageBytes: config.maxMessageBytes,
       maxAgeMs: config.maxAgeMs,

@@ -30,7 +30,17 @@ const ShortText = (description: string) => Type.String({ maxLength: 64, descript
 const session = { v: Version, sessionId: SessionId, seq: Seq, ts: Timestamp };
 
 export const Offer = Type.Object({ ...session, type: Type.Literal('offer'), sdp: Sdp }, { title: 'offer' });
-export const Answer = Type.Object({ ...session, type: Type.Literal('answer'), sdp: Sdp }, { title: 'answer' });
+export const Answer = Type.Object(
+  {
+    ...session,
+    type: Type.Literal('answer'),
+    sdp: Sdp,
+    bridgeId: Type.Optional(
+      ShortText('the bridge node that answered and now serves this session (its media comes from there); when its card goes offline the session is gone'),
+    ),
+  },
+  { title: 'answer' },
+);
 
 export const Candidate = Type.Object(
   {

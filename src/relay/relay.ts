@@ -38,6 +38,8 @@ export interface RelayOptions {
   connect: () => Promise<MqttClient>;
   topics: Topics;
   answerer: Answerer;
+  /** This node's ID, named in viewers' answers. */
+  bridgeId?: string | undefined;
   peer: PeerOptions;
   maxMessageBytes: number;
   maxAgeMs: number;
@@ -134,6 +136,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       viewerId,
       watch,
       peer: this.#options.peer,
+      bridgeId: this.#options.bridgeId,
       connectTimeoutMs: this.#options.connectTimeoutMs,
       logger: this.#log,
       onSent: this.#options.onRtpSent,

@@ -28,6 +28,8 @@ export interface ViewerOptions {
   viewerId: string;
   watch: Watch;
   peer: PeerOptions;
+  /** This node's ID, named in the answer (a viewer watches again when that node's card goes offline). */
+  bridgeId?: string | undefined;
   /** Milliseconds from answer to connected before giving up. */
   connectTimeoutMs: number;
   logger: Logger;
@@ -122,7 +124,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     }
     if (this.#closed()) return undefined;
     for (const track of peer.localTracks) this.#tracks.set(track.kind, { ...track, lastSentAt: performance.now() });
-    this.#send({ type: 'answer', sdp });
+    this.#send({ type: 'answer', sdp, ...(this.#options.bridgeId !== undefined && { bridgeId: this.#options.bridgeId }) });
     this.#setState('connecting');
     this.#timer = setTimeout(() => void this.close('timeout'), this.#options.connectTimeoutMs);
     return undefined;

@@ -350,6 +350,8 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   #onBridge(card: BridgeStatus): void {
     this.#bridges.set(card.bridgeId, card);
     this.emit('bridge', card);
+    // A bridge node that went away (cluster mode: killed, its card published by its will) took its viewer sessions.
+    if (card.state === 'offline') for (const watch of this.#watches) watch.bridgeOffline(card.bridgeId);
   }
 
   #signal(direction: 'in' | 'out', topic: string, message: Message, deviceId: string | undefined): void {

@@ -90,6 +90,8 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
   /** Bridge candidates that came before the answer was applied; undefined once it was. */
   #earlyRemote: (IceCandidateInit | null)[] | undefined;
   #closed: Promise<void> | undefined;
+  /** The bridge node serving the current session, when its answer named one. */
+  #servedBy: string | undefined;
 
   constructor(deviceId: string, link: WatchLink, createPeer: ViewerPeerFactory, options: WatchOptions = {}) {
     super();
@@ -146,6 +148,15 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     this.#setState('retrying');
   }
 
+  /**
+   * A bridge card went offline. If that node serves this session (it said so in its answer), the session died with
+   * it: watch again at once; another node serves the camera now, or says `waiting`.
+   */
+  bridgeOffline(bridgeId: string): void {
+    if (this.#closed || this.#servedBy !== bridgeId || this.#sessionId === undefined) return;
+    void this.#retry(`bridge-offline:${bridgeId}`, true);
+  }
+
   /** Ends the watch: bye for the live session, the peer closed, every timer cleared. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
@@ -162,6 +173,7 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     if (this.#closed || message.sessionId !== this.#sessionId) return;
     switch (message.type) {
       case 'answer':
+        this.#servedBy = message.bridgeId;
         void this.#onAnswer(message.sdp);
         return;
       case 'candidate':
@@ -328,6 +340,7 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     clearTimeout(this.#timer);
     this.#sessionId = undefined;
     this.#peer = undefined;
+    this.#servedBy = undefined;
     if (sessionId === undefined) return;
     if (peer) {
       peer.onLocalCandidate = undefined;
