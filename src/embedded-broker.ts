@@ -21,6 +21,9 @@ import type { RelayPlacement } from './relay/relay.ts';
 import { AccessPolicy } from './security/access.ts';
 import { passwordAuthenticator } from './security/authenticator.ts';
 import type { CredentialStore } from './security/credentials.ts';
+import { RevocationWatcher } from './security/revocation.ts';
+import { TOKEN_PATH, tokenRoute } from './security/token-route.ts';
+import { tokenKeyLoader } from './security/tokens.ts';
 import type { MqttWill } from './services.ts';
 
 export interface EmbeddedBrokerOptions {
@@ -39,6 +42,8 @@ export class EmbeddedBroker {
   readonly tcp: TcpListener;
   readonly tls: TcpListener | undefined;
   readonly ws: WebSocketListener;
+  /** Closes the connections of identities removed from (or re-keyed in) the credential store. */
+  readonly revocation: RevocationWatcher;
   readonly #config: BridgeConfig;
 
   private constructor(broker: Broker, backend: RedisBackend | undefined, options: EmbeddedBrokerOptions) {
@@ -54,6 +59,9 @@ export class EmbeddedBroker {
       maxMessageBytes: config.maxPacketBytes * 2,
       secure: tls !== undefined,
     });
+    this.revocation = new RevocationWatcher({ store: options.credentials, dataDir: config.dataDir, broker, logger: options.log.child({ component: 'security' }) });
+    const tokens = tokenKeyLoader(config.dataDir);
+    options.http.route(TOKEN_PATH, tokenRoute({ store: options.credentials, tokens, maxTtlS: config.tokenMaxTtlS, logger: options.log.child({ component: 'security' }) }));
   }
 
   /** Creates the broker (on Redis in cluster mode, after Redis answered); listeners start with `listen()`. */
@@ -71,7 +79,7 @@ export class EmbeddedBroker {
     }
     const broker = await Broker.create({
       id: config.bridgeId,
-      authenticate: passwordAuthenticator({ store: options.credentials, allowAnonymous: config.allowAnonymous }),
+      authenticate: passwordAuthenticator({ store: options.credentials, allowAnonymous: config.allowAnonymous, tokens: tokenKeyLoader(config.dataDir) }),
       access: new AccessPolicy(topics),
       logger: log.child({ component: 'broker' }),
       shared: backend?.shared,
@@ -161,6 +169,7 @@ export class EmbeddedBroker {
 
   /** Closes the broker (every client connection) and its backend. Idempotent. */
   async close(): Promise<void> {
+    this.revocation.close();
     await this.broker.close();
     await this.backend?.close();
   }

@@ -24,6 +24,9 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }>
   },
   watch: { run: async () => (await import('./watch.ts')).runWatch, summary: 'watch a camera as a viewer and print what arrived' },
   config: { run: async () => (await import('./config.ts')).runConfig, summary: 'check a config file; list every option' },
+  device: { run: async () => (await import('./identities.ts')).runDevice, summary: 'add, remove or list devices (their secrets)' },
+  user: { run: async () => (await import('./identities.ts')).runUser, summary: 'add, remove or list viewers and admins; issue viewer tokens' },
+  cert: { run: async () => (await import('./cert.ts')).runCert, summary: 'make a self-signed certificate and key for local TLS' },
 };
 
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

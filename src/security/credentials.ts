@@ -75,6 +75,11 @@ export class CredentialStore {
     return [...this.#cache.values()];
   }
 
+  /** As of the last read (refresh() first when it matters). */
+  lookup(id: string): StoredIdentity | undefined {
+    return this.#cache.get(id);
+  }
+
   async get(id: string): Promise<StoredIdentity | undefined> {
     await this.refresh();
     return this.#cache.get(id);

@@ -1,0 +1,167 @@
+/**
+ * `tali device …` and `tali user …`: the identities in the data directory's credential store. A running bridge
+ * picks every change up without a restart, and closes the connections of what was removed (or re-keyed).
+ *
+ *   tali device add <id> [--replace] [--quiet]     prints the device's new secret, once
+ *   tali device remove <id>
+ *   tali device list [--json]
+ *   tali user add <name> --role viewer|admin [--replace] [--quiet]
+ *   tali user remove <name>
+ *   tali user list [--json]
+ *   tali user token <name> [--devices cam1,cam2|*] [--ttl 15m]   a signed viewer token
+ *
+ * All take --data-dir DIR (default $TALI_DATA_DIR or ./data). Errors print their TALI_ERR_* code (src/errors.ts).
+ */
+import { parseArgs } from 'node:util';
+import { OPTIONS } from '../config/options.ts';
+import { TaliError } from '../errors.ts';
+import { isValidId } from '../protocol/topics.ts';
+import { CredentialStore, type StoredIdentity } from '../security/credentials.ts';
+import { parseDevices, parseTtl, TokenSigner } from '../security/tokens.ts';
+import type { CliIo } from './main.ts';
+
+type Kind = 'device' | 'user';
+
+const USAGE: Record<Kind, string> = {
+  device: `usage: tali device add <id> [--replace] [--quiet]
+       tali device remove <id>
+       tali device list [--json]
+
+  --data-dir DIR   the bridge's data directory (default $TALI_DATA_DIR or ./data)
+  --replace        re-key an existing device (its old secret stops working, its connection is closed)
+  --quiet          print only the secret
+`,
+  user: `usage: tali user add <name> --role viewer|admin [--replace] [--quiet]
+       tali user remove <name>
+       tali user list [--json]
+       tali user token <name> [--devices cam1,cam2|*] [--ttl 15m]
+
+  --data-dir DIR   the bridge's data directory (default $TALI_DATA_DIR or ./data)
+  --role ROLE      viewer (reads cards, watches cameras) or admin (also the recordings API and $SYS)
+  --devices LIST   token: the devices it may see, comma-separated, or * (default *)
+  --ttl TIME       token: lifetime, e.g. 90s, 15m, 2h (default 15m; at most tokenMaxTtlS)
+`,
+};
+
+export function runDevice(argv: string[], io: CliIo): Promise<number> {
+  return run('device', argv, io);
+}
+
+export function runUser(argv: string[], io: CliIo): Promise<number> {
+  return run('user', argv, io);
+}
+
+async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'data-dir': { type: 'string' },
+        role: { type: 'string' },
+        devices: { type: 'string' },
+        ttl: { type: 'string' },
+        replace: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return usage(kind, io, (err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(USAGE[kind]);
+    return 0;
+  }
+  const [action, name, ...rest] = positionals;
+  if (rest.length > 0) return usage(kind, io, `unexpected ${rest.join(' ')}`);
+  const dataDir = values['data-dir'] ?? process.env.TALI_DATA_DIR ?? OPTIONS.dataDir.default;
+  const store = new CredentialStore(dataDir);
+  try {
+    switch (action) {
+      case 'add': {
+        const role = kind === 'device' ? 'device' : values.role;
+        if (role !== 'device' && role !== 'viewer' && role !== 'admin') return usage(kind, io, '--role must be viewer or admin');
+        const id = requireName(kind, name);
+        const existing = await store.get(id);
+        if (existing && existing.role !== role) throw wrongRole(existing, kind);
+        if (existing && !values.replace) throw new TaliError('TALI_ERR_IDENTITY_EXISTS', `${id} exists already (remove it first, or --replace to re-key it)`);
+        const secret = await store.add(id, role, { replace: Boolean(values.replace) });
+        io.stdout.write(values.quiet ? `${secret}\n` : added(kind, id, role, secret, dataDir));
+        return 0;
+      }
+      case 'remove': {
+        const id = requireName(kind, name);
+        const existing = await store.get(id);
+        if (existing === undefined) throw new TaliError('TALI_ERR_IDENTITY_NOT_FOUND', `no ${kind} named ${id} in ${dataDir}`);
+        if ((existing.role === 'device') !== (kind === 'device')) throw wrongRole(existing, kind);
+        await store.remove(id);
+        io.stdout.write(`Removed ${kind} ${id}. A running bridge closes its connections now.\n`);
+        return 0;
+      }
+      case 'list': {
+        if (name !== undefined) return usage(kind, io, `list takes no name`);
+        const rows = (await store.list()).filter((i) => (i.role === 'device') === (kind === 'device')).map(({ id, role, created }) => ({ id, role, created }));
+        if (values.json) io.stdout.write(`${JSON.stringify(rows)}\n`);
+        else for (const r of rows) io.stdout.write(`${r.id.padEnd(24)} ${r.role.padEnd(7)} ${r.created}\n`);
+        return 0;
+      }
+      case 'token': {
+        if (kind !== 'user') return usage(kind, io, 'tokens are for users');
+        const id = requireName(kind, name);
+        const user = await store.get(id);
+        if (user === undefined) throw new TaliError('TALI_ERR_IDENTITY_NOT_FOUND', `no user named ${id} in ${dataDir}`);
+        if (user.role === 'device') throw wrongRole(user, kind);
+        const devices = parseDevices(values.devices ?? '*');
+        if (devices === undefined) throw new TaliError('TALI_ERR_TOKEN', '--devices must be * or device IDs separated by commas');
+        const ttl = parseTtl(values.ttl ?? '15m');
+        if (ttl === undefined) throw new TaliError('TALI_ERR_TOKEN', '--ttl must be like 90s, 15m, 2h or 1d');
+        if (ttl > OPTIONS.tokenMaxTtlS.max) throw new TaliError('TALI_ERR_TOKEN', `--ttl is at most ${OPTIONS.tokenMaxTtlS.max} s`);
+        const now = Math.floor(Date.now() / 1000);
+        const token = (await TokenSigner.open(dataDir)).sign({ sub: id, devices, iat: now, exp: now + ttl, auth: now, cred: user.created });
+        io.stdout.write(`${token}\n`);
+        return 0;
+      }
+      default:
+        return usage(kind, io, action === undefined ? 'which action?' : `unknown action "${action}"`);
+    }
+  } catch (err) {
+    const e = err instanceof TaliError ? err : asTaliError(err);
+    io.stderr.write(`tali ${kind}: ${e.code}: ${e.message}\n`);
+    return 1;
+  }
+}
+
+function requireName(kind: Kind, name: string | undefined): string {
+  if (!isValidId(name)) {
+    throw new TaliError('TALI_ERR_INVALID_ID', `${kind === 'device' ? 'device ID' : 'user name'} ${JSON.stringify(name ?? '')}: use 1–64 of A–Z a–z 0–9 . _ - starting with a letter or digit`);
+  }
+  return name;
+}
+
+function wrongRole(existing: StoredIdentity, kind: Kind): TaliError {
+  const other = existing.role === 'device' ? 'device' : 'user';
+  return new TaliError('TALI_ERR_WRONG_ROLE', `${existing.id} is a ${existing.role}; use tali ${other} (not tali ${kind})`);
+}
+
+function asTaliError(err: unknown): TaliError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new TaliError('TALI_ERR_DATA_DIR', (err as Error).message);
+  throw err;
+}
+
+function added(kind: Kind, id: string, role: string, secret: string, dataDir: string): string {
+  const use =
+    kind === 'device'
+      ? `Connect with client ID and user name "${id}" and this secret as the password. A simulated camera:\n\n  TALI_DEVICE_SECRET=${secret} npx tali camera --id ${id}\n`
+      : `Sign in to the dashboard as "${id}" with it, or issue short-lived tokens: tali user token ${id} --data-dir ${dataDir}\n`;
+  return `Added ${role} ${id}. Its secret, shown only now (tali stores a scrypt hash of it):\n\n  ${secret}\n\n${use}`;
+}
+
+function usage(kind: Kind, io: CliIo, problem: string): number {
+  io.stderr.write(`tali ${kind}: TALI_ERR_USAGE: ${problem}\n\n${USAGE[kind]}`);
+  return 2;
+}
