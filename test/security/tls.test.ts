@@ -1,0 +1,52 @@
+/**
+ * MQTT over TLS and MQTT over WSS with the certificate `tali cert` makes: clients that trust it connect and
+ * negotiate; plain MQTT to the TLS port and plain WebSocket to the HTTPS port do not get an MQTT session.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished, describe, expect, it } from 'vitest';
+import { selfSigned } from '../../src/cli/cert.ts';
+import { connectMqtt } from '../../src/mqtt/connect.ts';
+import { startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { connectPacket, RawConnection, TYPE } from '../helpers/raw-mqtt.ts';
+
+async function tlsBridge(): Promise<{ tb: TestBridge; ca: Buffer }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tali-tls-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const pair = await selfSigned(['localhost', '127.0.0.1'], 1);
+  await writeFile(join(dir, 'cert.pem'), pair.cert);
+  await writeFile(join(dir, 'key.pem'), pair.key, { mode: 0o600 });
+  const tb = await startBridge({ tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem'), mqttsPort: 0 });
+  return { tb, ca: Buffer.from(pair.cert) };
+}
+
+describe('TLS', () => {
+  it('mqtts:// and wss:// with the certificate as CA: a device logs in and gets answers', async () => {
+    const { tb, ca } = await tlsBridge();
+    expect(tb.bridge.wsUrl).toMatch(/^wss:/);
+    const secret = await tb.bridge.credentials.add('cam1', 'device');
+    for (const url of [tb.bridge.mqttsUrl as string, tb.bridge.wsUrl]) {
+      const client = await connectMqtt({ target: url.replace('127.0.0.1', 'localhost'), clientId: 'cam1', username: 'cam1', password: secret, tls: { ca } });
+      const reply = new Promise<string>((resolve) => client.once('message', (_t, p) => resolve(p.toString())));
+      await client.subscribeAsync(tb.bridge.topics.device('cam1', 'down'), { qos: 1 });
+      await client.publishAsync(tb.bridge.topics.device('cam1', 'up'), '{', { qos: 1 });
+      expect(JSON.parse(await reply)).toMatchObject({ code: 'TALI_ERR_MALFORMED_JSON' });
+      await client.endAsync();
+    }
+  });
+
+  it('a client that does not trust the certificate is refused by its own TLS check', async () => {
+    const { tb } = await tlsBridge();
+    await expect(connectMqtt({ target: tb.bridge.mqttsUrl as string, clientId: 'x', connectTimeoutMs: 3000 })).rejects.toThrow(/self-signed|certificate/i);
+  });
+
+  it('plain MQTT to the TLS port and a plain WebSocket to the HTTPS port get no MQTT session', async () => {
+    const { tb } = await tlsBridge();
+    const plain = await RawConnection.open((tb.bridge.mqttsUrl as string).replace('mqtts:', 'mqtt:'));
+    plain.write(connectPacket({ clientId: 'cam1' }));
+    await plain.expectClosed();
+    expect(plain.packets.some((p) => p.type === TYPE.CONNACK)).toBe(false);
+    await expect(RawConnection.open(tb.bridge.wsUrl.replace('wss:', 'ws:'))).rejects.toThrow();
+  });
+});
