@@ -31,6 +31,21 @@ export class BrowserViewerPeer implements ViewerPeer {
     };
   }
 
+  /**
+   * The first RTCPeerConnection of a page pays for starting the browser's WebRTC stack (network enumeration,
+   * certificate, mDNS responder): measured at several hundred ms of the first click. Paying it once after sign-in,
+   * on a throwaway connection, keeps it out of "click → first frame".
+   */
+  static async warmUp(): Promise<void> {
+    const pc = new RTCPeerConnection();
+    try {
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+    } finally {
+      pc.close();
+    }
+  }
+
   async createOffer(): Promise<string> {
     await this.pc.setLocalDescription(await this.pc.createOffer());
     const sdp = this.pc.localDescription?.sdp;

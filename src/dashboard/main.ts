@@ -6,6 +6,7 @@
 import { browserConnector, mqttUrlFor } from '../client/browser-connector.ts';
 import { ConnectRefusedError } from '../client/mqtt-link.ts';
 import { ViewerClient } from '../viewer/viewer-client.ts';
+import { BrowserViewerPeer } from './browser-viewer-peer.ts';
 import { DeviceList } from './device-list.ts';
 import { byId, meta, setBadge } from './dom.ts';
 import { Player } from './player.ts';
@@ -81,6 +82,7 @@ async function signIn(user: string, password: string): Promise<void> {
     return;
   }
   current = session;
+  BrowserViewerPeer.warmUp().catch(() => {}); // only an optimisation
   sessionStorage.setItem('tali-user', user);
   byId('who').textContent = user;
   form.hidden = true;

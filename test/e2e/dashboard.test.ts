@@ -14,18 +14,20 @@ import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
 import { nodeConnector } from '../../src/client/node-connector.ts';
 import { createBridge, type TestBridge } from '../helpers/bridge.ts';
 import { until } from '../helpers/wait.ts';
+import type { Page } from 'playwright-core';
 import { chromiumAvailable, launch, openPage, screenshot, SCREENSHOTS, type Browser } from './browser.ts';
 import { deviceCard, playback, sentCandidates, signIn, startBrowserCamera, watchAndPlay } from './pages.ts';
 
 const available = chromiumAvailable();
 
-describe.skipIf(!available)('dashboard and browser camera in Chromium', () => {
+// Two browsers and a bridge on a two-core machine: a test may take a while when another file runs beside it.
+describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeout: 90_000 }, () => {
   let tb: TestBridge & { close: () => Promise<void> };
   let cameraBrowser: Browser; // A: fake camera, raw IP candidates
   let mdnsBrowser: Browser; // B: mDNS candidates
   let base: string;
   const secrets: Record<string, string> = {};
-  const firstFrames: { path: string; ms: number }[] = [];
+  const firstFrames: { path: string; ms: number; timeline?: Record<string, number> }[] = [];
 
   beforeAll(async () => {
     tb = await createBridge({ keyframeIntervalMs: 200 });
@@ -48,6 +50,23 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', () => {
     onTestFinished(() => page.close());
     await startBrowserCamera(page, deviceId, secrets[deviceId]!, codec);
     return page;
+  }
+
+  /**
+   * More clicks on a live camera, each a new watch after signing in again: the click → first frame figure over a few
+   * runs (the first run of a page is recorded by the caller). Fails if the median is 2 s or more.
+   */
+  async function measureFirstFrames(page: Page, deviceId: string, path: string, runs: number): Promise<void> {
+    for (let i = 0; i < runs; i++) {
+      await page.click('#sign-out');
+      await signIn(page, 'alice', secrets.alice!);
+      const again = await watchAndPlay(page, deviceId, 0);
+      firstFrames.push({ path, ms: again.firstFrameMs, timeline: again.timeline });
+    }
+    const sorted = firstFrames.filter((f) => f.path === path).map((f) => f.ms).sort((x, y) => x - y);
+    const p50 = sorted[Math.floor(sorted.length / 2)]!;
+    console.info(`click → first frame (${path}): p50 ${p50} ms of ${sorted.join(', ')}`);
+    expect(p50).toBeLessThan(2000);
   }
 
   async function dashboard(browser: Browser, user: 'alice' | 'ops') {
@@ -88,11 +107,17 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', () => {
     const played = await watchAndPlay(page, 'cam-a');
     expect(played.videoWidth).toBeGreaterThan(0);
     expect(played.firstFrameMs).toBeGreaterThan(0);
-    firstFrames.push({ path: 'mdns, browser camera', ms: played.firstFrameMs });
+    firstFrames.push({ path: 'mdns, browser camera', ms: played.firstFrameMs, timeline: played.timeline });
+    await measureFirstFrames(page, 'cam-a', 'mdns, browser camera', 2);
     const candidates = await sentCandidates(page);
     expect(candidates.some((c) => c.includes('.local'))).toBe(true);
     expect(await page.textContent('#log-scope')).toBe('(your sessions)');
     await screenshot(page, 'dashboard-mdns-browser-camera');
+    // Phone width: one column, nothing wider than the screen, the video still playing.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect((await page.locator('video#video').boundingBox())?.width).toBeGreaterThan(300);
+    await screenshot(page, 'dashboard-phone');
     expect(page.errors.filter((e) => !e.includes('Content Security Policy'))).toEqual([]);
   });
 
@@ -137,19 +162,9 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', () => {
     expect(candidates.length).toBeGreaterThan(0);
     expect(candidates.some((c) => c.includes('.local'))).toBe(false);
     await screenshot(page, 'dashboard-raw-ip-simulated-camera');
-    firstFrames.push({ path: 'raw-ip, simulated camera', ms: played.firstFrameMs });
+    firstFrames.push({ path: 'raw-ip, simulated camera', ms: played.firstFrameMs, timeline: played.timeline });
 
-    // More clicks, each a new watch (the camera is live): the click → first frame figure over a few runs.
-    await page.evaluate(() => history.replaceState(null, '', '/'));
-    for (let i = 0; i < 4; i++) {
-      await page.click('#sign-out');
-      await signIn(page, 'alice', secrets.alice!);
-      const again = await watchAndPlay(page, 'cam-sim', 0);
-      firstFrames.push({ path: 'raw-ip, simulated camera', ms: again.firstFrameMs });
-    }
-    const sorted = firstFrames.filter((f) => f.path.startsWith('raw-ip')).map((f) => f.ms).sort((x, y) => x - y);
-    console.info(`click → first frame (raw IP, simulated H264 camera): p50 ${sorted[Math.floor(sorted.length / 2)]} ms of ${sorted.join(', ')}`);
-    expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(2000);
+    await measureFirstFrames(page, 'cam-sim', 'raw-ip, simulated camera', 4);
     expect((await playback(page)).videoWidth).toBe(320);
   });
 });

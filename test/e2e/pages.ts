@@ -31,6 +31,8 @@ export interface Playback {
   totalVideoFrames: number;
   /** ms from the click to the first painted frame, from the dashboard's own timeline. */
   firstFrameMs: number;
+  /** The dashboard's negotiation timeline: step → ms since the click. */
+  timeline: Record<string, number>;
 }
 
 export async function playback(page: Page): Promise<Playback> {
@@ -44,6 +46,9 @@ export async function playback(page: Page): Promise<Playback> {
       framesDecoded: Number(numbers.dataset.framesDecoded ?? 0),
       totalVideoFrames: video.getVideoPlaybackQuality().totalVideoFrames,
       firstFrameMs: Number(first?.dataset.ms ?? Number.NaN),
+      timeline: Object.fromEntries(
+        [...document.querySelectorAll<HTMLElement>('#timeline [data-ms]')].map((li) => [li.dataset.step ?? '', Number(li.dataset.ms)]),
+      ),
     };
   });
 }
@@ -54,14 +59,18 @@ export async function playback(page: Page): Promise<Playback> {
  */
 export async function watchAndPlay(page: Page, deviceId: string, seconds = 1): Promise<Playback> {
   await page.click(deviceCard(deviceId));
-  await page.waitForFunction(
-    (s) => {
-      const video = document.querySelector('video#video') as HTMLVideoElement;
-      return video.videoWidth > 0 && video.currentTime > s && Number(document.getElementById('numbers')?.dataset.framesDecoded ?? 0) > 0;
-    },
-    seconds,
-    { timeout: 15_000 },
-  );
+  await page
+    .waitForFunction(
+      (s) => {
+        const video = document.querySelector('video#video') as HTMLVideoElement;
+        return video.videoWidth > 0 && video.currentTime > s && Number(document.getElementById('numbers')?.dataset.framesDecoded ?? 0) > 0;
+      },
+      seconds,
+      { timeout: 25_000 }, // generous: CI runs another test file beside this one on two cores
+    )
+    .catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page showed: ${JSON.stringify(await pageState(page))}`);
+    });
   const before = await playback(page);
   await page.waitForFunction(
     ([decoded, painted]) =>
@@ -71,10 +80,25 @@ export async function watchAndPlay(page: Page, deviceId: string, seconds = 1): P
     { timeout: 10_000 },
   );
   const after = await playback(page);
-  return { ...after, firstFrameMs: before.firstFrameMs };
+  return { ...after, firstFrameMs: before.firstFrameMs, timeline: before.timeline };
 }
 
 /** The ICE candidates this page sent for its watch, as the signaling log shows them. */
 export async function sentCandidates(page: Page): Promise<string[]> {
   return page.$$eval('#log li.out[data-type=candidate]', (rows) => rows.map((row) => row.textContent ?? ''));
+}
+
+/** What the dashboard shows about its watch, for failure messages. */
+export async function pageState(page: Page): Promise<Record<string, unknown>> {
+  return page.evaluate(() => {
+    const video = document.querySelector('video#video') as HTMLVideoElement;
+    return {
+      watch: document.getElementById('watch-state')?.textContent,
+      stream: document.getElementById('stream-state')?.textContent,
+      video: { width: video.videoWidth, time: video.currentTime, readyState: video.readyState },
+      numbers: { ...(document.getElementById('numbers') as HTMLElement).dataset },
+      timeline: document.getElementById('timeline')?.textContent,
+      log: [...document.querySelectorAll('#log li')].slice(-10).map((li) => li.textContent),
+    };
+  });
 }
