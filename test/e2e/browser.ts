@@ -57,7 +57,13 @@ export async function launch(options: LaunchOptions): Promise<Browser> {
   const args = [...BASE_FLAGS];
   if (options.fakeCamera) args.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
   if (options.candidates === 'raw-ip') args.push('--disable-features=WebRtcHideLocalIpsWithMdns');
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args, viewport: { width: 1200, height: 900 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+    viewport: { width: 1200, height: 900 },
+    ignoreHTTPSErrors: true, // the https:// test bridge has a self-signed certificate
+  });
   let closed: Promise<void> | undefined;
   return {
     context,

@@ -7,10 +7,12 @@
  * Two Chromium processes for the whole file: A with the fake camera (its permission grant makes Chromium use raw IP
  * candidates) and B without (mDNS candidates).
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
+import { selfSigned } from '../../src/cli/cert.ts';
 import { nodeConnector } from '../../src/client/node-connector.ts';
 import { createBridge, type TestBridge } from '../helpers/bridge.ts';
 import { until } from '../helpers/wait.ts';
@@ -148,6 +150,30 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     await second.close();
     await page.waitForSelector(deviceCard('cam-b', 'offline'));
     await screenshot(page, 'dashboard-camera-left');
+  });
+
+  it('over https:// the dashboard connects with wss:// (derived from the page) and plays', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tali-e2e-tls-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const pair = await selfSigned(['localhost', '127.0.0.1'], 1);
+    await writeFile(join(dir, 'cert.pem'), pair.cert);
+    await writeFile(join(dir, 'key.pem'), pair.key, { mode: 0o600 });
+    const tls = await createBridge({ tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem'), mqttsPort: 0 });
+    onTestFinished(() => tls.close());
+    const secret = await tls.bridge.credentials.add('cam-tls', 'device', { replace: true });
+    const password = await tls.bridge.credentials.add('alice', 'viewer', { replace: true });
+    const camera = new SimulatedCamera({ deviceId: 'cam-tls', secret, connect: nodeConnector(tls.bridge.mqttUrl) });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    const page = await openPage(cameraBrowser, `https://localhost:${tls.bridge.httpPort}/`);
+    onTestFinished(() => page.close());
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => sockets.push(socket.url()));
+    await signIn(page, 'alice', password);
+    expect(sockets).toEqual([`wss://localhost:${tls.bridge.httpPort}/mqtt`]);
+    await page.waitForSelector(deviceCard('cam-tls', 'online'));
+    expect((await watchAndPlay(page, 'cam-tls')).videoWidth).toBe(320);
+    await screenshot(page, 'dashboard-https-wss');
   });
 
   it('a dashboard with raw IP candidates watches the simulated Node camera; click to first frame measured', async () => {
