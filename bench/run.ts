@@ -1,0 +1,177 @@
+/**
+ * The benchmark suite: `npm run bench` (a few minutes on a 2-core machine) or `npm run bench -- --quick` (~30 s
+ * smoke run, what test/bench/quick.test.ts executes so the suite cannot rot). Runs the six measurements in turn,
+ * prints each table as it completes, and writes under the output folder (default bench/results/, or
+ * bench/results/quick/ with --quick):
+ *
+ *   <timestamp>.json   every figure and raw sample of this run (not committed)
+ *   latest.json        the same, for the latest run
+ *   latest.md          the tables, notes and bottlenecks, with the machine they ran on
+ *   latest.svg         box plots of the latency distributions
+ *
+ * Options: --quick, --only signaling,broker,…, --out DIR.
+ * Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline that the
+ * same run measures: these machines are shared and noisy, so figures from different runs are not comparable.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBroker } from './broker.ts';
+import { runConcurrency } from './concurrency.ts';
+import { runConnections } from './connections.ts';
+import { markdownSection, printTable, type BenchTable } from './lib/report.ts';
+import { boxPlotSvg } from './lib/svg.ts';
+import { runRelay } from './relay.ts';
+import { runSignaling } from './signaling.ts';
+import { runWireBytes } from './wire-bytes.ts';
+
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes'] as const;
+export type MeasurementId = (typeof MEASUREMENTS)[number];
+
+const TITLES: Record<MeasurementId, string> = {
+  signaling: 'Signaling overhead',
+  concurrency: 'Concurrency',
+  broker: 'Broker',
+  connections: 'Connections',
+  relay: 'Relay',
+  'wire-bytes': 'Bytes on the wire',
+};
+
+function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> {
+  return quick
+    ? {
+        signaling: () => runSignaling({ rounds: 3, warmup: 1 }),
+        concurrency: () => runConcurrency({ levels: [[1, 1], [4, 1]], timeoutMs: 20_000 }),
+        broker: () => runBroker({ rounds: 1, phaseMs: 150, windows: { '1to1': 8, '100to100': 2 }, many: 10 }),
+        connections: () => runConnections({ levels: [50, 150], baselineUpTo: 150, window: 50 }),
+        relay: () => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60 }),
+        'wire-bytes': () => runWireBytes(),
+      }
+    : {
+        signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
+        concurrency: () => runConcurrency({ levels: [[1, 10], [10, 3], [100, 2]], timeoutMs: 60_000 }),
+        broker: () => runBroker({ rounds: 3, phaseMs: 800, windows: { '1to1': 32, '100to100': 4 }, many: 100 }),
+        connections: () => runConnections({ levels: [1000, 5000, 10_000], baselineUpTo: 5000, window: 256, heapAt: [500, 1500] }),
+        relay: () =>
+          runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 6, 8, 10, 12, 15, 20, 25, 30], settleMs: 2000, measureMs: 4000, identities: 8 }),
+        'wire-bytes': () => runWireBytes(),
+      };
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  kernel: string;
+  commit: string;
+  loadAverageAtStart: number[];
+  loadAverageAtEnd?: number[];
+}
+
+export async function machine(): Promise<Machine> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpu: model,
+    cores: cpus().length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    kernel: release(),
+    commit,
+    loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+export interface RunResult {
+  startedAt: string;
+  quick: boolean;
+  seconds: number;
+  machine: Machine;
+  tables: BenchTable[];
+  errors: { id: string; message: string }[];
+}
+
+function machineLine(m: Machine): string {
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, Node ${m.node}, Linux ${m.kernel}; load average ${m.loadAverageAtStart.join(' / ')} at start${m.loadAverageAtEnd ? `, ${m.loadAverageAtEnd.join(' / ')} at end` : ''}`;
+}
+
+export function markdown(result: RunResult): string {
+  const parts = [
+    `# tali benchmarks${result.quick ? ' (quick smoke run: small counts, figures not meaningful)' : ''}`,
+    '',
+    `Run ${result.startedAt} on commit ${result.machine.commit}, ${Math.round(result.seconds)} s. Machine: ${machineLine(result.machine)}.`,
+    '',
+    'Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline measured in the same run: this machine is shared and noisy, so compare ratios, not absolute figures across runs. Regenerate with `npm run bench`.',
+    '',
+    '![latency distributions](latest.svg)',
+    '',
+  ];
+  for (const e of result.errors) parts.push(`> **${e.id} failed:** ${e.message.split('\n')[0]}`, '');
+  result.tables.forEach((t, i) => parts.push(markdownSection(t, i + 1)));
+  return parts.join('\n');
+}
+
+export async function runSuite(options: { quick: boolean; only?: MeasurementId[]; out?: string; log?: (s: string) => void }): Promise<RunResult> {
+  const log = options.log ?? ((s: string) => console.log(s));
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const m = await machine();
+  log(`tali benchmarks${options.quick ? ' --quick' : ''}: ${machineLine(m)}`);
+  const steps = plan(options.quick);
+  const tables: BenchTable[] = [];
+  const errors: RunResult['errors'] = [];
+  for (const id of options.only ?? MEASUREMENTS) {
+    const t0 = performance.now();
+    try {
+      const table = await steps[id]();
+      table.seconds = Math.round((performance.now() - t0) / 100) / 10;
+      tables.push(table);
+      log(`${printTable(table)}\n  (${table.seconds} s)`);
+    } catch (err) {
+      const message = (err as Error).stack ?? String(err);
+      errors.push({ id, message });
+      tables.push({ id, title: TITLES[id], columns: ['error'], rows: [[(err as Error).message]], notes: ['This measurement failed; see the JSON for the stack.'] });
+      log(`\n== ${TITLES[id]} == FAILED: ${message}`);
+    }
+  }
+  m.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  const result: RunResult = { startedAt, quick: options.quick, seconds: (performance.now() - started) / 1000, machine: m, tables, errors };
+
+  const out = options.out ?? fileURLToPath(new URL(options.quick ? './results/quick/' : './results/', import.meta.url));
+  await mkdir(out, { recursive: true });
+  const json = JSON.stringify(result, null, 1);
+  await writeFile(join(out, `${startedAt.replace(/[:.]/g, '-')}.json`), json);
+  await writeFile(join(out, 'latest.json'), json);
+  await writeFile(join(out, 'latest.md'), markdown(result));
+  const panels = tables.flatMap((t) => t.charts ?? []);
+  await writeFile(join(out, 'latest.svg'), boxPlotSvg(`tali benchmarks — ${startedAt.slice(0, 10)} — ${m.cpu}, ${m.cores} cores`, panels));
+  log(`\nwrote ${join(out, 'latest.md')}, latest.svg, latest.json (${Math.round(result.seconds)} s)`);
+  return result;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const value = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+  };
+  const only = value('--only')?.split(',') as MeasurementId[] | undefined;
+  const unknown = only?.filter((id) => !(MEASUREMENTS as readonly string[]).includes(id));
+  if (unknown?.length) {
+    console.error(`unknown measurement ${unknown.join(', ')}; choose from ${MEASUREMENTS.join(', ')}`);
+    process.exit(2);
+  }
+  const result = await runSuite({ quick: args.includes('--quick'), only, out: value('--out') });
+  process.exit(result.errors.length ? 1 : 0);
+}
