@@ -96,8 +96,11 @@ async function select(deviceId: string): Promise<void> {
   const session = current;
   if (session === undefined || session.selected === deviceId) return;
   if (session.selected !== undefined) session.client.unfollowSignaling(session.selected);
-  await session.player?.close();
-  session.selected = deviceId;
+  session.selected = deviceId; // first: a second click while the old player closes must win
+  const previous = session.player;
+  session.player = undefined;
+  await previous?.close();
+  if (session.selected !== deviceId || current !== session) return;
   session.list.select(deviceId);
   history.replaceState(null, '', `#${encodeURIComponent(deviceId)}`);
   viewerSection.hidden = false;

@@ -25,6 +25,7 @@ export class StatsChart {
   readonly #samples: VideoSample[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
   #last: { at: number; bytes: number; frames: number } | undefined;
+  #pc: RTCPeerConnection | undefined;
 
   constructor(canvas: HTMLCanvasElement, numbers: HTMLElement) {
     this.#canvas = canvas;
@@ -34,6 +35,7 @@ export class StatsChart {
   /** Samples `pc` every second until stop() or the next follow(). */
   follow(pc: RTCPeerConnection): void {
     this.stop();
+    this.#pc = pc;
     this.#samples.length = 0;
     this.#last = undefined;
     const sample = () => void this.#sample(pc);
@@ -44,6 +46,7 @@ export class StatsChart {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#pc = undefined;
   }
 
   async #sample(pc: RTCPeerConnection): Promise<void> {
@@ -55,7 +58,7 @@ export class StatsChart {
       byId.set(entry.id as string, entry);
       if (entry.type === 'inbound-rtp' && entry.kind === 'video') inbound = entry;
     });
-    if (inbound === undefined) return;
+    if (inbound === undefined || pc !== this.#pc) return; // no video yet, or a report of a connection no longer followed
     const at = performance.now();
     const bytes = Number(inbound.bytesReceived ?? 0);
     const frames = Number(inbound.framesDecoded ?? 0);

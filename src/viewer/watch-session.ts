@@ -302,7 +302,10 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     // One unusable candidate does not make the session unusable.
     if (retry === 'fix' && message.ref?.type === 'candidate') return;
     if (retry === 'fix') {
-      void this.#endAttempt(undefined).then(() => this.#setState('failed'));
+      // The same watch would be refused again: stop here (state first, so nothing schedules a retry meanwhile).
+      clearTimeout(this.#retryTimer);
+      this.#setState('failed');
+      void this.#endAttempt(undefined);
       return;
     }
     // TALI_ERR_STALE: the client has corrected its clock from this error; a new session at once is right.
