@@ -65,6 +65,10 @@ export class Bridge {
       placement: embedded?.placement,
     });
     if (embedded) observeBroker(this.services.metrics, embedded.broker);
+    // Cluster mode: after a Redis outage say online again (Redis may have lost the card); if Redis lost everything,
+    // clients reconnect so that their cards, wills and subscriptions exist again.
+    embedded?.backend?.on('available', () => this.services.answerer.announce());
+    embedded?.backend?.on('reset', () => embedded.broker.disconnectWhere(() => true, 'Redis lost the cluster state'));
     http.route('/healthz', healthz);
     http.route(
       '/readyz',

@@ -121,9 +121,17 @@ export class Answerer extends EventEmitter<AnswererEvents> {
         if (state === 'offline') (clearTimeout(timer), resolve());
       };
     });
-    await client.publishAsync(topic, encode(this.#card('offline')), { qos: 1, retain: true }).catch(() => {});
+    // Bounded too: a broker that cannot route (a cluster whose Redis is away) would never acknowledge it.
+    const published = client.publishAsync(topic, encode(this.#card('offline')), { qos: 1, retain: true }).catch(() => {});
     await echoed;
-    await client.endAsync().catch(() => {});
+    await Promise.race([published, new Promise((resolve) => setTimeout(resolve, 100))]);
+    await endWithin(client, 1000);
+  }
+
+  /** Publishes the online card again (same ts: devices do not take it for a restart), e.g. after Redis lost it. */
+  announce(): void {
+    if (this.#closed || this.#client === undefined) return;
+    this.#publish(this.#options.topics.bridge(this.#options.bridgeId), encode(this.#card('online')), true);
   }
 
   /** Whether the answerer can take sessions: started, its MQTT client connected, not closing (for /readyz). */
@@ -242,4 +250,17 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       if (err && !this.#closed) this.#log.warn({ topic, err: err.message }, 'publish failed');
     });
   }
+}
+
+/**
+ * DISCONNECT after in-flight messages were acknowledged, or at once after `ms`: a broker that cannot route (a cluster
+ * whose Redis is away) holds its acknowledgements, and shutdown must not wait for it.
+ */
+export async function endWithin(client: MqttClient, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = client.endAsync().catch(() => {});
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([graceful, late]);
+  clearTimeout(timer);
+  if (!client.disconnected) await client.endAsync(true).catch(() => {});
 }

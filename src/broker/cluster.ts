@@ -40,6 +40,11 @@ export interface RedisBackendOptions {
 export interface RedisBackendEvents {
   available: [];
   unavailable: [reason: string];
+  /**
+   * Redis came back without the cluster's state (restarted without persistence, or failed over to an empty replica):
+   * retained cards, wills and sessions are gone. Clients must reconnect to publish them again.
+   */
+  reset: [];
   /** A QoS 1 publish could not be handed to Redis, so it was not acknowledged (its connection is closed). */
   unacknowledged: [clientId: string, reason: string];
 }
@@ -78,6 +83,9 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
   /** aedes-persistence-redis: give it to Aedes as `persistence`. */
   readonly persistence: unknown;
   readonly #connections: Redis[];
+  readonly #db: Redis;
+  /** A random value this cluster keeps in Redis: gone or changed after an outage means Redis lost its data. */
+  #epoch: string | undefined;
   readonly #log: Logger;
   readonly #heartbeatMs: number;
   readonly #probeMs: number;
@@ -117,9 +125,19 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     const pub = connect('pub');
     const db = connect('db');
     this.#connections = [sub, pub, db];
+    this.#db = db;
     this.mq = mqemitterRedis({ subConn: sub, pubConn: pub, concurrency: 100, matchEmptyLevels: true } as Parameters<typeof mqemitterRedis>[0]);
     // Without a listener here, the first connection error after start-up ends the process.
-    (this.mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) => this.#down(`Redis: ${err.message}`));
+    const mq = this.mq as unknown as { state: EventEmitter; closing: boolean; close: (cb?: () => void) => void; _close: (cb: () => void) => void };
+    mq.state.on('error', (err: Error) => this.#down(`Redis: ${err.message}`));
+    // mqemitter-redis closes with QUIT and waits for both connections to end: with Redis away the QUITs wait in the
+    // offline queue for ever (and reject unhandled when the connections go). Closing drops the connections instead.
+    mq.close = (cb) => {
+      mq.closing = true;
+      sub.disconnect();
+      pub.disconnect();
+      mq._close(cb ?? (() => {}));
+    };
     this.persistence = persistenceRedis({ conn: db });
     (this.persistence as WillPersistence).on('error', (err) => this.#log.warn({ err: err.message }, 'cluster persistence error'));
   }
@@ -330,7 +348,28 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     const outageMs = Math.round(performance.now() - this.#downSince);
     this.#log.info({ event: 'cluster_available', outageMs, url: redacted(this.url) }, 'cluster backend available');
     this.emit('available');
+    void this.#checkEpoch();
   }
+
+  async #checkEpoch(): Promise<void> {
+    try {
+      await this.#db.set(EPOCH_KEY, randomBytes(8).toString('hex'), 'NX');
+      const current = (await this.#db.get(EPOCH_KEY)) ?? undefined;
+      const first = this.#epoch === undefined;
+      this.#epoch = current;
+      if (first || this.#closed) return;
+      if (current !== this.#epochSeen) {
+        this.#log.warn({ event: 'cluster_reset' }, 'Redis came back without the cluster state: clients reconnect to publish it again');
+        this.emit('reset');
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'cluster epoch check failed');
+    } finally {
+      this.#epochSeen = this.#epoch;
+    }
+  }
+
+  #epochSeen: string | undefined;
 
   /**
    * Wraps the persistence's will stream that Aedes sweeps every 4 heartbeats: never this node's own wills, nothing
@@ -366,6 +405,8 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     return this.#available && Date.now() >= this.#graceUntil;
   }
 }
+
+const EPOCH_KEY = 'tali:cluster:epoch';
 
 /** The URL without its password, for logs. */
 export function redacted(url: string): string {

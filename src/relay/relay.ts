@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { Answerer } from '../answerer/answerer.ts';
+import { endWithin, type Answerer } from '../answerer/answerer.ts';
 import { decode, encode, encodeForDevice } from '../protocol/codec.ts';
 import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
 import type { Message, Start, Watch } from '../protocol/messages.ts';
@@ -106,7 +106,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     await Promise.all([...this.viewers.values()].map((v) => v.close('shutdown')));
     for (const stream of this.streams.values()) stream.close();
     this.streams.clear();
-    await this.#client?.endAsync().catch(() => {});
+    if (this.#client) await endWithin(this.#client, 1000);
   }
 
   #stream(deviceId: string): CameraStream {

@@ -155,14 +155,26 @@ function answers(port: number, probe?: { send: string; expect: string }): Promis
   });
 }
 
-/** redis-server on a free loopback port, no persistence to disk. */
-export function startRedis(): Promise<Service> {
+/**
+ * redis-server on a free loopback port. By default it keeps nothing on disk, so a restart comes back empty; with
+ * `appendonly` it writes every command to its append-only file (fsync always) and comes back with its data.
+ */
+export function startRedis(options: { appendonly?: boolean } = {}): Promise<Service> {
   return startService({
     command: 'redis-server',
     scheme: 'redis',
     args: (dir, port) => [join(dir, 'redis.conf')],
     files: (dir, port) => ({
-      'redis.conf': [`port ${port}`, 'bind 127.0.0.1', 'save ""', 'appendonly no', `dir ${dir}`, 'protected-mode yes', 'loglevel warning'].join('\n') + '\n',
+      'redis.conf': [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        'save ""',
+        options.appendonly ? 'appendonly yes' : 'appendonly no',
+        'appendfsync always',
+        `dir ${dir}`,
+        'protected-mode yes',
+        'loglevel warning',
+      ].join('\n') + '\n',
     }),
     ready: (port) => answers(port, { send: 'PING\r\n', expect: '+PONG' }),
   });
