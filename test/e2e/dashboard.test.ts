@@ -34,7 +34,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
   beforeAll(async () => {
     tb = await createBridge({ keyframeIntervalMs: 200 });
     base = `http://127.0.0.1:${tb.bridge.httpPort}`;
-    for (const id of ['cam-a', 'cam-b', 'cam-sim']) secrets[id] = await tb.bridge.credentials.add(id, 'device', { replace: true });
+    for (const id of ['cam-a', 'cam-b', 'cam-c', 'cam-sim']) secrets[id] = await tb.bridge.credentials.add(id, 'device', { replace: true });
     secrets.alice = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
     secrets.ops = await tb.bridge.credentials.add('ops', 'admin', { replace: true });
     [cameraBrowser, mdnsBrowser] = await Promise.all([launch({ candidates: 'raw-ip', fakeCamera: true }), launch({ candidates: 'mdns' })]);
@@ -150,6 +150,19 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     await second.close();
     await page.waitForSelector(deviceCard('cam-b', 'offline'));
     await screenshot(page, 'dashboard-camera-left');
+  });
+
+  it("an admin watching a camera before it exists: the camera's own signaling shows in the log, then its video", async () => {
+    const page = await openPage(mdnsBrowser, `${base}/#cam-c`); // a link straight to the camera
+    onTestFinished(() => page.close());
+    await signIn(page, 'ops', secrets.ops!);
+    await page.waitForSelector('#stream-state[data-state=waiting]');
+    await page.waitForFunction(() => document.getElementById('log-scope')?.textContent === '(camera topics and your sessions)');
+    await browserCamera('cam-c');
+    await page.waitForSelector('#log li.in[data-type=offer][data-topic$="/device/cam-c/up"]');
+    await page.waitForSelector('#log li.in[data-type=answer][data-topic$="/device/cam-c/down"]');
+    await page.waitForFunction(() => (document.querySelector('video#video') as HTMLVideoElement).videoWidth > 0, undefined, { timeout: 25_000 });
+    await screenshot(page, 'dashboard-admin-signaling');
   });
 
   it('over https:// the dashboard connects with wss:// (derived from the page) and plays', async () => {
