@@ -9,7 +9,7 @@
  * `tali start` runs both parts; `tali answer --broker mqtt://…` (config `broker`) runs the services part alone
  * against Mosquitto, EMQX or HiveMQ (see docs/cluster.md).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.ts';
 import { loadConfig, type BridgeConfig } from './config/config.ts';
@@ -22,6 +22,7 @@ import { observeBroker } from './metrics/observe.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { Topics } from './protocol/topics.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
+import { loadTlsFiles } from './security/tls-files.ts';
 import { CredentialStore } from './security/credentials.ts';
 import { Services, type MqttWill } from './services.ts';
 import { VERSION } from './version.ts';
@@ -87,8 +88,9 @@ export class Bridge {
     const credentials = new CredentialStore(config.dataDir);
     const external = config.broker !== '';
     const adminSecretFile = external ? undefined : await ensureAdmin(credentials, config.dataDir);
+    if (adminSecretFile) log.warn({ adminSecretFile }, `first start: created the admin identity "admin"; its secret is in ${adminSecretFile} (only this user can read it)`);
     if (config.allowAnonymous) log.warn('anonymous clients are allowed (--allow-anonymous): development only');
-    const tls = config.tlsCert ? { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) } : undefined;
+    const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
     const http = new HttpServer(tls);
     const topics = new Topics(config.root);
     const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls });

@@ -229,6 +229,7 @@ export function checkPacket(type: number, flags: number, body: Buffer): PacketFi
 function checkPublish(flags: number, body: Buffer): PacketFields | Refusal {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) return refuse('MQTT-3.3.1-4', 'PUBLISH with QoS 3');
+  if (qos === 0 && (flags & 0x08) !== 0) return refuse('MQTT-3.3.1-2', 'DUP set on a QoS 0 PUBLISH');
   const r = new Reader(body);
   const topic = r.string('the PUBLISH topic');
   if (topic === undefined) return TRUNCATED('PUBLISH');

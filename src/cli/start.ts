@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { Bridge } from '../bridge.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
+import { TaliError } from '../errors.ts';
 import { envOf, flagOf, OPTIONS, type OptionName } from '../config/options.ts';
 import type { CliIo } from './main.ts';
 
@@ -54,7 +55,8 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
     if (command === 'answer' && config.cluster !== '') throw new ConfigError(['cluster: only for tali start (the embedded broker); an external broker clusters by itself']);
     bridge = await Bridge.start({ config });
   } catch (err) {
-    io.stderr.write(err instanceof ConfigError ? `tali ${command}: ${err.message}\n` : `tali ${command}: ${(err as Error).stack}\n`);
+    if (err instanceof TaliError) io.stderr.write(`tali ${command}: ${err.code}: ${err.message}\n`);
+    else io.stderr.write(err instanceof ConfigError ? `tali ${command}: ${err.message}\n` : `tali ${command}: ${(err as Error).stack}\n`);
     return 1;
   }
 

@@ -94,6 +94,7 @@ export const SPEC_CASES: SpecCase[] = [
   { clause: 'MQTT-3.1.0-1', name: 'a first packet that is not CONNECT', afterConnect: false, bytes: (c) => subscribePacket(1, [[c.filter, 0]]), expect: close },
   { clause: 'MQTT-3.1.0-2', name: 'a second CONNECT', afterConnect: true, bytes: (c) => connectPacket(login(c)), expect: close },
   { clause: 'MQTT-3.3.1-4', name: 'PUBLISH with QoS 3', afterConnect: true, bytes: (c) => publishPacket(c.topic, 'x', { flags: 0x06, qos: 1 }), expect: close },
+  { clause: 'MQTT-3.3.1-2', name: 'DUP set on a QoS 0 PUBLISH', afterConnect: true, bytes: (c) => publishPacket(c.topic, 'x', { flags: 0x08 }), expect: close },
   { clause: 'MQTT-3.3.2-2', name: 'a wildcard in a PUBLISH topic', afterConnect: true, bytes: (c) => publishPacket(`${c.topic}/+`, 'x'), expect: close },
   { clause: 'MQTT-4.7.3-1', name: 'an empty PUBLISH topic', afterConnect: true, bytes: () => publishPacket('', 'x'), expect: close },
   { clause: 'MQTT-3.8.1-1', name: 'SUBSCRIBE with flags 0000', afterConnect: true, bytes: (c) => subscribePacket(1, [[c.filter, 0]], 0x00), expect: close },
