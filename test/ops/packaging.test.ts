@@ -95,6 +95,7 @@ describe('Dockerfile', () => {
 describe('docker-compose.yml', () => {
   const { bridge, redis } = compose.services;
   const cameras = Object.entries(compose.services).filter(([, s]) => s.command?.[0] === 'camera');
+  const nodes = Object.entries(compose.services).filter(([, s]) => s.image === bridge?.image && s.command === undefined);
 
   it('has the bridge built from this repository, Redis, and two simulated cameras', () => {
     expect(bridge?.build).toBe('.');
@@ -124,14 +125,47 @@ describe('docker-compose.yml', () => {
     expect(grace).toBeGreaterThan(OPTIONS.shutdownTimeoutMs.default);
   });
 
-  it('cameras reach the bridge by its service name on the default MQTT port, once it is healthy', () => {
+  it('cameras reach a bridge node by its service name on the default MQTT port, once it is healthy', () => {
+    const names = nodes.map(([name]) => name);
     for (const [name, camera] of cameras) {
       expect(camera.image, name).toBe(bridge!.image);
       const url = camera.command![camera.command!.indexOf('--url') + 1];
-      expect(url, name).toBe(`mqtt://bridge:${defaults.mqtt}`);
-      expect(camera.depends_on?.bridge?.condition, name).toBe('service_healthy');
+      const node = /^mqtt:\/\/([\w-]+):(\d+)$/.exec(url ?? '');
+      expect(names, name).toContain(node?.[1]);
+      expect(Number(node?.[2]), name).toBe(defaults.mqtt);
+      expect(camera.depends_on?.[node![1]!]?.condition, name).toBe('service_healthy');
       expect(camera.volumes, name).toContain('tali-data:/data');
     }
+  });
+
+  it('runs two nodes in cluster mode on the Redis service, each with its own ID, host ports and media ports', () => {
+    expect(nodes.map(([name]) => name)).toEqual(['bridge', 'bridge-2']);
+    expect(redis?.profiles).toBeUndefined(); // always on: the nodes need it
+    expect(redis?.command?.join(' ')).toContain('--appendonly yes');
+    const env = (s: Service) => s.environment!;
+    const ids = nodes.map(([, s]) => env(s)[envOf('bridgeId')]);
+    expect(new Set(ids).size).toBe(2);
+    const ranges: number[][] = [];
+    const hostPorts = new Set<string>();
+    for (const [name, node] of nodes) {
+      expect(env(node)[envOf('cluster')], name).toBe('redis://redis:6379');
+      expect(node.depends_on?.redis?.condition, name).toBe('service_healthy');
+      expect(node.volumes, name).toContain('tali-data:/data');
+      for (const key of Object.keys(env(node))) expect(Object.keys(OPTIONS).map((o) => envOf(o as keyof typeof OPTIONS)), key).toContain(key);
+      const range = env(node)[envOf('udpPortRange')]!;
+      expect(node.ports, name).toContain(`${range}:${range}/udp`);
+      ranges.push(range.split('-').map(Number));
+      for (const port of node.ports ?? []) {
+        const host = port.split(':')[0]!;
+        expect(hostPorts.has(host), `${name} host port ${host}`).toBe(false);
+        hostPorts.add(host);
+      }
+      expect(node.ports, name).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`:${defaults.mqtt}$`)), expect.stringMatching(new RegExp(`:${defaults.http}$`))]));
+    }
+    const [first, second] = ranges as [number[], number[]];
+    expect(first[1]! < second[0]! || second[1]! < first[0]!).toBe(true); // media ranges do not overlap
+    // the second node starts after the first, which creates the admin identity in the shared volume
+    expect(compose.services['bridge-2']?.depends_on?.bridge?.condition).toBe('service_healthy');
   });
 
   it("the healthcheck command answers 0 against a running bridge and 1 once it is gone", async () => {
