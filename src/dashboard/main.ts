@@ -68,6 +68,7 @@ async function signIn(user: string, password: string): Promise<void> {
     setBadge(byId('bridge'), bridge ? 'online' : 'offline', bridge ? `bridge ${bridge.bridgeId} ${bridge.version}` : 'bridge offline');
   });
   client.on('connected', () => setBadge(connection, 'connected', `connected`));
+  client.on('warning', (text) => void (byId('no-devices').textContent = text));
   client.on('reconnecting', ({ delayMs }) => setBadge(connection, 'retrying', `reconnecting in ${(delayMs / 1000).toFixed(1)} s`));
   client.on('signal', (record) => {
     if (record.deviceId !== undefined && record.deviceId === session.selected) log.add(record);

@@ -62,6 +62,8 @@ export interface ViewerClientEvents {
   device: [deviceId: string, entry: DeviceEntry | undefined];
   signal: [SignalRecord];
   protocolError: [error: ProtocolError, topic: string];
+  /** Something worth showing that does not stop the client (e.g. the broker refused the device cards). */
+  warning: [string];
 }
 
 const STABLE_CONNECTION_MS = 10_000;
@@ -259,7 +261,9 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     const t = this.topics;
     const cards = this.#options.devices ? this.#options.devices.flatMap((d) => [t.device(d, 'status'), t.device(d, 'metrics')]) : [t.allDevices('status'), t.allDevices('metrics')];
     try {
-      await subscribe(client, [t.viewer(this.user, 'down'), t.allBridges(), ...cards]);
+      await subscribe(client, [t.viewer(this.user, 'down'), t.allBridges()]);
+      // Not fatal: a viewer token scoped to some devices may not read every card (give `devices` then).
+      await subscribe(client, cards).catch((err: Error) => this.emit('warning', `device cards: ${err.message}`));
       const followed = [...this.#followed].flatMap((d) => [t.device(d, 'up'), t.device(d, 'down')]);
       if (followed.length > 0) await subscribe(client, followed).catch(() => this.#followed.clear());
     } catch (err) {
