@@ -253,6 +253,9 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
    *   reconnect and offer again; an MQTT client resends unacknowledged QoS 1). The bridge's own publishes wait and
    *   are routed again after an outage (receivers drop duplicates by sessionId and seq).
    * - Delivery to the bridge's own clients: `localOnly` topics only when published on this node.
+   * - Takeover: a client that connects to another node with the ID of one of ours (a camera that moved while its
+   *   old connection here was still open) makes Aedes close ours; its will would then say "offline" after the new
+   *   connection said "online". That will is dropped (Aedes deletes it).
    */
   #install(broker: Broker, rules: ClusterRules): void {
     const aedes = broker.aedes as unknown as {
@@ -266,6 +269,13 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     // Persistence and will-sweep failures land here; without a listener they would end the process.
     aedes.on('error', (err) => this.#log.error({ err: err.message }, 'cluster broker error'));
     const isBridge = (client: Client) => broker.identityOf(client)?.role === 'bridge';
+    // A node that just started is alive before its first heartbeat: count it from its birth message.
+    const mq = aedes as unknown as { mq: { on: (topic: string, fn: (packet: { payload: Buffer }, cb: () => void) => void) => void } };
+    mq.mq.on('$SYS/+/birth', (packet, cb) => {
+      const id = packet.payload.toString();
+      if (id !== aedes.id) (broker.aedes.brokers as Record<string, number>)[id] = Date.now();
+      cb();
+    });
 
     const authenticate = aedes.authenticate;
     aedes.authenticate = (client, user, password, done) => {
@@ -300,6 +310,15 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     };
     const authorizePublish = aedes.authorizePublish;
     aedes.authorizePublish = (client, packet, callback) => {
+      if (client !== null && (client as unknown as { will?: unknown }).will === packet) {
+        // The will of a client of ours that is closing: not if the client already connected to another node.
+        void this.#connectedElsewhere(client.id).then((elsewhere) => {
+          if (!elsewhere) return authorizePublish(client, packet, callback);
+          this.#log.info({ clientId: client.id, topic: packet.topic }, 'client reconnected to another node: its will here is dropped');
+          callback(new Error('client taken over by another node'));
+        });
+        return;
+      }
       authorizePublish(client, packet, (err) => {
         if (err || client === null || packet.qos !== 1 || packet.messageId === undefined) return callback(err);
         void routeThenAcknowledge(client, packet, (refused) => {
@@ -316,6 +335,22 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       if (packet.brokerId === aedes.id || !rules.localOnly(packet.topic) || !isBridge(client)) return packet;
       return null;
     };
+  }
+
+  /**
+   * Whether another live node holds a will for this client ID, i.e. the client connected there (Aedes stores the
+   * will before it takes the ID over). Reads aedes-persistence-redis's key layout, `will:{brokerId}:{clientId}`.
+   */
+  async #connectedElsewhere(clientId: string): Promise<boolean> {
+    const own = this.#aedes?.id;
+    const others = Object.keys(this.#aedes?.brokers ?? {}).filter((id) => id !== own);
+    if (others.length === 0 || !this.#available) return false;
+    try {
+      const found = await this.#db.exists(...others.map((id) => `will:${id}:${clientId}`));
+      return found > 0;
+    } catch {
+      return false;
+    }
   }
 
   #probe(): void {

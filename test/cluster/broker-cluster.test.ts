@@ -113,6 +113,26 @@ describeWith(['redis-server'], 'broker cluster on a real Redis', () => {
     expect(b.backend.isLocal('cam-a')).toBe(false);
   });
 
+  it("a camera that reconnects to another node while its old connection is still open is not marked offline by it", async () => {
+    const will = { topic: topics.device('cam-t', 'status'), payload: Buffer.from('{"state":"offline"}'), qos: 1 as const, retain: true };
+    const old = track(await connectMqtt({ target: a.url, clientId: 'cam-t', username: 'cam-t', password: 'x', will }));
+    await old.publishAsync(will.topic, '{"state":"online","n":1}', { qos: 1, retain: true });
+    const spy = track(await connectMqtt({ target: b.url, clientId: 'viewer-4-a', username: 'viewer-4', password: 'x' }));
+    const seen = new Inbox(spy);
+    await spy.subscribeAsync(will.topic, { qos: 1 });
+    const oldClosed = new Promise<void>((resolve) => old.once('close', () => resolve()));
+    const moved = track(await connectMqtt({ target: b.url, clientId: 'cam-t', username: 'cam-t', password: 'x', will }));
+    await moved.publishAsync(will.topic, '{"state":"online","n":2}', { qos: 1, retain: true });
+    await withTimeout(oldClosed, 5000, 'node A to close the old connection (takeover)');
+    await until(() => !a.backend.isLocal('cam-t'), 5000, 'node A to forget the old connection');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const viewer = track(await connectMqtt({ target: a.url, clientId: 'viewer-3-a', username: 'viewer-3', password: 'x' }));
+    const inbox = new Inbox(viewer);
+    await viewer.subscribeAsync(will.topic, { qos: 1 });
+    expect(await inbox.next(() => true)).toEqual({ state: 'online', n: 2 });
+    expect(seen.messages.map((m) => m.json)).toEqual([{ state: 'online', n: 1 }, { state: 'online', n: 2 }]);
+  });
+
   it('refuses CONNECT with 3 while Redis is away, holds a QoS 1 publish and delivers it once Redis is back', async () => {
     const cam = track(await device(a, 'cam-r'));
     const watcher = track(await connectMqtt({ target: b.url, clientId: 'viewer-2-a', username: 'viewer-2', password: 'x' }));
