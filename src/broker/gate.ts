@@ -15,7 +15,7 @@ import { Admission, type AdmissionLimits, type Ticket } from './admission.ts';
 import { GuardedConnection, type GuardDecision, type GuardRefusal } from './guarded-connection.ts';
 import { LogThrottle } from './log-throttle.ts';
 import { connackBytes, PACKET, type PacketFields } from './packet-rules.ts';
-import { BucketsByIdentity, type TokenBucket } from './rate-limit.ts';
+import { BucketsByIdentity, type TokenBucket } from '../security/token-bucket.ts';
 
 /** Every limit the broker enforces on clients; the bridge passes the config options of the same names. */
 export interface BrokerLimits extends AdmissionLimits {

@@ -10,6 +10,7 @@
  * registered device. The broker also refuses an ID that another identity holds at that moment.
  */
 import { createHash } from 'node:crypto';
+import { BucketsByIdentity } from './token-bucket.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore } from './credentials.ts';
 import { AuthError, type Authenticator, type Identity } from './identity.ts';
@@ -23,6 +24,13 @@ export interface PasswordAuthOptions {
   cacheSize?: number;
   /** The data directory's token key; without it, tokens are refused like wrong passwords. */
   tokens?: (() => Promise<TokenSigner>) | undefined;
+  /**
+   * Failed logins one address may have at once (default 10) before it is refused without a scrypt run; one more
+   * is allowed every `failureRefillS` seconds (default 6). Each scrypt run costs tens of ms of a libuv thread, so
+   * guessing would otherwise slow everyone's logins.
+   */
+  failureBurst?: number;
+  failureRefillS?: number;
 }
 
 const TOKEN_BYTES = Buffer.from(TOKEN_PREFIX);
@@ -32,6 +40,7 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
   const cacheSize = options.cacheSize ?? 10_000;
   const cache = new Map<string, Identity>();
   let cachedFor = '';
+  const failures = new BucketsByIdentity(1 / (options.failureRefillS ?? 6), options.failureBurst ?? 10);
 
   async function byToken(username: string, token: string): Promise<Identity> {
     const claims = options.tokens ? (await options.tokens()).verify(token) : undefined;
@@ -57,7 +66,21 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
     return identity;
   }
 
-  return async ({ clientId, username, password }) => {
+  return async (attempt) => {
+    const held = failures.acquire(attempt.address);
+    try {
+      // Checked before the scrypt run, spent only when the login fails.
+      if (!held.bucket.peek()) throw new AuthError(5, `too many failed logins from ${attempt.address}; wait and retry`);
+      return await login(attempt);
+    } catch (err) {
+      if (err instanceof AuthError && err.returnCode === 4) held.bucket.take();
+      throw err;
+    } finally {
+      held.release();
+    }
+  };
+
+  async function login({ clientId, username, password }: { clientId: string; username: string | undefined; password: Buffer | undefined }): Promise<Identity> {
     if (username === undefined || username === '') {
       if (allowAnonymous && isValidId(clientId)) return { role: 'device', id: clientId, source: 'anonymous' };
       throw new AuthError(5, 'anonymous clients are not allowed');
@@ -73,7 +96,7 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
     const identity = isToken ? await byToken(username, password.toString('utf8')) : await bySecret(username, password);
     checkClientId(identity, clientId, store);
     return identity;
-  };
+  }
 }
 
 function checkClientId(identity: Identity, clientId: string, store: CredentialStore): void {

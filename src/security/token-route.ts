@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Route } from '../http/server.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore, StoredIdentity } from './credentials.ts';
+import { BucketsByIdentity } from './token-bucket.ts';
 import type { TokenClaims, TokenSigner } from './tokens.ts';
 
 export const TOKEN_PATH = '/api/token';
@@ -29,10 +30,26 @@ export interface TokenRouteOptions {
 
 export function tokenRoute(options: TokenRouteOptions): Route {
   const { store, maxTtlS, logger } = options;
+  // As for MQTT logins: 10 failures per address at once, one more every 6 s; then 429 without a scrypt run.
+  const failures = new BucketsByIdentity(1 / 6, 10);
   return async (req, res) => {
     if (req.method !== 'POST') return fail(res, 405, 'TALI_ERR_METHOD', 'use POST', { allow: 'POST' });
     const address = req.socket.remoteAddress;
+    const held = failures.acquire(address ?? 'unknown');
+    try {
+      if (!held.bucket.peek()) {
+        logger.warn({ event: 'auth_failed', transport: 'http', path: TOKEN_PATH, address, status: 429 }, 'too many failed logins from this address');
+        return fail(res, 429, 'TALI_ERR_RATE_LIMITED', 'too many failed logins from this address; wait and retry', { 'retry-after': '6' });
+      }
+      await issue(req, res, address, () => held.bucket.take());
+    } finally {
+      held.release();
+    }
+  };
+
+  async function issue(req: IncomingMessage, res: ServerResponse, address: string | undefined, failed: () => void): Promise<void> {
     const refused = (status: number, code: string, message: string, user?: string) => {
+      if (status === 401) failed();
       logger.warn({ event: 'auth_failed', transport: 'http', path: TOKEN_PATH, username: user, address, status }, message);
       const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Basic realm="tali"' } : {};
       fail(res, status, code, message, headers);
@@ -91,7 +108,7 @@ export function tokenRoute(options: TokenRouteOptions): Route {
     const token = signer.sign({ sub, devices, iat: now, exp, auth, cred: subject.created });
     logger.info({ event: 'token_issued', sub, by: caller.id, devices, exp, refresh: previous !== undefined, address }, 'viewer token issued');
     send(res, 200, { token, username: sub, devices, expiresAt: new Date(exp * 1000).toISOString() });
-  };
+  }
 }
 
 function parseDevicesField(value: unknown): readonly string[] | '*' | undefined {

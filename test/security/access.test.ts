@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { startBridge, TRANSPORTS, type TestBridge, type Transport } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
+import { connectPacket, RawConnection, TYPE } from '../helpers/raw-mqtt.ts';
 import { withTimeout } from '../helpers/wait.ts';
 
 async function login(tb: TestBridge, transport: Transport, clientId: string, username?: string, password?: string) {
@@ -70,6 +71,21 @@ describe.each(TRANSPORTS)('access rules over %s', (transport) => {
       expect.objectContaining({ username: 'ghost', address: expect.any(String), returnCode: 4 }),
     ]);
     expect(JSON.stringify(tb.logs)).not.toMatch(/not-the-secret-xyz|whatever-secret-xyz/);
+  });
+
+  it('guessing passwords from one address: after 10 failures it is refused without a scrypt run; others are not', async () => {
+    const tb = await startBridge();
+    const secret = await tb.bridge.credentials.add('cam1', 'device');
+    for (let i = 0; i < 10; i++) await expect(login(tb, transport, 'cam1', 'cam1', `guess-${i}`)).rejects.toThrow(/bad user ?name/i);
+    const started = performance.now();
+    await expect(login(tb, transport, 'cam1', 'cam1', secret)).rejects.toThrow(/not authorized/i);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(tb.logs.filter((l) => l.event === 'auth_failed').at(-1)).toMatchObject({ returnCode: 5, msg: expect.stringMatching(/too many failed logins/) });
+    // Another address logs in as usual.
+    const elsewhere = await RawConnection.open(tb.bridge.mqttUrl, { localAddress: '127.0.0.2' });
+    elsewhere.write(connectPacket({ clientId: 'cam1', username: 'cam1', password: secret }));
+    expect((await elsewhere.next(TYPE.CONNACK)).body[1]).toBe(0);
+    elsewhere.destroy();
   });
 
   it('anonymous clients are refused by default (CONNACK 5)', async () => {

@@ -21,6 +21,11 @@ export class TokenBucket {
     return this.#tokens + ((now - this.#last) / 1000) * this.#rate >= this.#burst;
   }
 
+  /** Whether a token is there, without taking it. */
+  peek(now = performance.now()): boolean {
+    return this.#tokens + ((now - this.#last) / 1000) * this.#rate >= 1;
+  }
+
   /** Takes one token if there is one. */
   take(now = performance.now()): boolean {
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
