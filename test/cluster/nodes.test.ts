@@ -138,9 +138,14 @@ describeWith(['redis-server'], 'tali nodes on one Redis', () => {
     await next(camera.keeper, 'session-connected', () => true, 15_000);
     expect(lb.targets).toEqual([killed.mqttUrl]);
 
+    // A device on the node to be killed that will not come back: its will must mark it offline.
+    const gone = await connectRawDevice({ ...b, urlFor: () => killed.mqttUrl }, 'mqtt', 'cam-gone', { will: true });
+    await gone.client.publishAsync(gone.topics.device('cam-gone', 'status'), JSON.stringify({ v: 1, type: 'status', ts: Date.now(), state: 'online' }), { qos: 1, retain: true });
+
     const viewer = new NodeViewer({ url: b.bridge.mqttUrl, user: 'bob', password, deviceId: 'cam2', backoff: FAST_BACKOFF });
     onTestFinished(() => viewer.stop());
     const watch = await viewer.start();
+    await until(() => viewer.client.devices.get('cam-gone')?.status?.state === 'online', 5000, 'the other device online');
     await until(() => viewer.summary().packets >= 30 && viewer.summary().keyframes > 0, 20_000, 'video through the node to be killed');
     const firstSession = watch.sessionId;
 
@@ -155,6 +160,7 @@ describeWith(['redis-server'], 'tali nodes on one Redis', () => {
     const viewerBackMs = performance.now() - t0;
     await until(() => viewer.client.bridges.get('node-k')?.state === 'offline', 20_000, "the killed node's card to go offline");
     const cardOfflineMs = performance.now() - t0;
+    await until(() => viewer.client.devices.get('cam-gone')?.status?.state === 'offline', 10_000, "the dead node's other device to go offline");
     // The killed node's stale will for the camera is due now: it must not mark the (reconnected) camera offline.
     await new Promise((resolve) => setTimeout(resolve, 10 * HEARTBEAT_MS));
     expect(viewer.client.devices.get('cam2')?.status?.state).toBe('online');
