@@ -231,10 +231,23 @@ export class ConnectionGate {
  */
 function refuseAtAccept(stream: Duplex): void {
   stream.on('error', () => {});
+  // Under a flood, lingering refusals would themselves hold sockets: past a thousand, close at once.
+  if (lingering >= MAX_LINGERING) {
+    stream.destroy();
+    return;
+  }
+  lingering++;
   stream.resume();
   stream.end(connackBytes(3));
-  setTimeout(() => stream.destroy(), 1000).unref();
+  const timer = setTimeout(() => stream.destroy(), 1000).unref();
+  stream.once('close', () => {
+    clearTimeout(timer);
+    lingering--;
+  });
 }
+
+const MAX_LINGERING = 1000;
+let lingering = 0;
 
 /** The `error` a client over the rate limit gets on its own down topic (protocol §11, TALI_ERR_RATE_LIMITED). */
 export function rateLimitedPayload(ratePerS: number): string {

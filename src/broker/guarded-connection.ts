@@ -66,6 +66,9 @@ export class GuardedConnection extends Duplex {
   #state: State = 'connect';
   #buf: Buffer = EMPTY;
   #wantMore = true;
+  /** The socket ended; push EOF once the packets before it are through. */
+  #ended = false;
+  #eof = false;
 
   constructor(raw: Duplex, options: GuardOptions, hooks: GuardHooks) {
     super({ allowHalfOpen: false, writableHighWaterMark: options.maxBufferedBytes });
@@ -73,7 +76,12 @@ export class GuardedConnection extends Duplex {
     this.#options = options;
     this.#hooks = hooks;
     raw.on('data', this.#onData);
-    raw.once('end', () => (this.#state === 'open' ? this.push(null) : this.destroy()));
+    raw.once('end', () => {
+      // The client half-closed: what it sent before still goes to Aedes (a last DISCONNECT must not be lost).
+      if (this.#state === 'connect') return this.destroy();
+      this.#ended = true;
+      this.#process();
+    });
     raw.on('error', (err: Error) => this.destroy(err));
     raw.once('close', () => this.destroy());
   }
@@ -128,7 +136,7 @@ export class GuardedConnection extends Duplex {
   };
 
   #process(): void {
-    while (this.#state === 'connect' || (this.#state === 'open' && this.#wantMore)) {
+    while (!this.#eof && (this.#state === 'connect' || (this.#state === 'open' && this.#wantMore))) {
       const header = readFixedHeader(this.#buf);
       if (header === 'incomplete') break;
       if (header === 'malformed') return this.#refuse({ clause: 'MQTT-2.2.3', reason: 'Remaining Length longer than 4 bytes' });
@@ -165,6 +173,15 @@ export class GuardedConnection extends Duplex {
       if (!this.push(bytes)) this.#wantMore = false;
     }
     if (this.#state === 'closed') return;
+    if (this.#ended) {
+      // Whatever is left is at most a partial packet, which can no longer complete.
+      if (this.#state === 'open' && this.#wantMore && !this.#eof) {
+        this.#eof = true;
+        this.#buf = EMPTY;
+        this.push(null);
+      }
+      return;
+    }
     // Read from the socket only while a packet is incomplete and someone wants it; otherwise let TCP push back.
     const reading = this.#state === 'connect' || (this.#state === 'open' && this.#wantMore);
     if (reading) this.raw.resume();

@@ -115,6 +115,7 @@ export class RawConnection {
   #waiters = new Set<() => void>();
   #send: (data: Buffer) => void;
   #destroy: () => void;
+  #end: (data?: Buffer) => void = () => {};
   #isClosed = false;
 
   private constructor(send: (data: Buffer) => void, destroy: () => void, onData: (fn: (b: Buffer) => void) => void, onClose: (fn: () => void) => void) {
@@ -167,12 +168,14 @@ export class RawConnection {
     );
     socket.setNoDelay(true);
     socket.on('error', () => {});
-    return new RawConnection(
+    const conn = new RawConnection(
       (data) => socket.write(data),
       () => socket.destroy(),
       (fn) => socket.on('data', fn),
       (fn) => socket.once('close', fn),
     );
+    conn.#end = (data) => (data ? socket.end(data) : socket.end());
+    return conn;
   }
 
   get isClosed(): boolean {
@@ -185,6 +188,11 @@ export class RawConnection {
 
   destroy(): void {
     this.#destroy();
+  }
+
+  /** TCP only: writes `data`, then half-closes (FIN); replies can still be read. */
+  end(data?: Buffer): void {
+    this.#end(data);
   }
 
   /** The first received packet of `type` not yet taken; rejects when the connection closes first. */
