@@ -4,7 +4,7 @@
  *
  *   Bridge ─┬─ EmbeddedBroker (tali start): Broker (Aedes) · listeners · Redis backend in cluster mode
  *           ├─ Services: Answerer · Relay · Recorder · BridgeMetrics, each MQTT client in-process or by URL
- *           └─ HttpServer: /mqtt (embedded only) · /metrics · /healthz · /readyz · recordings
+ *           └─ HttpServer: /mqtt (embedded only) · /metrics · /healthz · /readyz · recordings · web apps
  *
  * `tali start` runs both parts; `tali answer --broker mqtt://…` (config `broker`) runs the services part alone
  * against Mosquitto, EMQX or HiveMQ (see docs/cluster.md).
@@ -26,6 +26,7 @@ import { loadTlsFiles } from './security/tls-files.ts';
 import { CredentialStore } from './security/credentials.ts';
 import { Services, type MqttWill } from './services.ts';
 import { VERSION } from './version.ts';
+import { routeWebApps } from './web/routes.ts';
 
 export interface BridgeStartOptions {
   /** A validated config, or option values to validate (defaults fill the rest). */
@@ -70,6 +71,7 @@ export class Bridge {
     // clients reconnect so that their cards, wills and subscriptions exist again.
     embedded?.backend?.on('available', () => this.services.answerer.announce());
     embedded?.backend?.on('reset', () => embedded.broker.disconnectWhere(() => true, 'Redis lost the cluster state'));
+    routeWebApps(this.http, { mqttPath: config.wsPath, root: config.root }, log.child({ component: 'web' }));
     http.route('/healthz', healthz);
     http.route(
       '/readyz',

@@ -8,6 +8,7 @@ import { Bridge } from '../bridge.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
 import { TaliError } from '../errors.ts';
 import { envOf, flagOf, OPTIONS, type OptionName } from '../config/options.ts';
+import { webBundle } from '../web/bundle.ts';
 import type { CliIo } from './main.ts';
 
 export function runStart(argv: string[], io: CliIo): Promise<number> {
@@ -54,6 +55,8 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
     if (command === 'answer' && config.broker === '') throw new ConfigError(['broker: tali answer needs --broker mqtt://host:port (or TALI_BROKER)']);
     if (command === 'answer' && config.cluster !== '') throw new ConfigError(['cluster: only for tali start (the embedded broker); an external broker clusters by itself']);
     bridge = await Bridge.start({ config });
+    // Bundle the dashboard now rather than on the first page view (tests start bridges without paying for it).
+    webBundle().catch((err: unknown) => bridge.log.error({ err }, 'bundling the browser apps failed'));
   } catch (err) {
     if (err instanceof TaliError) io.stderr.write(`tali ${command}: ${err.code}: ${err.message}\n`);
     else io.stderr.write(err instanceof ConfigError ? `tali ${command}: ${err.message}\n` : `tali ${command}: ${(err as Error).stack}\n`);
