@@ -20,10 +20,11 @@ export interface ViewerClientOptions {
   /** The viewer's (or admin's) user name; it is also the `{viewerId}` of its topics. */
   user: string;
   /**
-   * The password, or a function asked for one at every CONNECT: give short-lived tokens that way. A token only has
-   * to be valid when a connection opens, so refreshing one never interrupts a connection, let alone the video.
+   * The password, or a function asked for a credential at every CONNECT. For short-lived tokens (`POST /api/token`)
+   * return `{ secret, expiresAt }`: before it expires the client asks again and moves to a new connection without
+   * dropping a watch (see #scheduleRefresh).
    */
-  password: string | (() => string | Promise<string>);
+  password: string | (() => Credential | Promise<Credential>);
   root?: string | undefined;
   connect: MqttConnector;
   /**
@@ -40,6 +41,9 @@ export interface ViewerClientOptions {
   /** Defaults for every watch. */
   watch?: WatchOptions | undefined;
 }
+
+/** A password, or a token with its expiry (ms since the epoch). */
+export type Credential = string | { secret: string; expiresAt: number };
 
 /** One message that went over MQTT, for signaling logs. */
 export interface SignalRecord {
@@ -64,6 +68,8 @@ export interface ViewerClientEvents {
   protocolError: [error: ProtocolError, topic: string];
   /** Something worth showing that does not stop the client (e.g. the broker refused the device cards). */
   warning: [string];
+  /** A token refresh moved the client to a new connection (the watches went on). */
+  refreshed: [Credential];
 }
 
 const STABLE_CONNECTION_MS = 10_000;
@@ -96,8 +102,16 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   #connectedAt = 0;
   #attempt = 0;
   #clockOffsetMs = 0;
-  /** The current connection's ID (section 16.3 of the protocol): in the will and in every watch. */
+  /**
+   * The connection's ID (protocol section 16.3): in its will and in every watch made over it. New after a lost
+   * connection (a late will of the old one must not end the new watches); kept across a token refresh.
+   */
   #connection = '';
+  /** The connection that replaces #client during a token refresh, until it is subscribed. */
+  #next: MqttClient | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The credential the live connection logged in with, while a refresh replaces it. */
+  #refreshing: (Credential & object) | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #started: Promise<void> | undefined;
   #settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -224,40 +238,51 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   async #connect(): Promise<void> {
     this.#reconnectTimer = undefined;
     this.#lastError = undefined;
-    let password: string;
+    let credential: Credential;
     try {
-      password = typeof this.#options.password === 'string' ? this.#options.password : await this.#options.password();
+      credential = await this.#credential();
     } catch (err) {
       this.#scheduleReconnect(err as Error, false);
       return;
     }
     if (this.#stopped) return;
     // Names this connection in its will and in its watches: when it drops, the bridge ends only its sessions.
-    const connection = randomId(16);
-    this.#connection = connection;
-    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now(), connection };
+    this.#connection = randomId(16);
+    const client = this.#open(credential);
+    this.#client = client;
+    client.on('connect', () => void this.#onConnack(client, credential));
+  }
+
+  /** A new mqtt.js client whose will names the current connection ID; every handler checks that it is still wanted. */
+  #open(credential: Credential): MqttClient {
+    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now(), connection: this.#connection };
     const client = this.#options.connect({
       // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
       clientId: `${this.user}-${randomId(8)}`,
       username: this.user,
-      password,
+      password: typeof credential === 'string' ? credential : credential.secret,
       will: { topic: this.topics.viewer(this.user, 'up'), payload: encode(leave), qos: 1, retain: false },
       keepaliveS: this.#options.keepaliveS ?? 30,
       clean: true,
     });
-    this.#client = client;
     client.on('error', (err) => {
       if (client === this.#client) this.#lastError = err;
     });
-    client.on('connect', () => void this.#onConnack(client));
+    // While a token refresh overlaps two connections both deliver: duplicates are dropped by (sessionId, seq).
     client.on('message', (topic, payload) => {
-      if (client === this.#client) this.#onMessage(topic, payload);
+      if (client === this.#client || client === this.#next) this.#onMessage(topic, payload);
     });
-    client.on('close', () => this.#onClose(client));
+    client.on('close', () => (client === this.#next ? this.#onSwitchFailed(client) : this.#onClose(client)));
+    return client;
   }
 
-  async #onConnack(client: MqttClient): Promise<void> {
-    if (client !== this.#client) return;
+  async #credential(): Promise<Credential> {
+    const password = this.#options.password;
+    return typeof password === 'string' ? password : await password();
+  }
+
+  /** Subscribes a fresh connection to what this client reads; false (and the connection ended) if that fails. */
+  async #subscribeAll(client: MqttClient): Promise<boolean> {
     const t = this.topics;
     const cards = this.#options.devices ? this.#options.devices.flatMap((d) => [t.device(d, 'status'), t.device(d, 'metrics')]) : [t.allDevices('status'), t.allDevices('metrics')];
     try {
@@ -266,24 +291,82 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       await subscribe(client, cards).catch((err: Error) => this.emit('warning', `device cards: ${err.message}`));
       const followed = [...this.#followed].flatMap((d) => [t.device(d, 'up'), t.device(d, 'down')]);
       if (followed.length > 0) await subscribe(client, followed).catch(() => this.#followed.clear());
+      return true;
     } catch (err) {
       if (client === this.#client) this.#lastError = err as Error;
       client.end(true);
-      return;
+      return false;
     }
+  }
+
+  async #onConnack(client: MqttClient, credential: Credential): Promise<void> {
     if (client !== this.#client) return;
+    if (!(await this.#subscribeAll(client)) || client !== this.#client) return;
     this.#connected = true;
     this.#connectedAt = Date.now();
     const reconnect = this.#everConnected;
     this.#everConnected = true;
     this.#settleStart?.resolve();
     this.#settleStart = undefined;
+    this.#scheduleRefresh(credential);
     this.emit('connected', { reconnect });
     for (const watch of this.#watches) watch.begin();
   }
 
+  /**
+   * A token expires, and the broker then closes the connection that used it (MQTT 3.1.1 cannot re-authenticate).
+   * So at 80 % of its life: a fresh credential, a second connection with it, then a clean DISCONNECT of the first.
+   * The watches go on untouched: media never crosses MQTT, a clean DISCONNECT publishes no will, and the new
+   * connection's will names the same connection ID, so it still ends these watches if the tab vanishes.
+   */
+  #scheduleRefresh(credential: Credential, inMs?: number): void {
+    clearTimeout(this.#refreshTimer);
+    if (typeof credential === 'string') return;
+    const delayMs = inMs ?? Math.max(1000, (credential.expiresAt - Date.now()) * 0.8);
+    this.#refreshTimer = setTimeout(() => void this.#switchConnection(credential), delayMs);
+  }
+
+  async #switchConnection(current: Credential & object): Promise<void> {
+    if (this.#stopped || !this.#connected || this.#next) return;
+    this.#refreshing = current;
+    let credential: Credential;
+    try {
+      credential = await this.#credential();
+    } catch (err) {
+      this.emit('warning', `refreshing the login failed: ${(err as Error).message}`);
+      return this.#scheduleRefresh(current, Math.min(5000, Math.max(0, (current.expiresAt - Date.now()) / 2)));
+    }
+    if (this.#stopped || !this.#connected) return;
+    const next = this.#open(credential);
+    this.#next = next;
+    next.on('connect', () => void this.#onSwitchConnack(next, credential));
+  }
+
+  async #onSwitchConnack(next: MqttClient, credential: Credential): Promise<void> {
+    if (next !== this.#next || !(await this.#subscribeAll(next)) || next !== this.#next) return;
+    const previous = this.#client;
+    this.#next = undefined;
+    this.#client = next;
+    this.#connectedAt = Date.now();
+    this.#scheduleRefresh(credential);
+    this.emit('refreshed', credential);
+    // A DISCONNECT packet discards that connection's will (MQTT-3.14.4-3): the watches stay.
+    previous?.end(false);
+  }
+
+  #onSwitchFailed(next: MqttClient): void {
+    this.#next = undefined;
+    next.end(true);
+    if (this.#stopped || !this.#connected) return;
+    this.emit('warning', 'refreshing the login failed: the new connection closed');
+    if (this.#refreshing) this.#scheduleRefresh(this.#refreshing, 5000);
+  }
+
   #onClose(client: MqttClient): void {
     if (client !== this.#client) return;
+    clearTimeout(this.#refreshTimer);
+    this.#next?.end(true);
+    this.#next = undefined;
     const error = this.#lastError;
     this.#client = undefined;
     client.end(true);
@@ -364,6 +447,9 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   async #stop(): Promise<void> {
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#refreshTimer);
+    this.#next?.end(true);
+    this.#next = undefined;
     this.#reconnectTimer = undefined;
     this.#settleStart?.reject(new Error('ViewerClient stopped before it connected'));
     this.#settleStart = undefined;

@@ -133,6 +133,45 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     expect(watches[1]!.state).toBe('connected');
   });
 
+  it('with short-lived tokens from /api/token it moves to a fresh connection before expiry; the video never stops', async () => {
+    const tb = await startBridge();
+    await startCamera(tb, transport);
+    const password = await tb.bridge.credentials.add('frank', 'viewer', { replace: true });
+    // The dashboard's way: the password once for a first token, then each token buys the next. Tokens of 6 s (whole
+    // seconds, so 5–6 s left when issued): the switch at 80 % leaves over a second of margin on a busy machine.
+    let token: string | undefined;
+    const api = `http://127.0.0.1:${tb.bridge.httpPort}/api/token`;
+    const issued: number[] = [];
+    const credential = async () => {
+      const authorization = token ? `Bearer ${token}` : `Basic ${Buffer.from(`frank:${password}`).toString('base64')}`;
+      const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: 6 }) });
+      const body = (await res.json()) as { token: string; expiresAt: string };
+      token = body.token;
+      issued.push(Date.now());
+      return { secret: body.token, expiresAt: Date.parse(body.expiresAt) };
+    };
+    const client = new ViewerClient({ user: 'frank', password: credential, backoff: FAST_BACKOFF, connect: nodeConnector(tb.urlFor(transport)) });
+    onTestFinished(() => client.stop());
+    await client.start();
+    let peer: WeriftViewerPeer | undefined;
+    const watch = client.watch('cam1', (iceServers) => (peer = new WeriftViewerPeer({ iceServers })));
+    await next(watch, 'state', (s) => s === 'connected', 10_000);
+    const sessionId = watch.sessionId;
+    const video = () => peer?.tracks.get('video')?.packets ?? 0;
+
+    await next(client, 'refreshed', () => true, 10_000);
+    // Past the first token's expiry (when the broker closes whatever still uses it), video still arriving.
+    const firstExpiry = issued[0]! + 6000;
+    await until(() => Date.now() > firstExpiry, 7000, "the first token's expiry");
+    const before = video();
+    await until(() => video() > before + 10, 5000, 'video still arriving after the first token expired');
+    // The same watch, the same session on the bridge, never re-watched.
+    expect(issued).toHaveLength(2);
+    expect(watch.sessionId).toBe(sessionId);
+    expect(watch.state).toBe('connected');
+    expect(tb.bridge.relay.viewers.get(`frank/${sessionId}`)?.state).toBe('connected');
+  });
+
   it('a wrong password is refused once, without retrying', async () => {
     const tb = await startBridge();
     await tb.bridge.credentials.add('carol', 'viewer', { replace: true });
