@@ -38,6 +38,19 @@ async function postToken(tb: TestBridge, auth: string, body?: unknown): Promise<
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('tali device / tali user against a running bridge', () => {
+  it('the first start creates the admin identity and says where its secret is (a file only the owner reads)', async () => {
+    const tb = await startBridge();
+    const file = join(tb.dataDir, 'admin.secret');
+    expect(tb.logs.find((l) => l.adminSecretFile === file && /first start/.test(String(l.msg)))).toBeDefined();
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(tb.dataDir, 'identities.json'))).mode & 0o777).toBe(0o600);
+    const secret = (await import('node:fs/promises').then((fs) => fs.readFile(file, 'utf8'))).trim();
+    const admin = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'admin', username: 'admin', password: secret });
+    await admin.subscribeAsync('$SYS/#', { qos: 0 });
+    await admin.endAsync();
+    expect(JSON.stringify(tb.logs)).not.toContain(secret);
+  });
+
   it('device add prints a secret once that works at once; device remove closes its live connection', async () => {
     const tb = await startBridge();
     const added = await tali('device', 'add', 'cam1', '--data-dir', tb.dataDir, '--quiet');
