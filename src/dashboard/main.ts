@@ -12,6 +12,7 @@ import { byId, meta, setBadge } from './dom.ts';
 import { Player } from './player.ts';
 import { SignalLog } from './signal-log.ts';
 import { StatsChart } from './stats-chart.ts';
+import { SignInError, tokenLogin } from './tokens.ts';
 import { renderCameraTimeline, renderWatchTimeline } from './timeline-view.ts';
 
 const MQTT_URL = mqttUrlFor(location, meta('tali-mqtt-path', '/mqtt'));
@@ -38,20 +39,24 @@ let current: SignedIn | undefined;
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   const data = new FormData(form);
-  void signIn(String(data.get('user') ?? ''), String(data.get('password') ?? ''));
+  void signIn(String(data.get('user') ?? ''), String(data.get('password') ?? ''), data.get('keep') === 'on');
 });
 signOut.addEventListener('click', () => void leave());
 
 const rememberedUser = sessionStorage.getItem('tali-user');
 if (rememberedUser) (form.elements.namedItem('user') as HTMLInputElement).value = rememberedUser;
 
-async function signIn(user: string, password: string): Promise<void> {
+async function signIn(user: string, password: string, keepPassword: boolean): Promise<void> {
   loginError.textContent = '';
   setBadge(connection, 'connecting', 'connecting…');
   let client: ViewerClient;
   try {
-    // A function, not the string: each (re)connect asks again, which is where a short-lived token would come from.
-    client = new ViewerClient({ user, password: async () => password, root: ROOT, connect: browserConnector(MQTT_URL) });
+    // Short-lived tokens unless asked to keep the password (tokens log in as viewers, even an admin's), or the
+    // bridge issues none. `?ttl=S` asks for S-second tokens (to see refreshes happen).
+    const ttl = Number(new URLSearchParams(location.search).get('ttl')) || undefined;
+    const credential = keepPassword ? undefined : await tokenLogin(user, password, ttl);
+    client = new ViewerClient({ user, password: credential ?? password, root: ROOT, connect: browserConnector(MQTT_URL) });
+    byId('who').dataset.login = credential ? 'token' : 'password';
   } catch (err) {
     loginError.textContent = (err as Error).message;
     setBadge(connection, 'signed-out', 'signed out');
@@ -69,6 +74,13 @@ async function signIn(user: string, password: string): Promise<void> {
   });
   client.on('connected', () => setBadge(connection, 'connected', `connected`));
   client.on('warning', (text) => void (byId('no-devices').textContent = text));
+  client.on('refreshed', (credential) => {
+    if (typeof credential !== 'string') byId('who').dataset.expires = new Date(credential.expiresAt).toISOString();
+  });
+  client.on('disconnected', (err) => {
+    // A token chain that cannot be extended any more (tokenMaxTtlS, a removed user): back to the sign-in form.
+    if (err instanceof SignInError) void leave().then(() => void (loginError.textContent = err.message));
+  });
   client.on('reconnecting', ({ delayMs }) => setBadge(connection, 'retrying', `reconnecting in ${(delayMs / 1000).toFixed(1)} s`));
   client.on('signal', (record) => {
     if (record.deviceId !== undefined && record.deviceId === session.selected) log.add(record);

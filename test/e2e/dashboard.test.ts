@@ -34,7 +34,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
   beforeAll(async () => {
     tb = await createBridge({ keyframeIntervalMs: 200 });
     base = `http://127.0.0.1:${tb.bridge.httpPort}`;
-    for (const id of ['cam-a', 'cam-b', 'cam-c', 'cam-sim']) secrets[id] = await tb.bridge.credentials.add(id, 'device', { replace: true });
+    for (const id of ['cam-a', 'cam-b', 'cam-c', 'cam-sim', 'cam-tok']) secrets[id] = await tb.bridge.credentials.add(id, 'device', { replace: true });
     secrets.alice = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
     secrets.ops = await tb.bridge.credentials.add('ops', 'admin', { replace: true });
     [cameraBrowser, mdnsBrowser] = await Promise.all([launch({ candidates: 'raw-ip', fakeCamera: true }), launch({ candidates: 'mdns' })]);
@@ -71,10 +71,11 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     expect(p50).toBeLessThan(2000);
   }
 
-  async function dashboard(browser: Browser, user: 'alice' | 'ops') {
-    const page = await openPage(browser, `${base}/`);
+  /** A signed-in dashboard: alice with tokens, the admin with its password kept (to read cameras' signaling). */
+  async function dashboard(browser: Browser, user: 'alice' | 'ops', path = '/') {
+    const page = await openPage(browser, `${base}${path}`);
     onTestFinished(() => page.close());
-    await signIn(page, user, secrets[user]!);
+    await signIn(page, user, secrets[user]!, { keepPassword: user === 'ops' });
     return page;
   }
 
@@ -153,9 +154,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
   });
 
   it("an admin watching a camera before it exists: the camera's own signaling shows in the log, then its video", async () => {
-    const page = await openPage(mdnsBrowser, `${base}/#cam-c`); // a link straight to the camera
-    onTestFinished(() => page.close());
-    await signIn(page, 'ops', secrets.ops!);
+    const page = await dashboard(mdnsBrowser, 'ops', '/#cam-c'); // a link straight to the camera
     await page.waitForSelector('#stream-state[data-state=waiting]');
     await page.waitForFunction(() => document.getElementById('log-scope')?.textContent === '(camera topics and your sessions)');
     await browserCamera('cam-c');
@@ -163,6 +162,30 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     await page.waitForSelector('#log li.in[data-type=answer][data-topic$="/device/cam-c/down"]');
     await page.waitForFunction(() => (document.querySelector('video#video') as HTMLVideoElement).videoWidth > 0, undefined, { timeout: 25_000 });
     await screenshot(page, 'dashboard-admin-signaling');
+  });
+
+  it('signed in with 6-second tokens, the dashboard refreshes them without dropping the video', async () => {
+    const camera = new SimulatedCamera({ deviceId: 'cam-tok', secret: secrets['cam-tok']!, connect: nodeConnector(tb.bridge.mqttUrl) });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    const page = await dashboard(cameraBrowser, 'alice', '/?ttl=6');
+    expect(await page.getAttribute('#who', 'data-login')).toBe('token');
+    await page.waitForSelector(deviceCard('cam-tok', 'online'));
+    const signedInAt = Date.now();
+    await watchAndPlay(page, 'cam-tok', 0);
+    // Two refreshes (each at 80 % of a 5–6 s token): well past the first token's expiry.
+    await page.waitForFunction(() => document.getElementById('who')?.dataset.expires !== undefined, undefined, { timeout: 10_000 });
+    const firstRefresh = await page.getAttribute('#who', 'data-expires');
+    await page.waitForFunction((seen) => document.getElementById('who')?.dataset.expires !== seen, firstRefresh, { timeout: 10_000 });
+    expect(Date.now()).toBeGreaterThan(signedInAt + 6000);
+    const decoded = (await playback(page)).framesDecoded;
+    await page.waitForFunction((n) => Number(document.getElementById('numbers')?.dataset.framesDecoded ?? 0) > n + 10, decoded, { timeout: 10_000 });
+    // One watch all along: no re-watch, still connected.
+    expect(await page.locator('#log li.out[data-type=watch]').count()).toBe(1);
+    expect(await page.getAttribute('#watch-state', 'data-state')).toBe('connected');
+    const refreshes = tb.logs.filter((l) => l.event === 'token_issued' && l.sub === 'alice' && l.refresh === true);
+    expect(refreshes.length).toBeGreaterThanOrEqual(2);
+    expect(tb.logs.some((l) => l.event === 'token_expired' && l.identity === 'alice')).toBe(false);
   });
 
   it('over https:// the dashboard connects with wss:// (derived from the page) and plays', async () => {

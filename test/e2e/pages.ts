@@ -13,9 +13,11 @@ export async function startBrowserCamera(page: Page, deviceId: string, secret: s
   await page.waitForSelector('#session[data-state=connected]', { timeout: 15_000 });
 }
 
-export async function signIn(page: Page, user: string, password: string): Promise<void> {
+/** Signs in with short-lived tokens, or with the password kept (what an admin needs to read cameras' signaling). */
+export async function signIn(page: Page, user: string, password: string, options: { keepPassword?: boolean } = {}): Promise<void> {
   await page.fill('input[name=user]', user);
   await page.fill('input[name=password]', password);
+  await page.setChecked('input[name=keep]', options.keepPassword ?? false);
   await page.click('form#login button[type=submit]');
   await page.waitForSelector('#connection[data-state=connected]', { timeout: 10_000 });
 }
