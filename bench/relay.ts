@@ -6,8 +6,8 @@
  * and the viewers (bench/lib/viewer-worker.ts, werift receivers counting packets and sequence gaps). Every camera
  * streams from the start; the first level has no viewers and gives the cost of receiving alone (the baseline of the
  * marginal cost). Viewers are added level by level, spread over the streams; each level is measured after a settling
- * time. The knee is the first level with loss ≥ 1 %, bridge event-loop delay p99 ≥ 50 ms or the bridge at ≥ 95 %
- * of a core; the level before it is the capacity.
+ * time. The knee is the first level with loss ≥ 1 % at the viewers, a bridge event-loop delay median ≥ 20 ms
+ * (sustained lag; p99 is reported too) or the bridge at ≥ 95 % of a core; the level before it is the capacity.
  */
 import type { WorkerCommand, WorkerEvent } from './lib/camera-worker.ts';
 import { Child } from './lib/child.ts';
@@ -134,7 +134,8 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
         receivedPerSecond: received / seconds,
         bridgeCore: u.cpuMs / u.wallMs,
         cpuUsPerForwarded: forwarded > 0 ? cpuUs / forwarded : NaN,
-        marginalUsPerForwarded: forwarded > 0 ? (cpuUs - baselineUsPerReceived * received) / forwarded : NaN,
+        // Undefined when starved: under CPU contention the receive-only baseline is itself inflated.
+        marginalUsPerForwarded: forwarded > 0 && cpuUs > baselineUsPerReceived * received ? (cpuUs - baselineUsPerReceived * received) / forwarded : NaN,
         eldP50: u.eldP50,
         eldP99: u.eldP99,
         runQueue: u.runQueueMs / u.wallMs,
@@ -145,7 +146,9 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
         failed,
       };
       levels.push(level);
-      if (perStream > 0 && (level.lossPercent >= 1 || level.eldP99 >= 50 || level.bridgeCore >= 0.95 || failed > 0)) {
+      // Sustained lag (the loop-delay median), not one stall: on a shared machine a single scheduling hiccup
+      // shows in p99 at any load.
+      if (perStream > 0 && (level.lossPercent >= 1 || level.eldP50 >= 20 || level.bridgeCore >= 0.95 || failed > 0)) {
         knee = level;
         break;
       }
@@ -183,7 +186,7 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
   const kneeReason = knee
     ? [
         knee.lossPercent >= 1 && `loss ${fmt(knee.lossPercent, 1)} % at the viewers`,
-        knee.eldP99 >= 50 && `bridge event-loop delay p99 ${fmt(knee.eldP99, 0)} ms`,
+        knee.eldP50 >= 20 && `bridge event-loop delay p50 ${fmt(knee.eldP50, 0)} ms`,
         knee.bridgeCore >= 0.95 && `bridge at ${fmt(knee.bridgeCore * 100, 0)} % of a core`,
         knee.failed > 0 && `${knee.failed} viewers failed to connect`,
       ].filter(Boolean).join(', ')
@@ -194,6 +197,10 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
     `Knee: ${kneeReason}. Capacity on this machine: ${capacity && capacity.viewers > 0 ? `${capacity.viewers} viewers (${fmtInt(capacity.forwardedPerSecond)} packets/s, ${fmt(capacity.mbitOut, 0)} Mbit/s out)` : 'below the first level tried'}.`,
   );
   const last = knee ?? levels.at(-1);
+  // The per-packet cost least distorted by contention: the level with viewers where the bridge waited least for a CPU.
+  const withViewers = levels.filter((l) => l.viewers > 0 && Number.isFinite(l.cpuUsPerForwarded));
+  const best = withViewers.sort((a, b) => a.runQueue - b.runQueue)[0]?.cpuUsPerForwarded ?? NaN;
+  const perPacket = last && Number.isFinite(last.marginalUsPerForwarded) ? last.marginalUsPerForwarded : best;
   return {
     id: 'relay',
     title: 'Relay: streams × viewers at ~1 Mbit/s, 30 fps',
@@ -202,8 +209,8 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
     notes,
     bottleneck: last
       ? last.runQueue > 0.2 && last.bridgeCore < 0.8
-        ? `CPU contention on this 2-core machine, not the bridge's own work: at the knee the bridge used ${fmt(last.bridgeCore * 100, 0)} % of a core but its threads waited for a CPU ${fmt(last.runQueue * 100, 0)} % of the time (the viewers' process, decrypting every forwarded packet, took ${fmt(last.viewerCore * 100, 0)} %, plus the cameras and whatever else ran on the machine), and its event loop stalled (p99 ${fmt(last.eldP99, 0)} ms), so UDP socket buffers overflowed. Each forwarded packet costs the bridge ~${fmt(last.marginalUsPerForwarded, 0)} µs (werift's SRTP encrypt and UDP send), i.e. about ${fmtInt(1e6 / Math.max(1, last.marginalUsPerForwarded))} packets/s per dedicated core.`
-        : `The bridge's one event loop: each forwarded packet costs ~${fmt(last.marginalUsPerForwarded, 0)} µs of CPU (werift's SRTP encrypt and UDP send per viewer — the relay itself does no per-packet allocation), so one core tops out near ${fmtInt(1e6 / Math.max(1, last.marginalUsPerForwarded))} packets/s; the viewers' process took ${fmt(last.viewerCore * 100, 0)} % of the other core.`
+        ? `CPU contention on this 2-core machine, not the bridge's own work: at the knee the bridge used ${fmt(last.bridgeCore * 100, 0)} % of a core but its threads waited for a CPU ${fmt(last.runQueue * 100, 0)} % of the time (the viewers' process, decrypting every forwarded packet, took ${fmt(last.viewerCore * 100, 0)} %, plus the cameras and whatever else ran on the machine), and its event loop stalled (p99 ${fmt(last.eldP99, 0)} ms), so UDP socket buffers overflowed.${Number.isFinite(best) ? ` Each forwarded packet costs the bridge ~${fmt(best, 0)} µs of its own CPU (gross, receive included, at the least-starved level with viewers: werift's SRTP encrypt and UDP send), i.e. about ${fmtInt(1e6 / Math.max(1, best))} packets/s per dedicated core.` : ''}`
+        : `The bridge's one event loop: each forwarded packet costs ~${fmt(perPacket, 0)} µs of CPU (werift's SRTP encrypt and UDP send per viewer — the relay itself does no per-packet allocation), so one core tops out near ${fmtInt(1e6 / Math.max(1, perPacket))} packets/s; the viewers' process took ${fmt(last.viewerCore * 100, 0)} % of the other core.`
       : undefined,
     data: { clip: { kbps: clip.kbps, fps: clip.fps, method: clip.method }, levels, capacity, knee },
   };

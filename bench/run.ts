@@ -9,7 +9,7 @@
  *   latest.md          the tables, notes and bottlenecks, with the machine they ran on
  *   latest.svg         box plots of the latency distributions
  *
- * Options: --quick, --only signaling,broker,…, --out DIR.
+ * Options: --quick, --only signaling,broker,… (re-runs those and keeps the other tables of the latest run), --out DIR.
  * Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline that the
  * same run measures: these machines are shared and noisy, so figures from different runs are not comparable.
  */
@@ -51,7 +51,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
-        concurrency: () => runConcurrency({ levels: [[1, 10], [10, 3], [100, 2]], timeoutMs: 60_000 }),
+        concurrency: () => runConcurrency({ levels: [[1, 10], [10, 3], [100, 1]], timeoutMs: 30_000 }),
         broker: () => runBroker({ rounds: 3, phaseMs: 800, windows: { '1to1': 32, '100to100': 4 }, many: 100 }),
         connections: () => runConnections({ levels: [1000, 5000, 10_000], baselineUpTo: 5000, window: 256, heapAt: [500, 1500] }),
         relay: () =>
@@ -110,7 +110,7 @@ export function markdown(result: RunResult): string {
   const parts = [
     `# tali benchmarks${result.quick ? ' (quick smoke run: small counts, figures not meaningful)' : ''}`,
     '',
-    `Run ${result.startedAt} on commit ${result.machine.commit}, ${Math.round(result.seconds)} s. Machine: ${machineLine(result.machine)}.`,
+    `Run ${result.startedAt} on commit ${result.machine.commit}, ${Math.round(result.seconds)} s. Machine: ${machineLine(result.machine)}. Each section says when it ran and how loaded the machine was.`,
     '',
     'Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline measured in the same run: this machine is shared and noisy, so compare ratios, not absolute figures across runs. Regenerate with `npm run bench`.',
     '',
@@ -133,15 +133,19 @@ export async function runSuite(options: { quick: boolean; only?: MeasurementId[]
   const errors: RunResult['errors'] = [];
   for (const id of options.only ?? MEASUREMENTS) {
     const t0 = performance.now();
+    const ranAt = new Date().toISOString();
+    const loadAverage = Math.round((loadavg()[0] ?? 0) * 100) / 100;
     try {
       const table = await steps[id]();
+      table.ranAt = ranAt;
+      table.loadAverage = loadAverage;
       table.seconds = Math.round((performance.now() - t0) / 100) / 10;
       tables.push(table);
       log(`${printTable(table)}\n  (${table.seconds} s)`);
     } catch (err) {
       const message = (err as Error).stack ?? String(err);
       errors.push({ id, message });
-      tables.push({ id, title: TITLES[id], columns: ['error'], rows: [[(err as Error).message]], notes: ['This measurement failed; see the JSON for the stack.'] });
+      tables.push({ id, title: TITLES[id], columns: ['error'], rows: [[(err as Error).message]], notes: ['This measurement failed; see the JSON for the stack.'], ranAt, loadAverage });
       log(`\n== ${TITLES[id]} == FAILED: ${message}`);
     }
   }
@@ -150,17 +154,31 @@ export async function runSuite(options: { quick: boolean; only?: MeasurementId[]
 
   const out = options.out ?? fileURLToPath(new URL(options.quick ? './results/quick/' : './results/', import.meta.url));
   await mkdir(out, { recursive: true });
+  if (options.only) {
+    // A partial run replaces its tables in the latest run's results and keeps the rest.
+    const previous = await readFile(join(out, 'latest.json'), 'utf8').then((t) => JSON.parse(t) as RunResult, () => undefined);
+    if (previous && previous.quick === options.quick) {
+      const fresh = new Map(tables.map((t) => [t.id, t]));
+      result.tables = MEASUREMENTS.flatMap((id) => fresh.get(id) ?? previous.tables.filter((t) => t.id === id));
+      result.errors = [...previous.errors.filter((e) => !fresh.has(e.id)), ...errors];
+      result.startedAt = previous.startedAt;
+      result.seconds = previous.seconds;
+      result.machine = { ...previous.machine, commit: m.commit };
+    }
+  }
   const json = JSON.stringify(result, null, 1);
   await writeFile(join(out, `${startedAt.replace(/[:.]/g, '-')}.json`), json);
   await writeFile(join(out, 'latest.json'), json);
   await writeFile(join(out, 'latest.md'), markdown(result));
-  const panels = tables.flatMap((t) => t.charts ?? []);
+  const panels = result.tables.flatMap((t) => t.charts ?? []);
   await writeFile(join(out, 'latest.svg'), boxPlotSvg(`tali benchmarks — ${startedAt.slice(0, 10)} — ${m.cpu}, ${m.cores} cores`, panels));
   log(`\nwrote ${join(out, 'latest.md')}, latest.svg, latest.json (${Math.round(result.seconds)} s)`);
   return result;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // Let 'exit' handlers run on Ctrl-C or kill, so no broker or child outlives the run.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const args = process.argv.slice(2);
   const value = (flag: string) => {
     const i = args.indexOf(flag);

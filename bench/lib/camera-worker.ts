@@ -17,7 +17,18 @@ import { createCameraPeer, sessionId, upMessage, type CameraPeer } from './camer
 import { epochMs } from './stats.ts';
 
 export type WorkerCommand =
-  | { cmd: 'prepare'; n: number; path: 'floor' | 'mqtt' | 'ws'; url?: string; root: string; ids: string[]; clip?: string }
+  | {
+      cmd: 'prepare';
+      n: number;
+      path: 'floor' | 'mqtt' | 'ws';
+      url?: string;
+      root: string;
+      ids: string[];
+      clip?: string;
+      /** Stop each camera's media once the parent says its first frame was delivered; otherwise stream throughout. */
+      untilDelivered?: boolean;
+    }
+  | { cmd: 'delivered'; i: number }
   | { cmd: 'go' }
   | { cmd: 'answer'; i: number; sdp: string }
   | { cmd: 'stop' };
@@ -32,6 +43,8 @@ export type WorkerEvent =
 
 interface Cam {
   peer: CameraPeer;
+  /** Its first frame reached the answerer: media can stop (untilDelivered). */
+  delivered?: boolean;
   sid: string;
   id: string;
   client?: MqttClient;
@@ -52,7 +65,7 @@ async function prepare(c: Extract<WorkerCommand, { cmd: 'prepare' }>): Promise<v
       const cam: Cam = { peer: await createCameraPeer({ ...(c.clip && { clip: c.clip }) }), sid: sessionId(), id, topics };
       void cam.peer.connected.then(() => {
         send({ type: 'connected', i, t: epochMs() });
-        cam.peer.startMedia();
+        if (!cam.delivered) cam.peer.startMedia();
       });
       if (c.path !== 'floor') {
         // allowAnonymous bridge: the client ID is the device ID (what a device's credentials would give it).
@@ -112,6 +125,10 @@ process.on('message', (m: WorkerCommand) => {
     else if (m.cmd === 'go') go();
     else if (m.cmd === 'answer') await applyAnswer(m.i, m.sdp);
     else if (m.cmd === 'stop') await stop();
+    else if (m.cmd === 'delivered') {
+      const cam = cams[m.i];
+      if (cam) (cam.delivered = true), cam.peer.stopMedia();
+    }
   };
   run().catch((err: Error) => send({ type: 'error', message: err.stack ?? err.message }));
 });

@@ -16,8 +16,11 @@ export interface CameraPeer {
   /** Resolves when the camera's side is ICE + DTLS connected. */
   connected: Promise<void>;
   applyAnswer(sdp: string): Promise<void>;
-  /** Streams the clip (from a keyframe) until stop(). */
+  /** Streams the clip (from a keyframe) until stop() or stopMedia(). */
   startMedia(): void;
+  stopMedia(): void;
+  /** Called on each keyframe request (RTCP PLI) after the source was told to send one. */
+  onKeyframeRequest: (() => void) | undefined;
   stop(): Promise<void>;
 }
 
@@ -31,25 +34,30 @@ export async function createCameraPeer(options: { codec?: VideoCodec; clip?: str
   });
   const transceiver = pc.addTransceiver('video', { direction: 'sendonly' });
   const source = new VideoSource({ codec, ...(options.clip && { clip: options.clip }) });
-  transceiver.sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+  const peer: { onKeyframeRequest: (() => void) | undefined } = { onKeyframeRequest: undefined };
+  transceiver.sender.onPictureLossIndication.subscribe(() => {
+    source.requestKeyframe();
+    peer.onKeyframeRequest?.();
+  });
   const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   const offer = await pc.createOffer();
   hostCandidatesOnly(pc);
   await pc.setLocalDescription(offer);
-  return {
+  return Object.assign(peer, {
     pc,
     offerSdp: pc.localDescription?.sdp ?? '',
     source,
     connected,
-    applyAnswer: (sdp) => pc.setRemoteDescription({ type: 'answer', sdp }),
+    applyAnswer: (sdp: string) => pc.setRemoteDescription({ type: 'answer', sdp }),
     startMedia: () => {
       if (!source.running) source.start((packet) => void transceiver.sender.sendRtp(packet).catch(() => {}));
     },
+    stopMedia: () => source.stop(),
     stop: async () => {
       source.stop();
       await pc.close().catch(() => {});
     },
-  };
+  });
 }
 
 /**

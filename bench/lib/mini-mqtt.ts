@@ -77,6 +77,8 @@ export class PreparedPublish {
   }
 }
 
+const PINGREQ = Buffer.from([0xc0, 0]);
+
 export class MiniMqtt {
   readonly socket: Socket;
   /** payload: a view into the receive buffer, valid only during the call. */
@@ -138,6 +140,11 @@ export class MiniMqtt {
       this.#waiters.set(id, resolve);
       this.socket.write(p.withId(id));
     });
+  }
+
+  /** PINGREQ: a device's keepalive (the broker drops a client silent for 1.5 × its keepalive). */
+  ping(): void {
+    if (!this.socket.destroyed) this.socket.write(PINGREQ);
   }
 
   write(bytes: Buffer): boolean {

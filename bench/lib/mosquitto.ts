@@ -52,6 +52,10 @@ export async function startMosquitto(): Promise<Mosquitto | undefined> {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Not an IPC child: make sure it does not outlive this process (killed run, crash).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
   // Ready when the port accepts a connection.
   for (let i = 0; ; i++) {
     const ok = await new Promise<boolean>((resolve) => {

@@ -30,6 +30,9 @@ export interface BenchTable {
   charts?: ChartPanel[];
   /** Seconds the measurement took. */
   seconds?: number;
+  /** When it ran, and the machine's 1-minute load average then (a shared machine: say how busy it was). */
+  ranAt?: string;
+  loadAverage?: number;
 }
 
 export function textTable(columns: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -55,7 +58,8 @@ export function printTable(table: BenchTable): string {
 }
 
 export function markdownSection(table: BenchTable, index: number): string {
-  const parts = [`## ${index}. ${table.title}`, '', markdownTable(table.columns, table.rows), ''];
+  const when = table.ranAt ? `Ran ${table.ranAt.replace('T', ' ').slice(0, 19)} UTC in ${table.seconds ?? '?'} s; machine load average ${table.loadAverage ?? '?'} (1 min) when it started.` : '';
+  const parts = [`## ${index}. ${table.title}`, '', ...(when ? [when, ''] : []), markdownTable(table.columns, table.rows), ''];
   for (const note of table.notes) parts.push(`- ${note}`);
   if (table.bottleneck) parts.push(`- **Bottleneck:** ${table.bottleneck}`);
   parts.push('');

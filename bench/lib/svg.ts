@@ -55,7 +55,7 @@ export function boxPlotSvg(title: string, panels: readonly ChartPanel[]): string
     const top = y + PANEL_HEAD;
     stats.forEach((s, i) => {
       const cy = top + i * ROW + ROW / 2;
-      const color = COLORS[(i + pi) % COLORS.length];
+      const color = COLORS[i % COLORS.length];
       out.push(`<text x="${LABEL - 8}" y="${cy + 4}" text-anchor="end">${esc(s.label)} (n=${s.n})</text>`);
       if (s.n === 0) return;
       out.push(`<line x1="${x(s.p5)}" x2="${x(s.p95)}" y1="${cy}" y2="${cy}" stroke="#555"/>`);
