@@ -259,7 +259,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     // client is null for wills published by another node in a cluster; they were authorised when stored.
     if (client === null) return callback(null);
     const identity = this.identityOf(client);
-    if (identity !== undefined && this.#options.access.canPublish(identity, packet.topic, packet.retain)) {
+    const payload = 'payload' in packet ? packet.payload : undefined;
+    if (identity !== undefined && this.#options.access.canPublish(identity, packet.topic, packet.retain, payload)) {
       return callback(null);
     }
     this.#denied(client, identity, 'publish', packet.topic);

@@ -56,12 +56,17 @@ export class AccessPolicy {
     return undefined;
   }
 
-  canPublish(identity: Identity, topic: string, retain: boolean): boolean {
+  /**
+   * `payload` matters for one case only: a viewer token scoped to some devices may not ask to watch another one.
+   * The device a watch is for is in the payload (protocol §16.1), so this is the one rule that reads it.
+   */
+  canPublish(identity: Identity, topic: string, retain: boolean, payload?: Buffer | string): boolean {
     if (retain && identity.role !== 'bridge') {
       const parsed = this.#topics.parse(topic);
       if (parsed?.channel !== 'status') return false;
     }
-    return this.#rules[identity.role].publish.some((pattern) => covers(expand(pattern, identity.id), topic));
+    if (!this.#rules[identity.role].publish.some((pattern) => covers(expand(pattern, identity.id), topic))) return false;
+    return identity.devices === undefined || payload === undefined || withinScope(identity.devices, payload);
   }
 
   canSubscribe(identity: Identity, filter: string): boolean {
@@ -74,6 +79,18 @@ export class AccessPolicy {
     }
     return this.#rules[identity.role].subscribe.some((pattern) => covers(expand(pattern, identity.id), filter));
   }
+}
+
+/** False for a `watch` naming a device outside `devices`; anything else is the relay's to judge. */
+function withinScope(devices: readonly string[], payload: Buffer | string): boolean {
+  let message: unknown;
+  try {
+    message = JSON.parse(payload.toString());
+  } catch {
+    return true;
+  }
+  const m = message as { type?: unknown; deviceId?: unknown };
+  return typeof m !== 'object' || m === null || m.type !== 'watch' || (typeof m.deviceId === 'string' && devices.includes(m.deviceId));
 }
 
 function expand(pattern: string, id: string): string {

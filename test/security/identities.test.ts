@@ -108,6 +108,22 @@ describe('viewer tokens', () => {
     await expect(connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice-2', username: 'alice', password: tampered })).rejects.toThrow(/bad user ?name/i);
   });
 
+  it('a token scoped to cam1 may ask to watch cam1 but not cam2 (disconnected, logged)', async () => {
+    const tb = await startBridge();
+    await tb.bridge.credentials.add('alice', 'viewer');
+    const token = (await tali('user', 'token', 'alice', '--devices', 'cam1', '--data-dir', tb.dataDir)).out.trim();
+    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice-1', username: 'alice', password: token });
+    const up = tb.bridge.topics.viewer('alice', 'up');
+    const watch = (deviceId: string, sessionId: string) => JSON.stringify({ v: 1, type: 'watch', sessionId, seq: 1, ts: Date.now(), deviceId, sdp: 'v=0\r\n' });
+    await viewer.publishAsync(up, watch('cam1', 'watch-in-scope'), { qos: 1 });
+    await viewer.publishAsync(up, '{"v":1,"type":"leave"}', { qos: 1 });
+    expect(viewer.connected).toBe(true);
+    const gone = closed(viewer, 'the out-of-scope watch to close the connection');
+    viewer.publishAsync(up, watch('cam2', 'watch-out-of-scope'), { qos: 1 }).catch(() => {});
+    await gone;
+    expect(tb.logs.filter((l) => l.event === 'denied')).toEqual([expect.objectContaining({ identity: 'alice', action: 'publish', topic: up })]);
+  });
+
   it('an expired token is refused, and a live connection on a token is closed when it expires', async () => {
     const tb = await startBridge();
     const user = await tb.bridge.credentials.add('alice', 'viewer').then(() => tb.bridge.credentials.get('alice'));
