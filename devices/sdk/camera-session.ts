@@ -20,7 +20,7 @@ export interface SessionTimeline {
 
 export interface SessionInfo {
   sessionId: string;
-  /** The bridge whose card was current when the offer went out. */
+  /** The bridge whose card was current when the offer went out; once answered, the node that answered (if named). */
   bridgeId: string;
   /** Wall-clock time the session opened (ms since the epoch, device clock). */
   openedAt: number;
@@ -32,7 +32,8 @@ export interface SessionInfo {
 export class CameraSession {
   readonly id: string;
   readonly peer: DevicePeer;
-  readonly bridge: BridgeStatus;
+  /** The bridge whose card was current at the offer, then the node that answered (it names itself in a cluster). */
+  bridge: BridgeStatus;
   readonly openedAt = Date.now();
   phase: SessionPhase = 'offering';
   closeReason: string | undefined;

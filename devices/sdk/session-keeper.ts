@@ -99,7 +99,7 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
       c.on('connected', () => void this.#open('mqtt-connected')),
       c.on('disconnected', () => this.#onDisconnected()),
       c.on('bridge', (card) => this.#onBridge(card)),
-      c.on('answer', (m) => void this.#onAnswer(m.sessionId, m.sdp)),
+      c.on('answer', (m) => void this.#onAnswer(m.sessionId, m.sdp, m.bridgeId)),
       c.on('candidate', (m) =>
         this.#onRemoteCandidate(m.sessionId, m.endOfCandidates ? null : { candidate: m.candidate ?? '', sdpMid: m.sdpMid, sdpMLineIndex: m.sdpMLineIndex }),
       ),
@@ -186,9 +186,16 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
     return this.#client.send(session.id, clean);
   }
 
-  async #onAnswer(sessionId: string, sdp: string): Promise<void> {
+  async #onAnswer(sessionId: string, sdp: string, bridgeId: string | undefined): Promise<void> {
     const session = this.#session;
     if (session?.id !== sessionId || session.phase !== 'offering') return; // an old session's answer
+    // Several bridge nodes (a cluster): the session belongs to the node that answered, so only that node's restart
+    // ends it, not another node's.
+    const node = bridgeId === undefined ? undefined : this.#client.bridges.get(bridgeId);
+    if (node !== undefined && node.state === 'online') {
+      session.bridge = node;
+      this.#bridgeTs.set(node.bridgeId, node.ts);
+    }
     this.counters.answersReceived++;
     session.mark('answerReceived');
     session.phase = 'answered';

@@ -68,6 +68,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       connectTimeoutMs: options.connectTimeoutMs,
       mediaTimeoutMs: options.mediaTimeoutMs,
       maxSessions: options.maxSessions,
+      bridgeId: options.bridgeId,
       sendToDevice: (deviceId, payload) => this.#sendToDevice(deviceId, payload),
       reject: (deviceId, error) => this.#reject(deviceId, error),
       opened: (session) => this.emit('session', session),

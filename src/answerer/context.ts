@@ -14,6 +14,8 @@ export interface AnswererContext {
   readonly connectTimeoutMs: number;
   readonly mediaTimeoutMs: number;
   readonly maxSessions: number;
+  /** This node's ID, named in answers. */
+  readonly bridgeId: string;
   /** Publishes on the device's down topic (QoS 1); throws RangeError if the message is over the devices' limit. */
   sendToDevice(deviceId: string, message: Message): void;
   /** Replies with an `error` message and logs the rejection once. */

@@ -34,6 +34,8 @@ export interface SessionOptions {
   logger: Logger;
   /** Publishes on the device's down topic; throws RangeError when the message exceeds the devices' size limit. */
   send: (message: Message) => void;
+  /** This node's ID, named in the answer (in a cluster, the device learns which node serves it). */
+  bridgeId?: string | undefined;
 }
 
 export interface SessionEvents {
@@ -163,15 +165,16 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #sendAnswer(sdp: string): void {
+    const node = this.#options.bridgeId === undefined ? {} : { bridgeId: this.#options.bridgeId };
     try {
-      this.#send({ type: 'answer', sdp });
+      this.#send({ type: 'answer', sdp, ...node });
       return;
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
     }
     // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §9).
     const { sdp: bare, candidates } = extractCandidates(sdp);
-    this.#send({ type: 'answer', sdp: bare });
+    this.#send({ type: 'answer', sdp: bare, ...node });
     for (const c of candidates) this.#send({ type: 'candidate', candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex });
     this.#send({ type: 'candidate', endOfCandidates: true });
   }

@@ -95,6 +95,12 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
   #downSince = performance.now();
   #graceUntil = 0;
   #lastEcho = 0;
+  /** This node's own probe came back since the last outage. */
+  #proven = false;
+  #provenAt = 0;
+  readonly #readyAt = new Map<string, number>();
+  readonly #repliedAt = new Map<string, number>();
+  #peersBefore: string[] = [];
   #aedes: Aedes | undefined;
   #probeTopic = '';
   #timer: NodeJS.Timeout | undefined;
@@ -203,13 +209,34 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     const mq = aedes as unknown as { mq: { on: (topic: string, fn: (packet: unknown, cb: () => void) => void) => void } };
     mq.mq.on(this.#probeTopic, (_packet, cb) => {
       this.#lastEcho = performance.now();
-      if (!this.#available && this.#connections.every((c) => c.status === 'ready')) this.#up();
+      if (!this.#proven && this.#connections.every((c) => c.status === 'ready')) {
+        this.#proven = true;
+        this.#provenAt = Date.now();
+        this.#sayReady();
+        this.#maybeUp();
+      }
+      cb();
+    });
+    // After an outage every node resubscribes on its own schedule; a message routed before a node resubscribed is
+    // lost for that node's clients. So a node that is back says so, answers the others' "ready" with its own, and
+    // becomes available once every live node said ready since (or 3 heartbeats passed: the silent ones are dead).
+    (mq.mq.on as (topic: string, fn: (packet: { payload: Buffer }, cb: () => void) => void) => void)(READY_TOPIC, (packet, cb) => {
+      const id = packet.payload.toString();
+      if (id !== aedes.id) {
+        this.#readyAt.set(id, Date.now());
+        if (this.#proven && Date.now() - (this.#repliedAt.get(id) ?? 0) > 1000) {
+          this.#repliedAt.set(id, Date.now());
+          this.#sayReady();
+        }
+        this.#maybeUp();
+      }
       cb();
     });
     this.#guardWills(aedes);
     const tick = () => {
       if (this.#closed) return;
-      if (this.#available && performance.now() - this.#lastEcho > 4 * this.#probeMs) this.#down('Redis did not route the probe in time');
+      if (this.#proven && performance.now() - this.#lastEcho > 4 * this.#probeMs) this.#down('Redis did not route the probe in time');
+      this.#maybeUp();
       this.#probe();
       this.#timer = setTimeout(tick, this.#available ? this.#probeMs : this.#probeMs / 4);
     };
@@ -362,12 +389,33 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
   #down(reason: string): void {
     if (this.#closed) return;
     this.#reason = reason;
+    this.#proven = false;
     if (!this.#available) return;
     this.#available = false;
     this.#outages++;
+    // Aedes forgets nodes unheard for 3 heartbeats, which an outage makes of all of them: remember who was there.
+    this.#peersBefore = Object.keys(this.#aedes?.brokers ?? {});
     this.#downSince = performance.now();
     this.#log.warn({ event: 'cluster_unavailable', reason }, 'cluster backend unavailable: refusing new connections');
     this.emit('unavailable', reason);
+  }
+
+  #sayReady(): void {
+    const aedes = this.#aedes as unknown as { id: string; mq: { emit: (packet: unknown, cb: () => void) => void } } | undefined;
+    aedes?.mq.emit({ topic: READY_TOPIC.replace('+', aedes.id), payload: Buffer.from(aedes.id) }, () => {});
+  }
+
+  /** Available once this node's own loop is proven and the live nodes said ready since (see attach). */
+  #maybeUp(): void {
+    if (this.#available || !this.#proven || this.#closed || this.#aedes === undefined) return;
+    const own = this.#aedes.id;
+    const peers = [...new Set([...Object.keys(this.#aedes.brokers), ...this.#peersBefore])].filter((id) => id !== own);
+    const settled = peers.every((id) => (this.#readyAt.get(id) ?? 0) >= this.#provenAt);
+    if (!settled && Date.now() - this.#provenAt < 3 * this.#heartbeatMs) {
+      this.#reason = `waiting for ${peers.filter((id) => (this.#readyAt.get(id) ?? 0) < this.#provenAt).join(', ')} to be back on Redis`;
+      return;
+    }
+    this.#up();
   }
 
   #up(): void {
@@ -442,6 +490,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
 }
 
 const EPOCH_KEY = 'tali:cluster:epoch';
+const READY_TOPIC = '$SYS/+/tali/ready';
 
 /** The URL without its password, for logs. */
 export function redacted(url: string): string {

@@ -26,6 +26,7 @@ export async function handleOffer(ctx: AnswererContext, deviceId: string, offer:
     mediaTimeoutMs: ctx.mediaTimeoutMs,
     logger: ctx.log,
     send: (message) => ctx.sendToDevice(deviceId, message),
+    bridgeId: ctx.bridgeId,
   });
   ctx.sessions.set(deviceId, session);
   session.once('closed', () => {
