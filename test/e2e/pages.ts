@@ -79,7 +79,7 @@ export async function watchAndPlay(page: Page, deviceId: string, seconds = 1): P
       Number(document.getElementById('numbers')?.dataset.framesDecoded ?? 0) > decoded &&
       (document.querySelector('video#video') as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames > painted,
     [before.framesDecoded, before.totalVideoFrames] as const,
-    { timeout: 10_000 },
+    { timeout: 20_000 },
   );
   const after = await playback(page);
   return { ...after, firstFrameMs: before.firstFrameMs, timeline: before.timeline };

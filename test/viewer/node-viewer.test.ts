@@ -129,7 +129,9 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
 
     firstClients[0]!.stream.destroy(); // tab 0 vanishes: the broker publishes its will, naming its connection
     await closedFirst;
-    expect(second.state).toBe('connected');
+    // The other tab's session is untouched (the bridge side may still be finishing its DTLS handshake).
+    expect(tb.bridge.relay.viewers.get(`erin/${watches[1]!.sessionId}`)).toBe(second);
+    expect(second.state).not.toBe('closed');
     expect(watches[1]!.state).toBe('connected');
   });
 
@@ -137,14 +139,14 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     const tb = await startBridge();
     await startCamera(tb, transport);
     const password = await tb.bridge.credentials.add('frank', 'viewer', { replace: true });
-    // The dashboard's way: the password once for a first token, then each token buys the next. Tokens of 6 s (whole
-    // seconds, so 5–6 s left when issued): the switch at 80 % leaves over a second of margin on a busy machine.
+    // The dashboard's way: the password once for a first token, then each token buys the next. Tokens of 8 s (whole
+    // seconds, so 7–8 s left when issued): the switch at 80 % leaves about 1.5 s of margin on a busy machine.
     let token: string | undefined;
     const api = `http://127.0.0.1:${tb.bridge.httpPort}/api/token`;
     const issued: number[] = [];
     const credential = async () => {
       const authorization = token ? `Bearer ${token}` : `Basic ${Buffer.from(`frank:${password}`).toString('base64')}`;
-      const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: 6 }) });
+      const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: 8 }) });
       const body = (await res.json()) as { token: string; expiresAt: string };
       token = body.token;
       issued.push(Date.now());
@@ -161,8 +163,8 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
 
     await next(client, 'refreshed', () => true, 10_000);
     // Past the first token's expiry (when the broker closes whatever still uses it), video still arriving.
-    const firstExpiry = issued[0]! + 6000;
-    await until(() => Date.now() > firstExpiry, 7000, "the first token's expiry");
+    const firstExpiry = issued[0]! + 8000;
+    await until(() => Date.now() > firstExpiry, 9000, "the first token's expiry");
     const before = video();
     await until(() => video() > before + 10, 5000, 'video still arriving after the first token expired');
     // The same watch, the same session on the bridge, never re-watched.
