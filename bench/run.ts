@@ -102,6 +102,13 @@ export interface RunResult {
   errors: { id: string; message: string }[];
 }
 
+/** n evenly spaced order statistics (min and max kept): the distribution without every sample. */
+function thin(samples: number[], n: number): number[] {
+  if (samples.length <= n) return samples;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return Array.from({ length: n }, (_, i) => sorted[Math.round((i * (sorted.length - 1)) / (n - 1))] as number);
+}
+
 function machineLine(m: Machine): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, Node ${m.node}, Linux ${m.kernel}; load average ${m.loadAverageAtStart.join(' / ')} at start${m.loadAverageAtEnd ? `, ${m.loadAverageAtEnd.join(' / ')} at end` : ''}`;
 }
@@ -166,6 +173,8 @@ export async function runSuite(options: { quick: boolean; only?: MeasurementId[]
       result.machine = { ...previous.machine, commit: m.commit };
     }
   }
+  // Keep the file small enough to commit: at most 1000 evenly spaced order statistics per chart series.
+  for (const table of result.tables) for (const panel of table.charts ?? []) for (const series of panel.series) series.samples = thin(series.samples, 1000);
   const json = JSON.stringify(result, null, 1);
   await writeFile(join(out, `${startedAt.replace(/[:.]/g, '-')}.json`), json);
   await writeFile(join(out, 'latest.json'), json);
