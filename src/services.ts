@@ -92,7 +92,7 @@ export class Services {
       askToStart: (deviceId) => this.relay.requestStart(deviceId),
     });
     this.recorder.attach(this.answerer);
-    const api = recordingsApi(this.recorder, options.credentials);
+    const api = recordingsApi(this.recorder, options.credentials, log.child({ component: 'http' }));
     http.route(RECORDINGS_PATH, api.list);
     http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
     http.route('/metrics', metricsRoute(this.metrics));

@@ -12,17 +12,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http/server.ts';
 import { isValidId } from '../protocol/topics.ts';
+import type { Logger } from 'pino';
 import type { CredentialStore } from '../security/credentials.ts';
+import { httpLogins } from '../security/http-login.ts';
 import { RecordingError, type Recorder } from './recorder.ts';
 import type { RecordingFile } from './retention.ts';
 
 export const RECORDINGS_PATH = '/api/recordings';
 
-export function recordingsApi(recorder: Recorder, credentials: CredentialStore): { list: Route; device: Route } {
+export function recordingsApi(recorder: Recorder, credentials: CredentialStore, logger: Logger): { list: Route; device: Route } {
+  const login = httpLogins(credentials, logger, RECORDINGS_PATH);
   const guarded =
     (handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>): Route =>
     async (req, res) => {
-      if (!(await isAdmin(req, credentials))) {
+      const result = await login(req);
+      if ('refused' in result && result.refused === 'throttled') {
+        fail(res, 429, 'TALI_ERR_RATE_LIMITED', 'too many failed logins from this address; wait and retry', { 'retry-after': '6' });
+        return;
+      }
+      if (!('identity' in result) || result.identity.role !== 'admin') {
         fail(res, 401, 'TALI_ERR_UNAUTHORIZED', 'admin credentials required (HTTP Basic)', { 'www-authenticate': 'Basic realm="tali"' });
         return;
       }
@@ -55,18 +63,6 @@ export function recordingsApi(recorder: Recorder, credentials: CredentialStore):
   });
 
   return { list, device };
-}
-
-async function isAdmin(req: IncomingMessage, credentials: CredentialStore): Promise<boolean> {
-  const header = req.headers.authorization ?? '';
-  if (!header.startsWith('Basic ')) return false;
-  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 1) return false;
-  const user = decoded.slice(0, colon);
-  if (!isValidId(user)) return false;
-  const identity = await credentials.verify(user, Buffer.from(decoded.slice(colon + 1), 'utf8')).catch(() => undefined);
-  return identity?.role === 'admin';
 }
 
 function fileJson(f: RecordingFile) {

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Route } from '../http/server.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore, StoredIdentity } from './credentials.ts';
+import { readBasic } from './http-login.ts';
 import { BucketsByIdentity } from './token-bucket.ts';
 import type { TokenClaims, TokenSigner } from './tokens.ts';
 
@@ -76,12 +77,10 @@ export function tokenRoute(options: TokenRouteOptions): Route {
         return refused(401, 'TALI_ERR_UNAUTHORIZED', 'invalid or expired token', previous?.sub);
       }
     } else if (header.startsWith('Basic ')) {
-      const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      const user = decoded.slice(0, Math.max(colon, 0));
-      if (colon < 1 || !isValidId(user)) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'HTTP Basic credentials required');
-      caller = await store.verify(user, Buffer.from(decoded.slice(colon + 1), 'utf8')).catch(() => undefined);
-      if (caller === undefined) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'bad user name or password', user);
+      const basic = readBasic(req);
+      if (basic === undefined) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'HTTP Basic credentials required');
+      caller = await store.verify(basic.user, basic.secret).catch(() => undefined);
+      if (caller === undefined) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'bad user name or password', basic.user);
     } else {
       return refused(401, 'TALI_ERR_UNAUTHORIZED', 'HTTP Basic credentials or a Bearer token required');
     }

@@ -126,4 +126,19 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera', () => {
     expect((await fetch(`${api}/not%20an%20id`, { headers: basic('ops', admin) })).status).toBe(404);
     expect((await fetch(`${api}/cam1`, { method: 'PUT', headers: basic('ops', admin) })).status).toBe(405);
   });
+
+  it('admin API logins: failures are logged and throttled per address (429 after ten, no password check)', async () => {
+    const tb = await startBridge();
+    const api = `http://127.0.0.1:${tb.bridge.httpPort}/api/recordings`;
+    const admin = await tb.bridge.credentials.add('ops', 'admin');
+    for (let i = 0; i < 10; i++) expect((await fetch(api, { headers: basic('ops', `wrong${i}`) })).status).toBe(401);
+    // Even the right secret waits now: the address used up its failures.
+    const throttled = await fetch(api, { headers: basic('ops', admin) });
+    expect(throttled.status).toBe(429);
+    expect(await throttled.json()).toMatchObject({ error: 'TALI_ERR_RATE_LIMITED' });
+    const failures = tb.logs.filter((l) => l.event === 'auth_failed' && l.path === '/api/recordings');
+    expect(failures).toHaveLength(11);
+    expect(failures[0]).toMatchObject({ username: 'ops', status: 401, address: expect.any(String) });
+    expect(JSON.stringify(failures)).not.toContain('wrong0');
+  });
 });
