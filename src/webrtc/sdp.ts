@@ -25,6 +25,10 @@ export function checkOffer(sdp: string): void {
   for (const [pattern, what] of REQUIRED) {
     if (!pattern.test(sdp)) throw new SdpError('invalid', `SDP lacks ${what}`);
   }
+  // JSEP (RFC 8829 §5.2.1) and BUNDLE (RFC 8843 §7.2) give every m= section an a=mid; werift cannot answer one without.
+  const sections = splitSections(sdp).slice(1);
+  const unnamed = sections.findIndex((section) => !/^a=mid:\S+/m.test(section));
+  if (unnamed !== -1) throw new SdpError('invalid', `m= section ${unnamed} lacks a=mid (RFC 8843 §7.2)`);
 }
 
 /** True when every m= line of an answer has port 0, i.e. nothing could be negotiated (RFC 8829 §5.3.1). */

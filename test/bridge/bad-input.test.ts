@@ -51,13 +51,15 @@ describe.each(TRANSPORTS)('bad input over %s', (transport) => {
     expect(error).toMatchObject({ sessionId: 'sess-ref-1', ref: { type: 'hello', seq: 7 } });
   });
 
-  it('SDP that is not SDP, and SDP without DTLS', async () => {
+  it('SDP that is not SDP, SDP without DTLS, an m= section without a=mid', async () => {
     const { cam } = await setup();
     await cam.send(cam.message('offer', 'sess-bad-sdp', 1, { sdp: 'hello world' }));
     expect((await expectError(cam, 'TALI_ERR_INVALID_SDP')).sessionId).toBe('sess-bad-sdp');
     const { sdp } = await createOfferer();
     await cam.send(cam.message('offer', 'sess-no-dtls', 1, { sdp: sdp.replace(/^a=fingerprint:.*\r\n/gm, '') }));
     expect((await expectError(cam, 'TALI_ERR_INVALID_SDP')).message).toMatch(/fingerprint/);
+    await cam.send(cam.message('offer', 'sess-no-mid', 1, { sdp: sdp.replace(/^a=mid:.*\r\n/gm, '') }));
+    expect((await expectError(cam, 'TALI_ERR_INVALID_SDP')).message).toMatch(/a=mid/);
   });
 
   it('an offer with no codec the bridge receives', async () => {
