@@ -93,7 +93,8 @@ export class Bridge {
     if (adminSecretFile) log.warn({ adminSecretFile }, `first start: created the admin identity "admin"; its secret is in ${adminSecretFile} (only this user can read it)`);
     if (config.allowAnonymous) log.warn('anonymous clients are allowed (--allow-anonymous): development only');
     const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
-    const http = new HttpServer(tls);
+    // Every MQTT-over-WebSocket connection is also an HTTP socket; the rest (dashboard, API, metrics) gets 256 more.
+    const http = new HttpServer(tls, { maxSockets: config.maxConnections + 256 });
     const topics = new Topics(config.root);
     const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls });
     const bridge = new Bridge(config, log, credentials, http, embedded);

@@ -13,11 +13,19 @@ export class HttpServer {
   readonly #routes = new Map<string, Route>();
   readonly #prefixes: [prefix: string, route: Route][] = [];
 
-  constructor(tls?: { key: Buffer; cert: Buffer }) {
+  /**
+   * `maxSockets` bounds every socket the server holds (plain requests and WebSocket upgrades alike): idle HTTP
+   * connections are not MQTT connections, so the broker's limits never see them.
+   */
+  constructor(tls?: { key: Buffer; cert: Buffer }, options: { maxSockets?: number } = {}) {
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(req, res);
     this.server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, handler) : createHttpServer(handler);
     // Keep-alive sockets would hold close() open; we close them ourselves on shutdown.
     this.server.keepAliveTimeout = 5000;
+    // A slow-loris client holding a socket open with half a request: Node's defaults allow 60 s and 300 s.
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+    if (options.maxSockets !== undefined) this.server.maxConnections = options.maxSockets;
   }
 
   route(path: string, route: Route): void {
