@@ -3,8 +3,9 @@
  * anything: packet size, connections (total, per address, pending), time to CONNACK, message rate, and bytes
  * waiting for a client that does not read.
  */
+import { createConnection, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
@@ -86,6 +87,22 @@ describe('connection limits', () => {
     const secret = await tb.bridge.credentials.add('c3', 'device');
     await expect(connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'c3', username: 'c3', password: secret })).rejects.toThrow(/unavailable/i);
     expect(limitLogs(tb, 'maxConnections')).toHaveLength(1);
+  });
+
+  it('the HTTP port holds at most maxConnections + 256 sockets; idle ones beyond that are closed at once', async () => {
+    const tb = await startBridge({ maxConnections: 1 });
+    const open: Socket[] = [];
+    onTestFinished(() => open.forEach((s) => s.destroy()));
+    const connect = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = createConnection({ host: '127.0.0.1', port: tb.bridge.httpPort }, () => resolve(socket));
+        socket.once('error', reject);
+        open.push(socket);
+      });
+    for (let i = 0; i < 257; i++) await connect();
+    const extra = await connect();
+    await new Promise((resolve) => extra.once('close', resolve)); // the server drops it; the test times out if not
+    expect(open.slice(0, 257).every((s) => !s.destroyed)).toBe(true);
   });
 
   it('mqttConnectTimeoutMs: a connection that says nothing is closed', async () => {
