@@ -18,7 +18,7 @@ import { EmbeddedBroker } from './embedded-broker.ts';
 import { healthz, readyz } from './http/health.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
-import { observeBroker } from './metrics/observe.ts';
+import { observeBroker, observeCluster } from './metrics/observe.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { Topics } from './protocol/topics.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
@@ -67,6 +67,7 @@ export class Bridge {
       placement: embedded?.placement,
     });
     if (embedded) observeBroker(this.services.metrics, embedded.broker);
+    if (embedded?.backend) observeCluster(this.services.metrics, embedded.backend);
     // Cluster mode: after a Redis outage say online again (Redis may have lost the card); if Redis lost everything,
     // clients reconnect so that their cards, wills and subscriptions exist again.
     embedded?.backend?.on('available', () => this.services.answerer.announce());

@@ -50,6 +50,8 @@ export class BridgeMetrics {
   readonly #recordingFiles: Counter;
   readonly #recordingBytes: Counter;
   readonly #recordingErrors: Counter;
+  readonly #clusterAvailable: Gauge;
+  readonly #unacknowledged: Counter;
   readonly #rtpIn: Record<MediaKind, Flow> = { audio: { packets: 0, bytes: 0 }, video: { packets: 0, bytes: 0 } };
   readonly #rtpOut: Record<MediaKind, Flow> = { audio: { packets: 0, bytes: 0 }, video: { packets: 0, bytes: 0 } };
   readonly #loopDelay: ReturnType<typeof monitorEventLoopDelay>;
@@ -151,6 +153,17 @@ export class BridgeMetrics {
     this.#recordingFiles = new Counter({ name: 'tali_recording_files_total', help: 'recording files finalised', registers });
     this.#recordingBytes = new Counter({ name: 'tali_recording_bytes_total', help: 'bytes written to recording files', registers });
     this.#recordingErrors = new Counter({ name: 'tali_recording_errors_total', help: 'recording files that failed', registers });
+    this.#clusterAvailable = new Gauge({
+      name: 'tali_cluster_available',
+      help: 'cluster mode: 1 while this node can route through Redis, 0 while it cannot (always 1 on a single node)',
+      registers,
+    });
+    this.#clusterAvailable.set(1);
+    this.#unacknowledged = new Counter({
+      name: 'tali_cluster_unacknowledged_total',
+      help: 'QoS 1 publishes not acknowledged (their connection closed) because Redis could not take them',
+      registers,
+    });
     new Gauge({
       name: 'tali_build_info',
       help: 'always 1; the labels say which bridge and version',
@@ -200,6 +213,14 @@ export class BridgeMetrics {
   }
 
   /** Where the sessions gauge reads live sessions from (the answerer). */
+  clusterAvailable(available: boolean): void {
+    this.#clusterAvailable.set(available ? 1 : 0);
+  }
+
+  unacknowledged(): void {
+    this.#unacknowledged.inc();
+  }
+
   countSessions(census: SessionCensus): void {
     this.#census = census;
   }

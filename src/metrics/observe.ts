@@ -6,6 +6,7 @@ import type { Answerer } from '../answerer/answerer.ts';
 import type { Session } from '../answerer/session.ts';
 import type { Timeline } from '../answerer/stats.ts';
 import type { Broker } from '../broker/broker.ts';
+import type { RedisBackend } from '../broker/cluster.ts';
 import type { Relay } from '../relay/relay.ts';
 import type { BridgeMetrics, NegotiationStage } from './bridge-metrics.ts';
 
@@ -14,6 +15,14 @@ export function observeBroker(metrics: BridgeMetrics, broker: Broker): void {
   broker.on('clientGone', (_id, identity, transport) => metrics.clientGone(transport, identity?.role ?? 'none'));
   broker.on('authFailed', (transport) => metrics.authFailed(transport));
   broker.on('denied', (action, role) => metrics.denied(action, role ?? 'none'));
+}
+
+/** Cluster mode: whether the node can route through Redis, and the publishes it could not acknowledge. */
+export function observeCluster(metrics: BridgeMetrics, backend: RedisBackend): void {
+  metrics.clusterAvailable(backend.available);
+  backend.on('available', () => metrics.clusterAvailable(true));
+  backend.on('unavailable', () => metrics.clusterAvailable(false));
+  backend.on('unacknowledged', () => metrics.unacknowledged());
 }
 
 export function observeAnswerer(metrics: BridgeMetrics, answerer: Answerer): void {

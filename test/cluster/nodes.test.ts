@@ -246,6 +246,9 @@ describeWith(['redis-server'], 'tali nodes on one Redis', () => {
     await cameraBack;
     const cameraMs = performance.now() - t0;
     expect((await readyz(node.bridge)).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${node.bridge.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^tali_cluster_unacknowledged_total 1$/m);
+    expect(metrics).toMatch(/^tali_cluster_available 1$/m);
     // This Redis keeps nothing on disk: it came back empty, and the node noticed (clients reconnected to restore it).
     expect(node.logs.some((l) => l.event === 'cluster_reset')).toBe(true);
     console.info(JSON.stringify({ redisOutage: { availableMsAfterRestart: Math.round(availableMs), resentOfferAnsweredMsAfterRestart: Math.round(resentAnsweredMs), refusedCameraConnectedMsAfterRestart: Math.round(cameraMs) } }));
