@@ -92,6 +92,10 @@ async function startService(spec: ServiceSpec): Promise<Service> {
   const start = async () => {
     const proc = spawn(binary, spec.args(dir, port), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
+    // Never outlive the test process, even when a test fails before its teardown.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
+    proc.once('exit', () => process.off('exit', reap));
     const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter((l) => l !== ''));
     proc.stdout?.on('data', collect);
     proc.stderr?.on('data', collect);
