@@ -32,6 +32,12 @@ export interface SessionCensus {
   sessionStates(): Iterable<string>;
 }
 
+/** Counts kept by the broker's gate (src/broker/gate.ts): limit name → trips, MQTT clause → refusals. */
+export interface GateCounts {
+  limits: Readonly<Record<string, number>>;
+  refusals: Readonly<Record<string, number>>;
+}
+
 export class BridgeMetrics {
   readonly registry = new Registry();
   readonly #clients: Gauge<'transport' | 'role'>;
@@ -56,6 +62,7 @@ export class BridgeMetrics {
   readonly #rtpOut: Record<MediaKind, Flow> = { audio: { packets: 0, bytes: 0 }, video: { packets: 0, bytes: 0 } };
   readonly #loopDelay: ReturnType<typeof monitorEventLoopDelay>;
   #census: SessionCensus = { sessionStates: () => [] };
+  #gate: () => GateCounts = () => ({ limits: {}, refusals: {} });
 
   constructor(labels: { bridgeId: string; version: string }) {
     const registers = [this.registry];
@@ -94,6 +101,28 @@ export class BridgeMetrics {
       help: 'device messages refused with an error code',
       labelNames: ['code'],
       registers,
+    });
+    const gate = () => this.#gate();
+    // Read from the broker's gate at scrape time; label values are limit names and MQTT clauses, a fixed small set.
+    new Counter({
+      name: 'tali_limit_trips_total',
+      help: 'times a limit on clients tripped (the client was refused, dropped or disconnected), by limit',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [limit, n] of Object.entries(gate().limits)) this.labels(limit).inc(n);
+      },
+    });
+    new Counter({
+      name: 'tali_mqtt_refusals_total',
+      help: 'connections closed for breaking an MQTT 3.1.1 rule, by clause',
+      labelNames: ['clause'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [clause, n] of Object.entries(gate().refusals)) this.labels(clause).inc(n);
+      },
     });
     const census = () => this.#census;
     new Gauge({
@@ -219,6 +248,11 @@ export class BridgeMetrics {
 
   unacknowledged(): void {
     this.#unacknowledged.inc();
+  }
+
+  /** Where the limit and refusal counts are read from at scrape time (the embedded broker's gate). */
+  countGate(read: () => GateCounts): void {
+    this.#gate = read;
   }
 
   countSessions(census: SessionCensus): void {

@@ -15,6 +15,7 @@ export function observeBroker(metrics: BridgeMetrics, broker: Broker): void {
   broker.on('clientGone', (_id, identity, transport) => metrics.clientGone(transport, identity?.role ?? 'none'));
   broker.on('authFailed', (transport) => metrics.authFailed(transport));
   broker.on('denied', (action, role) => metrics.denied(action, role ?? 'none'));
+  metrics.countGate(() => broker.gate.counters);
 }
 
 /** Cluster mode: whether the node can route through Redis, and the publishes it could not acknowledge. */

@@ -11,6 +11,7 @@ import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectPacket, PINGREQ, publishPacket, RawConnection, subscribePacket, TYPE, varint } from '../helpers/raw-mqtt.ts';
 import { until } from '../helpers/wait.ts';
+import { scrape } from '../ops/prometheus.ts';
 
 async function rawDevice(tb: TestBridge, transport: 'mqtt' | 'ws', id: string, localAddress?: string): Promise<RawConnection> {
   const secret = await tb.bridge.credentials.add(id, 'device', { replace: true });
@@ -31,6 +32,7 @@ describe.each(TRANSPORTS)('maxPacketBytes over %s', (transport) => {
     conn.write(Buffer.concat([Buffer.from([0x32]), varint(256 * 1024 * 1024 - 1)]));
     await conn.expectClosed(2000);
     expect(limitLogs(tb, 'maxPacketBytes')).toEqual([expect.objectContaining({ identity: 'big', role: 'device', address: expect.any(String) })]);
+    expect((await scrape(`http://127.0.0.1:${tb.bridge.httpPort}/metrics`)).value('tali_limit_trips_total', { limit: 'maxPacketBytes' })).toBe(1);
   });
 
   it('a whole packet one byte over the limit closes the connection; one at the limit passes', async () => {
@@ -58,6 +60,8 @@ describe('connection limits', () => {
     expect((await third.next(TYPE.CONNACK)).body[1]).toBe(3);
     await third.expectClosed();
     expect(limitLogs(tb, 'maxConnectionsPerAddress')).toEqual([expect.objectContaining({ address: '127.0.0.1' })]);
+    const metrics = await scrape(`http://127.0.0.1:${tb.bridge.httpPort}/metrics`);
+    expect(metrics.value('tali_limit_trips_total', { limit: 'maxConnectionsPerAddress' })).toBe(1);
     const elsewhere = await rawDevice(tb, 'mqtt', 'far', '127.0.0.2');
     elsewhere.write(PINGREQ);
     await elsewhere.next(TYPE.PINGRESP);

@@ -8,6 +8,7 @@ import { createBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts'
 import { connectPacket, PINGREQ, RawConnection, TYPE } from '../helpers/raw-mqtt.ts';
 import { SPEC_CASES, type Credentials } from '../helpers/spec-cases.ts';
 import { until } from '../helpers/wait.ts';
+import { scrape } from '../ops/prometheus.ts';
 
 describe.each(TRANSPORTS)('MQTT 3.1.1 refusals over %s', (transport) => {
   let tb: TestBridge & { close: () => Promise<void> };
@@ -42,7 +43,11 @@ describe.each(TRANSPORTS)('MQTT 3.1.1 refusals over %s', (transport) => {
     expect(logged.at(-1)).toMatchObject({ address: expect.stringContaining('127.0.0.1'), transport: transport === 'mqtt' ? 'tcp' : 'ws' });
   });
 
-  it('a well-behaved client still connects after all of them', async () => {
+  it('a well-behaved client still connects after all of them; /metrics counts the refusals by clause', async () => {
+    const metrics = await scrape(`http://127.0.0.1:${tb.bridge.httpPort}/metrics`);
+    for (const clause of new Set(SPEC_CASES.map((c) => c.clause))) {
+      expect(metrics.value('tali_mqtt_refusals_total', { clause }), clause).toBe(tb.bridge.broker.gate.counters.refusals[clause]);
+    }
     const conn = await RawConnection.open(tb.urlFor(transport));
     conn.write(connectPacket({ clientId: creds.clientId, username: creds.username, password: creds.password }));
     expect((await conn.next(TYPE.CONNACK)).body[1]).toBe(0);
