@@ -5,7 +5,7 @@
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertValidId } from '../protocol/topics.ts';
 import type { Role } from './identity.ts';
@@ -88,29 +88,40 @@ export class CredentialStore {
   /** Adds (or, with replace, re-keys) an identity and returns its new secret, the only time it exists in clear. */
   async add(id: string, role: StoredIdentity['role'], options: { replace?: boolean } = {}): Promise<string> {
     assertValidId(id, role === 'device' ? 'device ID' : 'user name');
-    await this.refresh();
-    const existing = this.#cache.get(id);
-    if (existing && !options.replace) throw new Error(`${id} already exists (remove it first)`);
-    if (existing && existing.role !== role) throw new Error(`${id} exists with role ${existing.role}`);
+    // The slow part (scrypt) before taking the lock, so other writers wait only for the file itself.
     const secret = generateSecret();
     const salt = randomBytes(16);
     const hash = await scrypt(secret, salt);
-    this.#cache.set(id, {
-      id,
-      role,
-      salt: salt.toString('base64'),
-      hash: hash.toString('base64'),
-      created: new Date().toISOString(),
+    await this.#update(() => {
+      const existing = this.#cache.get(id);
+      if (existing && !options.replace) throw new Error(`${id} already exists (remove it first)`);
+      if (existing && existing.role !== role) throw new Error(`${id} exists with role ${existing.role}`);
+      this.#cache.set(id, { id, role, salt: salt.toString('base64'), hash: hash.toString('base64'), created: new Date().toISOString() });
+      return true;
     });
-    await this.#write();
     return secret;
   }
 
   async remove(id: string): Promise<boolean> {
-    await this.refresh();
-    const removed = this.#cache.delete(id);
-    if (removed) await this.#write();
-    return removed;
+    return this.#update(() => this.#cache.delete(id));
+  }
+
+  /**
+   * Read, change, write under a lock file, so two processes (a `tali device add` and a `tali camera` registering
+   * itself) cannot each write the file from their own stale copy and lose the other's entry.
+   */
+  async #update(change: () => boolean): Promise<boolean> {
+    await mkdir(join(this.file, '..'), { recursive: true });
+    const release = await lockFile(`${this.file}.lock`);
+    try {
+      this.#version = ''; // read again whatever the stat says: we hold the lock now
+      await this.refresh();
+      const changed = change();
+      if (changed) await this.#write();
+      return changed;
+    } finally {
+      await release();
+    }
   }
 
   /** The stored identity if `secret` is its secret; constant-time comparison. */
@@ -127,12 +138,32 @@ export class CredentialStore {
 
   async #write(): Promise<void> {
     const body: StoreFile = { version: 1, identities: [...this.#cache.values()] };
-    const dir = join(this.file, '..');
-    await mkdir(dir, { recursive: true });
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
     await rename(tmp, this.file);
     this.#version = versionOf(await stat(this.file));
+  }
+}
+
+const LOCK_WAIT_MS = 10_000;
+/** A lock older than this was left by a process that died while holding it (writes take milliseconds). */
+const LOCK_STALE_MS = 30_000;
+
+/** Creates `path` exclusively (O_EXCL), retrying while another process holds it; resolves with the release. */
+async function lockFile(path: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.close();
+      return () => unlink(path).catch(() => {});
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (age > LOCK_STALE_MS) await unlink(path).catch(() => {});
+    else if (Date.now() > deadline) throw new Error(`${path} is held by another tali process; remove it if none is running`);
+    else await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
   }
 }
 
