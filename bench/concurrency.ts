@@ -135,8 +135,12 @@ function concurrencyBottleneck(maxN: number, data: Record<string, LevelFigures>,
     `Two cores doing ${maxN} ICE + DTLS handshakes at once, in JavaScript on both sides (werift: ECDHE, ECDSA, SRTP key derivation): the answering process spent ~${fmt(tcp?.cpuMsPerCamera, 0)} ms CPU per camera and the cameras' process about as much, so first frames come out as fast as the cores get through the handshakes — p50 ${fmt(tcp?.ttff.p50, 0)} ms over MQTT/TCP (floor ${fmt(floor?.ttff.p50, 0)} ms) against ${fmt(one.ttff.p50, 0)} ms for one camera.`,
   ];
   if (failed > 0) {
+    const which = ([['floor', floor], ['tali MQTT/TCP', tcp], ['tali MQTT/WS', ws]] as const)
+      .filter(([, d]) => (d?.failed ?? 0) > 0)
+      .map(([name, d]) => `${name} ${d?.failed}`)
+      .join(', ');
     parts.push(
-      `${failed} of ${maxN * rounds} negotiations at ${maxN} at once never delivered a frame (floor and tali alike, see "failed"): werift's DTLS gives up when a flight's handshake messages are not all processed within ~4.5 s (dtls/src/socket.js waitForReady: ten polls 0…900 ms apart), which a starved process misses — the run-queue, not the signaling.`,
+      `${failed} of ${maxN * rounds} negotiations at ${maxN} at once never delivered a frame (${which}): werift's DTLS gives up when a flight's handshake messages are not all processed within ~4.5 s (dtls/src/socket.js waitForReady: ten polls 0…900 ms apart), which a process starting ${maxN} handshakes in the same instant misses. The floor's answers all come back at once over IPC; tali's come one by one through its MQTT client, which staggers the handshakes.`,
     );
   }
   parts.push(`What tali adds at that scale is its MQTT hops on a busy event loop: answer p50 ${fmt(tcp?.answer.p50, 0)} ms (TCP) / ${fmt(ws?.answer.p50, 0)} ms (WS) vs ${fmt(floor?.answer.p50, 0)} ms over IPC.`);
