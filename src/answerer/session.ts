@@ -118,11 +118,10 @@ export class Session extends EventEmitter<SessionEvents> {
     return undefined;
   }
 
+  /** End of candidates is dropped (see Peer.addRemoteCandidate for why). */
   addCandidate(message: Candidate): void {
-    if (message.endOfCandidates) this.#peer?.addRemoteCandidate(null);
-    else if (message.candidate !== undefined) {
-      this.#peer?.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
-    }
+    if (message.candidate === undefined) return;
+    this.#peer?.addRemoteCandidate({ candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex });
   }
 
   /** Sends PLI upstream (a viewer joined, a recorder started, or a viewer asked). */

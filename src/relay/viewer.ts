@@ -162,12 +162,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     if (this.#state !== 'closed') this.#send({ type: 'stream', deviceId: this.deviceId, state });
   }
 
-  /**
-   * A viewer's end of candidates is not passed on. Browsers send mDNS `.local` host candidates that the bridge may not
-   * resolve, and werift declares ICE failed as soon as the remote ended its candidates and every pair it could form
-   * has failed, even while the browser's own checks (which make peer-reflexive pairs that work) are on their way. The
-   * connect timeout still ends a session that never connects.
-   */
+  /** End of candidates is dropped (see Peer.addRemoteCandidate for why). */
   addCandidate(message: Candidate): void {
     if (message.endOfCandidates || message.candidate === undefined) return;
     const candidate = { candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex };

@@ -61,7 +61,7 @@ export interface PeerEvents {
 export class Peer extends EventEmitter<PeerEvents> {
   readonly #pc: RTCPeerConnection;
   /** Candidates that arrived before the remote description was applied; werift would apply them one by one. */
-  #pending: (RemoteCandidate | null)[] | undefined = [];
+  #pending: RemoteCandidate[] | undefined = [];
   #closed = false;
   readonly #direction: 'recvonly' | 'sendonly';
   readonly #senders = new Map<'audio' | 'video', RTCRtpSender>();
@@ -168,18 +168,23 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * Adds a trickled candidate (null: end of candidates). Never waits: werift's addIceCandidate blocks ~10 s on an
-   * mDNS name it cannot resolve, and one such candidate must not hold back the others.
+   * Adds a trickled candidate. Never waits: werift's addIceCandidate blocks ~10 s on an mDNS name it cannot resolve,
+   * and one such candidate must not hold back the others.
+   *
+   * There is no end-of-candidates here on purpose: callers drop it. werift declares ICE failed as soon as the remote has ended its
+   * candidates and every pair it could form has failed, even while the remote's own checks, which make working
+   * peer-reflexive pairs, are on their way: seen ~80 ms after the answer with a browser's mDNS-only candidates, and
+   * under load with werift cameras. Consent and the session's connect timeout still end what never connects.
    */
-  addRemoteCandidate(candidate: RemoteCandidate | null): void {
+  addRemoteCandidate(candidate: RemoteCandidate): void {
     if (this.#closed) return;
     if (this.#pending) {
       this.#pending.push(candidate);
       return;
     }
-    const init = candidate === null ? null : { sdpMLineIndex: candidate.sdpMid === undefined ? 0 : undefined, ...candidate };
+    const init = { sdpMLineIndex: candidate.sdpMid === undefined ? 0 : undefined, ...candidate };
     this.#pc.addIceCandidate(init).catch((err: Error) => {
-      if (!this.#closed) this.emit('candidateError', candidate?.candidate ?? 'end-of-candidates', err);
+      if (!this.#closed) this.emit('candidateError', candidate.candidate, err);
     });
   }
 
