@@ -55,7 +55,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         broker: () => runBroker({ rounds: 3, phaseMs: 800, windows: { '1to1': 32, '100to100': 4 }, many: 100 }),
         connections: () => runConnections({ levels: [1000, 5000, 10_000], baselineUpTo: 5000, window: 256, heapAt: [500, 1500] }),
         relay: () =>
-          runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 6, 8, 10, 12, 15, 20, 25, 30], settleMs: 2000, measureMs: 4000, identities: 8 }),
+          runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, identities: 8 }),
         'wire-bytes': () => runWireBytes(),
       };
 }
@@ -113,11 +113,16 @@ function machineLine(m: Machine): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, Node ${m.node}, Linux ${m.kernel}; load average ${m.loadAverageAtStart.join(' / ')} at start${m.loadAverageAtEnd ? `, ${m.loadAverageAtEnd.join(' / ')} at end` : ''}`;
 }
 
+function rerun(result: RunResult): boolean {
+  const end = Date.parse(result.startedAt) + result.seconds * 1000;
+  return result.tables.some((t) => t.ranAt !== undefined && Date.parse(t.ranAt) > end);
+}
+
 export function markdown(result: RunResult): string {
   const parts = [
     `# tali benchmarks${result.quick ? ' (quick smoke run: small counts, figures not meaningful)' : ''}`,
     '',
-    `Run ${result.startedAt} on commit ${result.machine.commit}, ${Math.round(result.seconds)} s. Machine: ${machineLine(result.machine)}. Each section says when it ran and how loaded the machine was.`,
+    `Run ${result.startedAt} on commit ${result.machine.commit}, ${Math.round(result.seconds)} s. Machine: ${machineLine(result.machine)}.${rerun(result) ? ' Some sections were re-run since with `--only`.' : ''} Each section says when it ran and how loaded the machine was (the load average counts every process on the machine: it is shared).`,
     '',
     'Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline measured in the same run: this machine is shared and noisy, so compare ratios, not absolute figures across runs. Regenerate with `npm run bench`.',
     '',
