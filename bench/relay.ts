@@ -200,7 +200,9 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
   // The per-packet cost least distorted by contention: the level with viewers where the bridge waited least for a CPU.
   const withViewers = levels.filter((l) => l.viewers > 0 && Number.isFinite(l.cpuUsPerForwarded));
   const best = withViewers.sort((a, b) => a.runQueue - b.runQueue)[0]?.cpuUsPerForwarded ?? NaN;
-  const perPacket = last && Number.isFinite(last.marginalUsPerForwarded) ? last.marginalUsPerForwarded : best;
+  // Per-packet cost at the capacity level (the knee's own figures are distorted by the stall that made it the knee).
+  const ref = capacity && capacity.viewers > 0 ? capacity : last;
+  const perPacket = ref && Number.isFinite(ref.marginalUsPerForwarded) ? ref.marginalUsPerForwarded : best;
   return {
     id: 'relay',
     title: 'Relay: streams × viewers at ~1 Mbit/s, 30 fps',
@@ -210,7 +212,7 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
     bottleneck: last
       ? last.runQueue > 0.2 && last.bridgeCore < 0.8
         ? `CPU contention on this 2-core machine, not the bridge's own work: at the knee the bridge used ${fmt(last.bridgeCore * 100, 0)} % of a core but its threads waited for a CPU ${fmt(last.runQueue * 100, 0)} % of the time (the viewers' process, decrypting every forwarded packet, took ${fmt(last.viewerCore * 100, 0)} %, plus the cameras and whatever else ran on the machine), and its event loop stalled (p99 ${fmt(last.eldP99, 0)} ms), so UDP socket buffers overflowed.${Number.isFinite(best) ? ` Each forwarded packet costs the bridge ~${fmt(best, 0)} µs of its own CPU (gross, receive included, at the least-starved level with viewers: werift's SRTP encrypt and UDP send), i.e. about ${fmtInt(1e6 / Math.max(1, best))} packets/s per dedicated core.` : ''}`
-        : `The bridge's one event loop: each forwarded packet costs ~${fmt(perPacket, 0)} µs of CPU (werift's SRTP encrypt and UDP send per viewer — the relay itself does no per-packet allocation), so one core tops out near ${fmtInt(1e6 / Math.max(1, perPacket))} packets/s; the viewers' process took ${fmt(last.viewerCore * 100, 0)} % of the other core.`
+        : `The bridge's one event loop, on a machine whose second core the viewers need: each forwarded packet costs the bridge ~${fmt(perPacket, 0)} µs of CPU beyond receiving (werift's SRTP encrypt and UDP send per viewer — the relay itself does no per-packet allocation), so one core tops out near ${fmtInt(1e6 / Math.max(1, perPacket))} packets/s. At the capacity level the bridge used ${fmt((ref?.bridgeCore ?? NaN) * 100, 0)} % of a core and the viewers' process ${fmt((ref?.viewerCore ?? NaN) * 100, 0)} % (decrypting every forwarded packet); one level up both cores were full, the bridge's event loop fell behind (median delay ${fmt(last.eldP50, 0)} ms) and packets were lost.`
       : undefined,
     data: { clip: { kbps: clip.kbps, fps: clip.fps, method: clip.method }, levels, capacity, knee },
   };
