@@ -15,7 +15,7 @@ import { codecParameters } from '../src/webrtc/codecs.ts';
 import { startsKeyframe } from '../src/webrtc/keyframe.ts';
 import { startBenchBridge, withoutClientLimits, type BenchBridge } from './lib/bridge.ts';
 import type { WorkerCommand, WorkerEvent } from './lib/camera-worker.ts';
-import { hostCandidatesOnly } from './lib/camera.ts';
+import { withoutDefaultStun } from '../src/webrtc/default-stun.ts';
 import { Child } from './lib/child.ts';
 import type { BenchTable } from './lib/report.ts';
 import { epochMs, fmt, fmtRatio, ratio, summarize, type Summary } from './lib/stats.ts';
@@ -68,7 +68,7 @@ async function round(worker: Child<WorkerCommand, WorkerEvent>, bb: BenchBridge,
     await pc.setRemoteDescription({ type: 'offer', sdp });
     void pc.addIceCandidate(null).catch(() => {});
     const created = await pc.createAnswer();
-    hostCandidatesOnly(pc);
+    withoutDefaultStun(pc);
     await pc.setLocalDescription(created);
     worker.send({ cmd: 'answer', i, sdp: pc.localDescription?.sdp ?? '' });
   };

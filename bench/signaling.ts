@@ -16,7 +16,8 @@ import { Topics } from '../src/protocol/topics.ts';
 import { codecParameters } from '../src/webrtc/codecs.ts';
 import { startsKeyframe } from '../src/webrtc/keyframe.ts';
 import { startBenchBridge, type BenchBridge } from './lib/bridge.ts';
-import { createCameraPeer, hostCandidatesOnly, sessionId, upMessage } from './lib/camera.ts';
+import { withoutDefaultStun } from '../src/webrtc/default-stun.ts';
+import { createCameraPeer, sessionId, upMessage } from './lib/camera.ts';
 import type { BenchTable } from './lib/report.ts';
 import { fmt, fmtRatio, ratio, summarize, type Summary } from './lib/stats.ts';
 import { withTimeout } from './lib/util.ts';
@@ -61,7 +62,7 @@ export async function floorOnce(): Promise<Timings> {
     await answerer.setRemoteDescription({ type: 'offer', sdp: camera.offerSdp });
     void answerer.addIceCandidate(null).catch(() => {}); // the camera's end-of-candidates, as tali gets it
     const created = await answerer.createAnswer();
-    hostCandidatesOnly(answerer);
+    withoutDefaultStun(answerer);
     await answerer.setLocalDescription(created);
     const answer = answerer.localDescription?.sdp ?? '';
     mark('answer');

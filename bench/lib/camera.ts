@@ -7,6 +7,7 @@ import { RTCPeerConnection } from 'werift';
 import { VideoSource, type VideoCodec } from '../../devices/camera/media/video-source.ts';
 import { PROTOCOL_VERSION } from '../../src/protocol/topics.ts';
 import { codecParameters } from '../../src/webrtc/codecs.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface CameraPeer {
   pc: RTCPeerConnection;
@@ -41,7 +42,7 @@ export async function createCameraPeer(options: { codec?: VideoCodec; clip?: str
   });
   const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   const offer = await pc.createOffer();
-  hostCandidatesOnly(pc);
+  withoutDefaultStun(pc);
   await pc.setLocalDescription(offer);
   return Object.assign(peer, {
     pc,
@@ -60,15 +61,6 @@ export async function createCameraPeer(options: { codec?: VideoCodec; clip?: str
   });
 }
 
-/**
- * werift 0.25 queries stun.l.google.com whenever no STUN server is configured (even with `iceServers: []`); here,
- * without a network, those lookups stall gathering for up to 5 s under concurrency. The bridge's Peer turns that off
- * the same way (src/webrtc/peer.ts); the suite's own peers must too, or they would time werift's DNS, not signaling.
- * Call after createOffer/createAnswer, before setLocalDescription.
- */
-export function hostCandidatesOnly(pc: RTCPeerConnection): void {
-  for (const transport of pc.iceTransports) transport.connection.stunServer = undefined;
-}
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 

@@ -12,7 +12,8 @@ import { RTCPeerConnection } from 'werift';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { PROTOCOL_VERSION, Topics } from '../../src/protocol/topics.ts';
 import { codecParameters } from '../../src/webrtc/codecs.ts';
-import { hostCandidatesOnly, sessionId } from './camera.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
+import { sessionId } from './camera.ts';
 import { withTimeout } from './util.ts';
 
 export type ViewerCommand = { cmd: 'add'; url: string; root: string; viewers: { id: string; secret: string; deviceId: string }[] } | { cmd: 'stats' };
@@ -80,7 +81,7 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
     }),
   );
   const offer = await pc.createOffer();
-  hostCandidatesOnly(pc);
+  withoutDefaultStun(pc);
   await pc.setLocalDescription(offer);
   const sid = sessionId();
   const answered = new Promise<string>((resolve) => waiters.set(sid, resolve));

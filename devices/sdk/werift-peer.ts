@@ -14,6 +14,7 @@ import {
 import type { IceServer } from '../../src/protocol/index.ts';
 import { codecParameters, type AudioCodecName, type VideoCodecName } from '../../src/webrtc/codecs.ts';
 import type { DevicePeer, DevicePeerState, IceCandidateInit } from './device-peer.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 /** PSFB FMT of a Full Intra Request (RFC 5104 §4.3.1.1); werift parses FIR but does not export its class. */
 const FIR_FMT = 4;
@@ -45,7 +46,10 @@ export class WeriftPeer implements DevicePeer {
   /** Sequence number of the last FIR acted on: a repeated one is a retransmission (RFC 5104 §4.3.1.2). */
   #lastFirSeq: number | undefined;
 
+  readonly #iceServers: WeriftPeerOptions['iceServers'];
+
   constructor(options: WeriftPeerOptions) {
+    this.#iceServers = options.iceServers;
     this.video = options.video;
     this.audio = options.audio;
     this.#pc = new RTCPeerConnection({
@@ -89,6 +93,7 @@ export class WeriftPeer implements DevicePeer {
 
   async createOffer(): Promise<string> {
     const offer = await this.#pc.createOffer();
+    withoutDefaultStun(this.#pc, this.#iceServers);
     await this.#pc.setLocalDescription(offer); // werift resolves once host (and STUN) candidates are gathered
     const sdp = this.#pc.localDescription?.sdp;
     if (sdp === undefined) throw new Error('werift produced no local description');

@@ -13,6 +13,7 @@ import {
 } from 'werift';
 import type { IceServer } from '../protocol/messages.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
+import { withoutDefaultStun } from './default-stun.ts';
 import { checkOffer, offeredCodecs, rejectedAll, SdpError } from './sdp.ts';
 
 export interface PeerOptions {
@@ -65,13 +66,13 @@ export class Peer extends EventEmitter<PeerEvents> {
   #closed = false;
   readonly #direction: 'recvonly' | 'sendonly';
   readonly #senders = new Map<'audio' | 'video', RTCRtpSender>();
-  readonly #hasStun: boolean;
+  readonly #iceServers: readonly IceServer[];
 
   constructor(options: PeerOptions) {
     super();
     const codecs = options.codecs ?? { video: VIDEO_CODECS, audio: AUDIO_CODECS };
     this.#direction = options.direction ?? 'recvonly';
-    this.#hasStun = hasStunServer(options.iceServers);
+    this.#iceServers = options.iceServers;
     this.#pc = new RTCPeerConnection({
       codecs: { video: codecs.video.map(codecParameters), audio: codecs.audio.map(codecParameters) },
       iceServers: options.iceServers.map((s) => ({ ...s })),
@@ -125,7 +126,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       for (const transceiver of this.#pc.getTransceivers()) transceiver.setDirection('sendonly');
     }
     const answer = await this.#pc.createAnswer();
-    if (!this.#hasStun) withoutDefaultStun(this.#pc);
+    withoutDefaultStun(this.#pc, this.#iceServers);
     await this.#pc.setLocalDescription(answer);
     const sdp = this.#pc.localDescription?.sdp ?? '';
     if (rejectedAll(sdp)) throw new SdpError('no-common-codec', `offer has no ${[...VIDEO_CODECS, ...AUDIO_CODECS].join('/')} media`);
@@ -247,18 +248,4 @@ export class Peer extends EventEmitter<PeerEvents> {
       track.onReceiveRtp.subscribe((packet) => this.emit('rtp', remote, packet));
     });
   }
-}
-
-function hasStunServer(servers: readonly IceServer[]): boolean {
-  return servers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((url) => /^stuns?:/i.test(url)));
-}
-
-/**
- * Gathers host candidates only. werift 0.25 falls back to stun.l.google.com:19302 whenever no STUN server is
- * configured, even with `iceServers: []`: traffic the operator did not ask for, and where that name does not resolve
- * the lookups queue in libuv's thread pool and gathering waits out its 5 s timeout (100 concurrent answers: 5.2 s
- * p50; see bench/concurrency.ts). Called after the transports exist and before gathering starts.
- */
-function withoutDefaultStun(pc: RTCPeerConnection): void {
-  for (const transport of pc.iceTransports) transport.connection.stunServer = undefined;
 }

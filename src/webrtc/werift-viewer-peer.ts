@@ -8,6 +8,7 @@ import type { IceServer } from '../protocol/messages.ts';
 import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
 import { startsKeyframe, type VideoCodec } from './keyframe.ts';
+import { withoutDefaultStun } from './default-stun.ts';
 
 export interface ReceivedTrack {
   kind: 'audio' | 'video';
@@ -39,8 +40,11 @@ export class WeriftViewerPeer implements ViewerPeer {
   #gotRtp = false;
   #gotKeyframe = false;
 
+  readonly #iceServers: WeriftViewerPeerOptions['iceServers'];
+
   constructor(options: WeriftViewerPeerOptions) {
     const audio = options.audio ?? true;
+    this.#iceServers = options.iceServers;
     this.#pc = new RTCPeerConnection({
       codecs: { video: VIDEO_CODECS.map(codecParameters), audio: audio ? AUDIO_CODECS.map(codecParameters) : [] },
       iceServers: options.iceServers.map((server) => ({ ...server })),
@@ -83,7 +87,9 @@ export class WeriftViewerPeer implements ViewerPeer {
   }
 
   async createOffer(): Promise<string> {
-    await this.#pc.setLocalDescription(await this.#pc.createOffer());
+    const offer = await this.#pc.createOffer();
+    withoutDefaultStun(this.#pc, this.#iceServers);
+    await this.#pc.setLocalDescription(offer);
     const sdp = this.#pc.localDescription?.sdp;
     if (sdp === undefined) throw new Error('werift produced no local description');
     // Every host candidate is in the SDP already: say only that there are no more.

@@ -7,6 +7,7 @@ import { PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, 
 import { WeriftPeer } from '../../devices/sdk/werift-peer.ts';
 import { codecParameters } from '../../src/webrtc/codecs.ts';
 import { withTimeout } from '../helpers/wait.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 /** An RTCP FIR (PSFB, FMT 4): media SSRC 0 and the target in the FCI, as RFC 5104 §4.3.1.2 says. */
 function fir(ssrc: number, sequenceNumber: number): RtcpPacket {
@@ -37,7 +38,9 @@ async function connectedPair(): Promise<{ camera: WeriftPeer; bridge: RTCPeerCon
     bridge.connectionStateChange.subscribe((state) => state === 'connected' && resolve());
   });
   await bridge.setRemoteDescription({ type: 'offer', sdp: await camera.createOffer() });
-  await bridge.setLocalDescription(await bridge.createAnswer());
+  const answer = await bridge.createAnswer();
+  withoutDefaultStun(bridge);
+  await bridge.setLocalDescription(answer);
   await camera.applyAnswer(bridge.localDescription?.sdp ?? '');
   await withTimeout(Promise.all([connected, bridgeConnected]), 10_000, 'both peers connected');
   return { camera, bridge };

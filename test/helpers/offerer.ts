@@ -4,6 +4,7 @@
 import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
 import { onTestFinished } from 'vitest';
 import { codecParameters, type CodecName } from '../../src/webrtc/codecs.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface Offerer {
   pc: RTCPeerConnection;
@@ -23,7 +24,9 @@ export async function createOfferer(codecs: { video?: CodecName; audio?: CodecNa
   onTestFinished(() => pc.close());
   const video = pc.addTransceiver('video', { direction: 'sendonly' });
   if (codecs.audio) pc.addTransceiver('audio', { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  withoutDefaultStun(pc);
+  await pc.setLocalDescription(offer);
   return {
     pc,
     video,

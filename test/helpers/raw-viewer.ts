@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION, Topics } from '../../src/protocol/topics.ts';
 import { codecParameters, VIDEO_CODECS, AUDIO_CODECS } from '../../src/webrtc/codecs.ts';
 import type { TestBridge, Transport } from './bridge.ts';
 import { Inbox } from './wait.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface RawViewer {
   id: string;
@@ -67,7 +68,9 @@ export async function connectRawViewer(tb: TestBridge, transport: Transport, id 
           for (const wake of waiters) wake();
         });
       });
-      await pc.setLocalDescription(await pc.createOffer());
+      const offer = await pc.createOffer();
+      withoutDefaultStun(pc);
+      await pc.setLocalDescription(offer);
       const video = pc.getTransceivers().find((t) => t.kind === 'video');
       return {
         pc,

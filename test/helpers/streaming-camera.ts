@@ -11,6 +11,7 @@ import { codecParameters } from '../../src/webrtc/codecs.ts';
 import type { TestBridge } from './bridge.ts';
 import type { RawDevice } from './raw-device.ts';
 import { waitFor } from './wait.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface StreamingCamera {
   pc: RTCPeerConnection;
@@ -39,7 +40,9 @@ export async function streamCamera(tb: TestBridge, cam: RawDevice, sessionId: st
     await pc.close();
   };
   onTestFinished(stop);
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  withoutDefaultStun(pc);
+  await pc.setLocalDescription(offer);
   const opened = waitFor<[Session]>(tb.bridge.answerer, 'session', (s) => s.sessionId === sessionId);
   await cam.send(cam.message('offer', sessionId, 1, { sdp: pc.localDescription?.sdp }));
   const [session] = await opened;

@@ -13,6 +13,7 @@ import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { PROTOCOL_VERSION, Topics } from '../../src/protocol/topics.ts';
 import { codecParameters } from '../../src/webrtc/codecs.ts';
 import { Inbox, withTimeout } from '../helpers/wait.ts';
+import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface StreamingCameraOptions {
   url: string;
@@ -66,7 +67,9 @@ export async function startStreamingCamera(options: StreamingCameraOptions): Pro
     })());
   onTestFinished(() => stop());
 
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  withoutDefaultStun(pc);
+  await pc.setLocalDescription(offer);
   const sessionId = randomBytes(12).toString('base64url');
   const connected = new Promise<void>((resolve) =>
     pc.connectionStateChange.subscribe((state) => {
