@@ -87,7 +87,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   add(viewer: ViewerSession): void {
     clearTimeout(this.#idleTimer);
     this.viewers.add(viewer);
-    viewer.on('keyframeRequest', () => this.keyframes.request());
+    // Not live: nothing to ask yet, and going live asks anyway.
+    viewer.on('keyframeRequest', () => this.#state === 'live' && this.keyframes.request());
     viewer.once('closed', () => {
       this.viewers.delete(viewer);
       this.#onDemandDropped();

@@ -7,7 +7,10 @@
  *      └──── bye · leave · timeout · ice-failed · replaced · shutdown · error ──┴──► closed
  *
  * Video is forwarded from a keyframe on (the first packet of one): before it, and again after the camera
- * re-offers, the viewer's decoder would only get frames that reference pictures it never saw.
+ * re-offers, the viewer's decoder would only get frames that reference pictures it never saw. Until that keyframe
+ * comes, the viewer asks again every KEYFRAME_RETRY_MS: a camera may drop a request (libwebrtc senders ignore one
+ * within 300 ms of the last, video/encoder_rtcp_feedback.cc), and a viewer that is sent nothing never sends a PLI
+ * of its own.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -45,6 +48,9 @@ export interface ViewerEvents {
   closed: [ByeReason];
 }
 
+/** Milliseconds between keyframe requests while a connected viewer still waits for its first keyframe. */
+export const KEYFRAME_RETRY_MS = 1000;
+
 /** A browser gathers a handful of host candidates (plus srflx/relay ones with STUN/TURN); more is not a viewer. */
 const MAX_EARLY_CANDIDATES = 32;
 
@@ -68,6 +74,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
   #videoStarted = false;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
+  #keyframeRetry: NodeJS.Timeout | undefined;
   /** Candidates the viewer trickled while the camera was not streaming yet (before this session had a peer). */
   readonly #early: RemoteCandidate[] = [];
 
@@ -106,7 +113,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
         clearTimeout(this.#timer);
         this.#setState('connected');
         this.log.info('viewer connected');
-        this.emit('keyframeRequest');
+        this.#awaitKeyframe();
       } else if (state === 'failed') {
         void this.close('ice-failed');
       }
@@ -138,6 +145,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     if (track.kind === 'video' && !this.#videoStarted) {
       if (!startsKeyframe(track.codec as VideoCodec, packet.payload)) return;
       this.#videoStarted = true;
+      clearInterval(this.#keyframeRetry);
     }
     local.lastSentAt = performance.now();
     this.packetsSent++;
@@ -156,6 +164,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
       this.#peer?.sourceChanged(track.kind, ((now - track.lastSentAt) / 1000) * track.clockRate);
     }
     this.#videoStarted = false;
+    if (this.#state === 'connected') this.#awaitKeyframe();
   }
 
   notify(state: StreamState): void {
@@ -176,11 +185,20 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     if (this.#state === 'closed') return;
     if (options.notify ?? reason !== 'normal') this.#send({ type: 'bye', reason });
     clearTimeout(this.#timer);
+    clearInterval(this.#keyframeRetry);
     this.#setState('closed');
     await this.#peer?.close();
     this.log.info({ reason, packetsSent: this.packetsSent }, 'viewer closed');
     this.emit('closed', reason);
     this.removeAllListeners();
+  }
+
+  /** Asks for a keyframe now and again every KEYFRAME_RETRY_MS until one is forwarded (only with video). */
+  #awaitKeyframe(): void {
+    this.emit('keyframeRequest');
+    clearInterval(this.#keyframeRetry);
+    if (!this.#tracks.has('video')) return;
+    this.#keyframeRetry = setInterval(() => this.emit('keyframeRequest'), KEYFRAME_RETRY_MS);
   }
 
   #send(body: Record<string, unknown> & { type: string }): void {

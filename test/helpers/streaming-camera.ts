@@ -20,6 +20,8 @@ export interface StreamingCamera {
   keyframeRequests: number;
   /** Emits 'keyframeRequest' for each PLI the camera receives. */
   events: EventEmitter;
+  /** Starts sending again after `source.stop()`, from a keyframe. */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function streamCamera(tb: TestBridge, cam: RawDevice, sessionId: st
   const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
   await connected;
-  source.start((packet) => void transceiver.sender.sendRtp(packet));
-  return Object.assign(camera, { session, stop }) as StreamingCamera;
+  const resume = () => source.start((packet) => void transceiver.sender.sendRtp(packet));
+  resume();
+  return Object.assign(camera, { session, stop, resume }) as StreamingCamera;
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RtpPacket } from 'werift';
 import { startsKeyframe } from '../../src/webrtc/keyframe.ts';
-import type { ViewerSession } from '../../src/relay/viewer.ts';
+import { KEYFRAME_RETRY_MS, type ViewerSession } from '../../src/relay/viewer.ts';
 import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/raw-viewer.ts';
@@ -85,6 +85,25 @@ describe.each(TRANSPORTS)('relay over %s', (transport) => {
     // Five viewer PLIs within the interval became one request to the camera.
     expect(stream.keyframes.sent - before).toBe(1);
     expect(stream.keyframes.coalesced).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a connected viewer that gets no keyframe keeps asking until one comes', async () => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, transport);
+    const camera = await streamCamera(tb, cam, 'sess-quiet');
+    if (camera.session.state !== 'streaming') await waitFor(camera.session, 'state', (s) => s === 'streaming');
+    // The camera goes quiet, as one that dropped the request would (libwebrtc drops one within 300 ms of the last).
+    camera.source.stop();
+    const stream = tb.bridge.relay.streams.get('cam1')!;
+    const asked = stream.keyframes.sent;
+    // The viewer's join asks once; without retries that would be all.
+    const askedAgain = waitFor(stream, 'keyframeRequested', () => stream.keyframes.sent - asked >= 2, KEYFRAME_RETRY_MS * 3 + 10_000);
+    const alice = await connectRawViewer(tb, transport);
+    const { peer } = await watch(tb, alice, 'view-quiet');
+    await askedAgain;
+    camera.resume();
+    const video = await withTimeout(peer.packets('video', 5), 10_000, 'video once the camera sends a keyframe');
+    expect(startsKeyframe('VP8', video[0]!.payload)).toBe(true);
   });
 
   it('camera leaves and re-offers: viewers hear ended, then live, and media resumes on the same session', async () => {
