@@ -125,6 +125,14 @@ export class Peer extends EventEmitter<PeerEvents> {
       // werift leaves transceivers created by a remote recvonly offer inactive unless told we will send.
       for (const transceiver of this.#pc.getTransceivers()) transceiver.setDirection('sendonly');
     }
+    if (/^a=setup:actpass/m.test(offerSdp)) {
+      // RFC 8842 §5.3 lets the answerer pick either DTLS role. werift picks client, and its client waits a fixed
+      // 100 ms before the ClientHello; as server we leave the first move to the remote (browsers, libwebrtc and
+      // GStreamer devices send it at once), taking ~100 ms out of their time to connected.
+      for (const transceiver of this.#pc.getTransceivers()) {
+        if (transceiver.dtlsTransport?.role === 'auto') transceiver.dtlsTransport.role = 'server';
+      }
+    }
     const answer = await this.#pc.createAnswer();
     withoutDefaultStun(this.#pc, this.#iceServers);
     await this.#pc.setLocalDescription(answer);

@@ -18,10 +18,14 @@ async function negotiate(tb: TestBridge, cam: RawDevice, sessionId: string, unti
   const [session] = await opened;
   const answer = await cam.down.next((m) => m.type === 'answer' && m.sessionId === sessionId, 5000, 'answer');
   expect(answer.seq).toBe(1);
+  // The offer says actpass; the bridge takes the DTLS server role so the camera's ClientHello goes first (Peer.answer).
+  expect(answer.sdp).toMatch(/^a=setup:passive\r?$/m);
   if (until === 'answered') return { offerer, session };
   const connected = session.state === 'connected' ? Promise.resolve() : waitFor(session, 'state', (s) => s === 'connected');
+  // Both ends: as DTLS server the bridge is done one flight before the camera can send SRTP.
+  const cameraConnected = new Promise<void>((resolve) => offerer.pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   await offerer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
-  await connected;
+  await Promise.all([connected, cameraConnected]);
   return { offerer, session };
 }
 
