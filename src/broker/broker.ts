@@ -13,6 +13,7 @@ import type { AccessPolicy } from '../security/access.ts';
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
+import { indexRetained } from './retained-index.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss' | 'internal';
 
@@ -83,6 +84,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       ...(shared && { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: shared.heartbeatIntervalMs }),
     });
+    // Before any client connects: retained cards by topic level instead of a scan per SUBSCRIBE (retained-index.ts).
+    if (!shared) indexRetained((aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] }).persistence);
     const broker = new Broker(aedes, options);
     broker.#countRouting();
     aedes.authenticate = broker.#authenticate;
