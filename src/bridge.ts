@@ -4,7 +4,8 @@
  *
  *   Bridge ─┬─ EmbeddedBroker (tali start): Broker (Aedes) · listeners · Redis backend in cluster mode
  *           ├─ Services: Answerer · Relay · Recorder · BridgeMetrics, each MQTT client in-process or by URL
- *           └─ HttpServer: /mqtt (embedded only) · /metrics · /healthz · /readyz · recordings · web apps
+ *           └─ HttpServer: /mqtt (to the embedded broker, or piped to the external one) · /metrics · /healthz · /readyz ·
+ *              recordings · web apps
  *
  * `tali start` runs both parts; `tali answer --broker mqtt://…` (config `broker`) runs the services part alone
  * against Mosquitto, EMQX or HiveMQ (see docs/cluster.md).
@@ -12,6 +13,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.ts';
+import { WebSocketListener } from './broker/websocket.ts';
 import { loadConfig, type BridgeConfig } from './config/config.ts';
 import type { OptionName } from './config/options.ts';
 import { EmbeddedBroker } from './embedded-broker.ts';
@@ -19,6 +21,7 @@ import { healthz, readyz } from './http/health.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { observeBroker, observeCluster } from './metrics/observe.ts';
+import { BrokerPipe } from './mqtt/broker-pipe.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { Topics } from './protocol/topics.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
@@ -48,6 +51,8 @@ export class Bridge {
   httpPort = 0;
   /** Where the first start left the admin secret, if this start created it. */
   adminSecretFile: string | undefined;
+  /** External-broker mode: /mqtt piped to the broker, for the dashboard and the browser camera. */
+  readonly #brokerPipe: { pipe: BrokerPipe; ws: WebSocketListener } | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(config: BridgeConfig, log: Logger, credentials: CredentialStore, http: HttpServer, embedded: EmbeddedBroker | undefined) {
@@ -66,6 +71,15 @@ export class Bridge {
       connect: (role, will) => (embedded ? embedded.connect(role, will) : connectExternal(config, role, will)),
       placement: embedded?.placement,
     });
+    if (!embedded) {
+      const pipe = new BrokerPipe({
+        broker: config.broker,
+        maxPipes: config.maxConnections,
+        maxPipesPerAddress: config.maxConnectionsPerAddress,
+        logger: log.child({ component: 'broker-pipe' }),
+      });
+      this.#brokerPipe = { pipe, ws: new WebSocketListener(http.server, { path: config.wsPath, maxMessageBytes: config.maxPacketBytes, onStream: pipe.accept }) };
+    }
     if (embedded) observeBroker(this.services.metrics, embedded.broker);
     if (embedded?.backend) observeCluster(this.services.metrics, embedded.backend);
     // Cluster mode: after a Redis outage say online again (Redis may have lost the card); if Redis lost everything,
@@ -110,7 +124,8 @@ export class Bridge {
     }
     log.info(
       {
-        ...(embedded && { mqttPort: bridge.mqttPort, wsPath: config.wsPath }),
+        ...(embedded && { mqttPort: bridge.mqttPort }),
+        wsPath: config.wsPath,
         httpPort: bridge.httpPort,
         ...(tls && embedded && { mqttsPort: bridge.mqttsPort }),
         ...(external && { broker: config.broker }),
@@ -154,7 +169,7 @@ export class Bridge {
   }
 
   get wsUrl(): string {
-    return `${this.embedded?.tls ? 'wss' : 'ws'}://${this.#localHost}:${this.httpPort}${this.config.wsPath}`;
+    return `${this.config.tlsCert ? 'wss' : 'ws'}://${this.#localHost}:${this.httpPort}${this.config.wsPath}`;
   }
 
   get mqttsUrl(): string | undefined {
@@ -169,6 +184,8 @@ export class Bridge {
     this.#closing ??= (async () => {
       await this.services.close();
       await this.embedded?.drain(1000);
+      this.#brokerPipe?.pipe.close();
+      await this.#brokerPipe?.ws.close();
       await (this.embedded ? this.embedded.closeListeners(this.http) : this.http.close());
       await this.embedded?.close();
       this.services.metrics.close();

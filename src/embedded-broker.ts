@@ -53,11 +53,11 @@ export class EmbeddedBroker {
     this.#config = config;
     this.tcp = new TcpListener(broker, {});
     this.tls = tls ? new TcpListener(broker, { tls }) : undefined;
-    this.ws = new WebSocketListener(broker, options.http.server, {
+    this.ws = new WebSocketListener(options.http.server, {
       path: config.wsPath,
       // Above maxPacketBytes, so that the broker's guard, which logs it, is what refuses an oversized packet.
       maxMessageBytes: config.maxPacketBytes * 2,
-      secure: tls !== undefined,
+      onStream: (stream, req) => broker.accept(stream, tls ? 'wss' : 'ws', req.socket.remoteAddress ?? 'unknown', req),
     });
     this.revocation = new RevocationWatcher({ store: options.credentials, dataDir: config.dataDir, broker, logger: options.log.child({ component: 'security' }) });
     const tokens = tokenKeyLoader(config.dataDir);

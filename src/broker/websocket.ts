@@ -1,5 +1,7 @@
 /**
- * MQTT over WebSocket (MQTT §6) on the bridge's shared HTTP(S) server, at one path (default /mqtt).
+ * MQTT over WebSocket (MQTT §6) on the bridge's shared HTTP(S) server, at one path (default /mqtt). Each connection
+ * becomes a byte stream handed to `onStream`: the embedded broker's `accept`, or in external-broker mode a pipe to
+ * the broker (src/mqtt/broker-pipe.ts).
  *
  * Built on `ws` and its createWebSocketStream. Not `websocket-stream`, which pins ws 3.3.3 with published
  * denial-of-service advisories (GHSA-6fc8-4gx4-v693, GHSA-3h5v-q93c-6h6q).
@@ -8,13 +10,13 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import type { Broker } from './broker.ts';
 
 export interface WebSocketListenerOptions {
   path: string;
+  /** Takes over each connection's stream (with Nagle already off). */
+  onStream: (stream: Duplex, req: IncomingMessage) => void;
   /** Largest WebSocket message accepted, in bytes; larger ones close the connection (ws `maxPayload`). */
   maxMessageBytes: number;
-  secure: boolean;
 }
 
 export class WebSocketListener {
@@ -22,7 +24,7 @@ export class WebSocketListener {
   readonly #server: HttpServer | HttpsServer;
   readonly #onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-  constructor(broker: Broker, server: HttpServer | HttpsServer, options: WebSocketListenerOptions) {
+  constructor(server: HttpServer | HttpsServer, options: WebSocketListenerOptions) {
     this.#server = server;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -38,7 +40,7 @@ export class WebSocketListener {
         (req.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
         const stream = createWebSocketStream(ws);
         stream.on('error', () => stream.destroy());
-        broker.accept(stream, options.secure ? 'wss' : 'ws', req.socket.remoteAddress ?? 'unknown', req);
+        options.onStream(stream, req);
       });
     };
     server.on('upgrade', this.#onUpgrade);

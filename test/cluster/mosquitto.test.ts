@@ -1,13 +1,14 @@
 /**
  * External-broker mode on a real Mosquitto (Debian's package) with the acl_file and password lines tali generates:
  * `tali answer` (Bridge with `broker`) answers a simulated camera and serves a viewer through Mosquitto, and the
- * same per-device isolation holds there: a device's subscription to another device's down topic is refused.
+ * same per-device isolation holds there: a device's subscription to another device's down topic is refused. The
+ * bridge's /mqtt WebSocket is piped to Mosquitto, so the dashboard it serves works there too.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
 import { Bridge } from '../../src/bridge.ts';
 import { runMosquitto } from '../../src/cli/mosquitto.ts';
@@ -111,6 +112,44 @@ describeWith(['mosquitto'], 'tali answer on a real Mosquitto', () => {
     } finally {
       await camera.stop();
     }
+  });
+
+  it('pipes MQTT over WebSocket at /mqtt to Mosquitto, for the dashboard: a viewer sees cards and watches through it', async () => {
+    // Mosquitto here has no WebSocket listener; the browser's MQTT goes to the bridge's own origin.
+    expect(bridge.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/mqtt$/);
+    const camera = new SimulatedCamera({ deviceId: 'cam2', secret: secrets.cam2!, connect: nodeConnector(mosquitto.url), backoff: FAST_BACKOFF });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    await next(camera.keeper, 'session-connected', () => true, 15_000);
+    const cards = await connectMqtt({ target: bridge.wsUrl, clientId: 'alice-cards', username: 'alice', password: secrets.alice! });
+    onTestFinished(() => cards.endAsync(true));
+    const seen = new Inbox(cards);
+    await cards.subscribeAsync(topics.allDevices('status'), { qos: 1 });
+    expect(await seen.next((j, t) => t === topics.device('cam2', 'status'))).toMatchObject({ state: 'online' });
+    const viewer = new NodeViewer({ url: bridge.wsUrl, user: 'alice', password: secrets.alice!, deviceId: 'cam2' });
+    onTestFinished(() => viewer.stop());
+    await viewer.start();
+    await until(() => viewer.summary().keyframes > 0 && viewer.summary().packets >= 30, 20_000, 'video through the pipe');
+    // Mosquitto authenticates through the pipe as it would directly.
+    const refused = await connectMqtt({ target: bridge.wsUrl, clientId: 'alice-bad', username: 'alice', password: 'wrong' }).then(
+      () => undefined,
+      (err: Error & { code?: number }) => err.code,
+    );
+    expect(refused).toBe(5);
+  });
+
+  it("holds the pipe to the client limits: one address over maxConnectionsPerAddress is closed, and logged", async () => {
+    const limited: Record<string, unknown>[] = [];
+    const small = await Bridge.start({
+      config: { host: '127.0.0.1', httpPort: 0, dataDir, bridgeId: 'bridge-small', broker: mosquitto.url, brokerUsername: 'tali-bridge', brokerPassword: secrets['tali-bridge'], maxConnectionsPerAddress: 1 },
+      logger: captureLogger(limited),
+    });
+    onTestFinished(() => small.close());
+    const first = await connectMqtt({ target: small.wsUrl, clientId: 'alice-1', username: 'alice', password: secrets.alice! });
+    onTestFinished(() => first.endAsync(true));
+    await expect(connectMqtt({ target: small.wsUrl, clientId: 'alice-2', username: 'alice', password: secrets.alice! })).rejects.toThrow();
+    expect(limited.some((l) => l.event === 'limit' && l.limit === 'maxConnectionsPerAddress')).toBe(true);
+    expect(first.connected).toBe(true);
   });
 
   it("never delivers another device's down topic, nor other devices' cards, to a device", async () => {
