@@ -124,7 +124,7 @@ export class Bridge {
     }
     log.info(
       {
-        ...(embedded && { mqttPort: bridge.mqttPort }),
+        ...(embedded && bridge.mqttPort !== 0 && { mqttPort: bridge.mqttPort }),
         wsPath: config.wsPath,
         httpPort: bridge.httpPort,
         ...(tls && embedded && { mqttsPort: bridge.mqttsPort }),
@@ -163,9 +163,9 @@ export class Bridge {
     return this.services.recorder;
   }
 
-  /** mqtt://host:port of the TCP listener, for clients on this machine. */
+  /** mqtt://host:port of the TCP listener, for clients on this machine; the mqtts:// one when plain MQTT is off. */
   get mqttUrl(): string {
-    return `mqtt://${this.#localHost}:${this.mqttPort}`;
+    return this.mqttPort === 0 && this.mqttsUrl ? this.mqttsUrl : `mqtt://${this.#localHost}:${this.mqttPort}`;
   }
 
   get wsUrl(): string {

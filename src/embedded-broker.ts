@@ -111,10 +111,12 @@ export class EmbeddedBroker {
     return new EmbeddedBroker(broker, backend, options);
   }
 
-  /** Starts the MQTT listeners; resolves with their ports. */
+  /** Starts the MQTT listeners; resolves with their ports (0: not listening). */
   async listen(): Promise<{ mqttPort: number; mqttsPort: number }> {
     const config = this.#config;
-    const mqttPort = await this.tcp.listen(config.host, config.mqttPort);
+    // With a certificate, plain MQTT only on request: as HTTP, which then speaks HTTPS only, no secret in clear.
+    const plain = this.tls === undefined || config.plainMqttWithTls;
+    const mqttPort = plain ? await this.tcp.listen(config.host, config.mqttPort) : 0;
     const mqttsPort = this.tls ? await this.tls.listen(config.host, config.mqttsPort) : 0;
     return { mqttPort, mqttsPort };
   }

@@ -15,7 +15,7 @@ const PORT = { min: 0, max: 65535 } as const;
 
 export const OPTIONS = {
   host: { type: 'string', default: '0.0.0.0', doc: 'address the MQTT and HTTP listeners bind to' },
-  mqttPort: { type: 'integer', default: 1883, ...PORT, doc: 'MQTT over TCP; 0 picks a free port' },
+  mqttPort: { type: 'integer', default: 1883, ...PORT, doc: 'MQTT over TCP (with tlsCert only if plainMqttWithTls); 0 picks a free port' },
   httpPort: {
     type: 'integer',
     default: 8080,
@@ -26,6 +26,11 @@ export const OPTIONS = {
   wsPath: { type: 'string', default: '/mqtt', pattern: /^\/[\w./-]*$/, hint: 'a path like /mqtt', doc: 'path of MQTT over WebSocket' },
   tlsCert: { type: 'string', default: '', doc: 'PEM certificate file; with tlsKey, MQTT/TLS and HTTPS/WSS are on' },
   tlsKey: { type: 'string', default: '', doc: 'PEM private key file' },
+  plainMqttWithTls: {
+    type: 'boolean',
+    default: false,
+    doc: 'with tlsCert: keep MQTT over plain TCP on mqttPort too (secrets cross the network in clear); off: only MQTT/TLS and WSS',
+  },
   dataDir: { type: 'string', default: './data', doc: 'everything the bridge writes: identities, recordings' },
   root: { type: 'string', default: 'tali', pattern: /^[^+#$\u0000][^+#\u0000]*$/, hint: 'topic levels like tali or acme/cams', doc: 'topic root of the protocol' },
   bridgeId: {

@@ -198,7 +198,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     onTestFinished(() => tls.close());
     const secret = await tls.bridge.credentials.add('cam-tls', 'device', { replace: true });
     const password = await tls.bridge.credentials.add('alice', 'viewer', { replace: true });
-    const camera = new SimulatedCamera({ deviceId: 'cam-tls', secret, connect: nodeConnector(tls.bridge.mqttUrl) });
+    const camera = new SimulatedCamera({ deviceId: 'cam-tls', secret, connect: nodeConnector(tls.bridge.mqttsUrl!.replace('127.0.0.1', 'localhost'), { tls: { ca: pair.cert } }) });
     onTestFinished(() => camera.stop());
     await camera.start();
     const page = await openPage(cameraBrowser, `https://localhost:${tls.bridge.httpPort}/`);

@@ -1,6 +1,7 @@
 /**
  * MQTT over TLS and MQTT over WSS with the certificate `tali cert` makes: clients that trust it connect and
- * negotiate; plain MQTT to the TLS port and plain WebSocket to the HTTPS port do not get an MQTT session.
+ * negotiate; plain MQTT to the TLS port and plain WebSocket to the HTTPS port do not get an MQTT session, and the
+ * plain MQTT port is closed unless asked for.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,13 +12,13 @@ import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { connectPacket, RawConnection, TYPE } from '../helpers/raw-mqtt.ts';
 
-async function tlsBridge(): Promise<{ tb: TestBridge; ca: Buffer }> {
+async function tlsBridge(config: Record<string, unknown> = {}): Promise<{ tb: TestBridge; ca: Buffer }> {
   const dir = await mkdtemp(join(tmpdir(), 'tali-tls-'));
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
   const pair = await selfSigned(['localhost', '127.0.0.1'], 1);
   await writeFile(join(dir, 'cert.pem'), pair.cert);
   await writeFile(join(dir, 'key.pem'), pair.key, { mode: 0o600 });
-  const tb = await startBridge({ tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem'), mqttsPort: 0 });
+  const tb = await startBridge({ tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem'), mqttsPort: 0, ...config });
   return { tb, ca: Buffer.from(pair.cert) };
 }
 
@@ -48,5 +49,18 @@ describe('TLS', () => {
     await plain.expectClosed();
     expect(plain.packets.some((p) => p.type === TYPE.CONNACK)).toBe(false);
     await expect(RawConnection.open(tb.bridge.wsUrl.replace('wss:', 'ws:'))).rejects.toThrow();
+  });
+
+  it('with a certificate, plain MQTT does not listen unless plainMqttWithTls asks for it', async () => {
+    const { tb } = await tlsBridge();
+    expect(tb.bridge.mqttPort).toBe(0);
+    expect(tb.bridge.embedded?.tcp.server.listening).toBe(false);
+    expect(tb.bridge.mqttUrl).toBe(tb.bridge.mqttsUrl);
+    const both = (await tlsBridge({ plainMqttWithTls: true })).tb;
+    expect(both.bridge.mqttPort).toBeGreaterThan(0);
+    const secret = await both.bridge.credentials.add('cam1', 'device');
+    const plain = await connectMqtt({ target: both.bridge.mqttUrl, clientId: 'cam1', username: 'cam1', password: secret });
+    expect(both.bridge.mqttUrl).toMatch(/^mqtt:/);
+    await plain.endAsync();
   });
 });
