@@ -30,11 +30,6 @@ export class BrokerPipe {
     this.#connect = streamBuilderFor(new URL(options.broker));
   }
 
-  /** Pipes open now. */
-  get size(): number {
-    return this.#open.size;
-  }
-
   /** Connects `client` (a browser's MQTT-over-WebSocket stream) to the broker until either side closes. */
   readonly accept = (client: Duplex, req: IncomingMessage): void => {
     const address = req.socket.remoteAddress ?? 'unknown';
