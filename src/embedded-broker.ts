@@ -153,7 +153,7 @@ export class EmbeddedBroker {
   /** Readiness checks of the broker (for /readyz). */
   checks(): Record<string, () => string | undefined> {
     return {
-      broker: () => (this.tcp.server.listening ? undefined : 'MQTT listener not listening'),
+      broker: () => ((this.tls ?? this.tcp).server.listening ? undefined : 'MQTT listener not listening'),
       ...(this.backend && { cluster: () => this.backend?.problem }),
     };
   }

@@ -4,6 +4,7 @@
  * plain MQTT port is closed unless asked for.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished, describe, expect, it } from 'vitest';
@@ -52,10 +53,12 @@ describe('TLS', () => {
   });
 
   it('with a certificate, plain MQTT does not listen unless plainMqttWithTls asks for it', async () => {
-    const { tb } = await tlsBridge();
+    const { tb, ca } = await tlsBridge();
     expect(tb.bridge.mqttPort).toBe(0);
     expect(tb.bridge.embedded?.tcp.server.listening).toBe(false);
     expect(tb.bridge.mqttUrl).toBe(tb.bridge.mqttsUrl);
+    // Ready on the TLS listener alone.
+    expect(await httpsStatus(`https://localhost:${tb.bridge.httpPort}/readyz`, ca)).toBe(200);
     const both = (await tlsBridge({ plainMqttWithTls: true })).tb;
     expect(both.bridge.mqttPort).toBeGreaterThan(0);
     const secret = await both.bridge.credentials.add('cam1', 'device');
@@ -64,3 +67,9 @@ describe('TLS', () => {
     await plain.endAsync();
   });
 });
+
+function httpsStatus(url: string, ca: Buffer): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    get(url, { ca }, (res) => (res.resume(), resolve(res.statusCode))).on('error', reject);
+  });
+}
