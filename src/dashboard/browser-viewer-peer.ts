@@ -1,34 +1,21 @@
 /**
  * ViewerPeer on the browser's RTCPeerConnection: receive-only video and audio, trickled candidates (mDNS `.local`
- * names or raw IPs, whichever the browser hands out), and the incoming media as one MediaStream for a <video>.
+ * names or raw IPs, whichever the browser hands out), and the incoming media as one MediaStream for a <video>. The
+ * offerer part (candidates, states, offer/answer, close) is src/client/browser-offerer-peer.ts, shared with the
+ * browser camera.
  */
+import { BrowserOffererPeer } from '../client/browser-offerer-peer.ts';
 import type { IceServer } from '../protocol/index.ts';
-import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
+import type { ViewerPeer } from '../viewer/viewer-peer.ts';
 
-export class BrowserViewerPeer implements ViewerPeer {
-  onLocalCandidate: ((candidate: IceCandidateInit | null) => void) | undefined;
-  onStateChange: ((state: ViewerPeerState) => void) | undefined;
-  readonly pc: RTCPeerConnection;
+export class BrowserViewerPeer extends BrowserOffererPeer implements ViewerPeer {
   readonly stream = new MediaStream();
-  #closed = false;
 
   constructor(iceServers: readonly IceServer[]) {
-    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((s) => ({ ...s })), bundlePolicy: 'max-bundle' });
+    super(iceServers);
     this.pc.addTransceiver('video', { direction: 'recvonly' });
     this.pc.addTransceiver('audio', { direction: 'recvonly' });
     this.pc.ontrack = (event) => this.stream.addTrack(event.track);
-    this.pc.onicecandidate = (event) => {
-      if (this.#closed) return;
-      const c = event.candidate;
-      // A null candidate, or Chromium's empty one, ends gathering (RFC 8838 §4.4).
-      if (c === null || c.candidate === '') this.onLocalCandidate?.(null);
-      else this.onLocalCandidate?.({ candidate: c.candidate, sdpMid: c.sdpMid ?? undefined, sdpMLineIndex: c.sdpMLineIndex ?? undefined });
-    };
-    this.pc.onconnectionstatechange = () => {
-      // 'disconnected' is transient (consent freshness may recover, RFC 7675); 'failed' follows if it does not.
-      const state = this.pc.connectionState;
-      if (!this.#closed && (state === 'connected' || state === 'failed' || state === 'closed')) this.onStateChange?.(state);
-    };
   }
 
   /**
@@ -44,30 +31,5 @@ export class BrowserViewerPeer implements ViewerPeer {
     } finally {
       pc.close();
     }
-  }
-
-  async createOffer(): Promise<string> {
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    const sdp = this.pc.localDescription?.sdp;
-    if (sdp === undefined) throw new Error('the browser produced no local description');
-    return sdp;
-  }
-
-  async applyAnswer(sdp: string): Promise<void> {
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
-  }
-
-  addRemoteCandidate(candidate: IceCandidateInit | null): void {
-    if (this.#closed) return;
-    const init = candidate === null ? { candidate: '' } : { ...candidate, sdpMLineIndex: candidate.sdpMLineIndex ?? (candidate.sdpMid === undefined ? 0 : null) };
-    this.pc.addIceCandidate(init).catch(() => {}); // never awaited in sequence: see OffererPeer.addRemoteCandidate
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.onLocalCandidate = undefined;
-    this.onStateChange = undefined;
-    this.pc.close();
   }
 }
