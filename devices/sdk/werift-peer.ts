@@ -14,7 +14,7 @@ import {
 import type { IceServer } from '../../src/protocol/index.ts';
 import { codecParameters, type AudioCodecName, type VideoCodecName } from '../../src/webrtc/codecs.ts';
 import type { DevicePeer, DevicePeerState, IceCandidateInit } from './device-peer.ts';
-import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
+import { addRemoteCandidateNow, setLocalOffer } from '../../src/webrtc/werift-offerer.ts';
 
 /** PSFB FMT of a Full Intra Request (RFC 5104 §4.3.1.1); werift parses FIR but does not export its class. */
 const FIR_FMT = 4;
@@ -92,11 +92,7 @@ export class WeriftPeer implements DevicePeer {
   }
 
   async createOffer(): Promise<string> {
-    const offer = await this.#pc.createOffer();
-    withoutDefaultStun(this.#pc, this.#iceServers);
-    await this.#pc.setLocalDescription(offer); // werift resolves once host (and STUN) candidates are gathered
-    const sdp = this.#pc.localDescription?.sdp;
-    if (sdp === undefined) throw new Error('werift produced no local description');
+    const sdp = await setLocalOffer(this.#pc, this.#iceServers); // with the host (and STUN) candidates
     this.#watchRtcp(); // in case the transport did not exist yet in the constructor
     return sdp;
   }
@@ -106,9 +102,7 @@ export class WeriftPeer implements DevicePeer {
   }
 
   addRemoteCandidate(candidate: IceCandidateInit | null): void {
-    if (this.#closed) return;
-    const init = candidate === null ? null : { ...candidate, sdpMLineIndex: candidate.sdpMLineIndex ?? (candidate.sdpMid === undefined ? 0 : undefined) };
-    this.#pc.addIceCandidate(init).catch(() => {}); // fire and forget: see DevicePeer.addRemoteCandidate
+    if (!this.#closed) addRemoteCandidateNow(this.#pc, candidate); // fire and forget: see DevicePeer.addRemoteCandidate
   }
 
   /** Sends one video RTP packet; dropped (not queued) until DTLS is up. */

@@ -8,7 +8,7 @@ import type { IceServer } from '../protocol/messages.ts';
 import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
 import { startsKeyframe, type VideoCodec } from './keyframe.ts';
-import { withoutDefaultStun } from './default-stun.ts';
+import { addRemoteCandidateNow, setLocalOffer } from './werift-offerer.ts';
 
 export interface ReceivedTrack {
   kind: 'audio' | 'video';
@@ -87,11 +87,7 @@ export class WeriftViewerPeer implements ViewerPeer {
   }
 
   async createOffer(): Promise<string> {
-    const offer = await this.#pc.createOffer();
-    withoutDefaultStun(this.#pc, this.#iceServers);
-    await this.#pc.setLocalDescription(offer);
-    const sdp = this.#pc.localDescription?.sdp;
-    if (sdp === undefined) throw new Error('werift produced no local description');
+    const sdp = await setLocalOffer(this.#pc, this.#iceServers);
     // Every host candidate is in the SDP already: say only that there are no more.
     queueMicrotask(() => {
       if (!this.#closed) this.onLocalCandidate?.(null);
@@ -104,9 +100,7 @@ export class WeriftViewerPeer implements ViewerPeer {
   }
 
   addRemoteCandidate(candidate: IceCandidateInit | null): void {
-    if (this.#closed) return;
-    const init = candidate === null ? null : { ...candidate, sdpMLineIndex: candidate.sdpMLineIndex ?? (candidate.sdpMid === undefined ? 0 : undefined) };
-    this.#pc.addIceCandidate(init).catch(() => {}); // fire and forget: see OffererPeer.addRemoteCandidate
+    if (!this.#closed) addRemoteCandidateNow(this.#pc, candidate); // fire and forget: see OffererPeer.addRemoteCandidate
   }
 
   async close(): Promise<void> {
