@@ -10,6 +10,7 @@ import {
   type Start, type Status,
 } from '../../src/protocol/index.ts';
 import { backoffDelay, backoffOptions, type BackoffOptions } from '../../src/client/backoff.ts';
+import { BridgeClock } from '../../src/client/bridge-clock.ts';
 import { TypedEmitter } from '../../src/client/emitter.ts';
 import { connackCode, ConnectRefusedError, isFatalConnack, publish, subscribe, withTimeout, type MqttConnector } from '../../src/client/mqtt-link.ts';
 
@@ -57,7 +58,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
   readonly topics: Topics;
   readonly #options: DeviceClientOptions;
   readonly #backoff: BackoffOptions;
-  readonly #clock: () => number;
+  readonly #clock: BridgeClock;
   readonly #outgoing = new SequenceCounter();
   readonly #seen = new DuplicateFilter();
   readonly #bridges = new Map<string, BridgeStatus>();
@@ -67,7 +68,6 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
   #everConnected = false;
   #connectedAt = 0;
   #attempt = 0;
-  #clockOffsetMs = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #started: Promise<void> | undefined;
   #settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -80,7 +80,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
     this.topics = new Topics(options.root ?? DEFAULT_ROOT);
     this.#options = options;
     this.#backoff = backoffOptions(options.backoff);
-    this.#clock = options.clock ?? Date.now;
+    this.#clock = new BridgeClock(options.clock);
   }
 
   get connected(): boolean {
@@ -89,12 +89,12 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
 
   /** Milliseconds added to the device clock, learnt from the bridge's TALI_ERR_STALE. */
   get clockOffsetMs(): number {
-    return this.#clockOffsetMs;
+    return this.#clock.offsetMs;
   }
 
   /** The device clock corrected to the bridge's: what goes into `ts`. */
   now(): number {
-    return Math.round(this.#clock() + this.#clockOffsetMs);
+    return this.#clock.now();
   }
 
   /** Bridge cards seen since the last CONNACK (retained, so each reconnect re-delivers them), by bridge ID. */
@@ -271,8 +271,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
       case 'start':
         return this.emit('start', message);
       case 'error':
-        // The error's own ts is the bridge clock; from now on stamp messages on that clock.
-        if (message.code === 'TALI_ERR_STALE') this.#clockOffsetMs = message.ts - this.#clock();
+        this.#clock.learn(message); // a TALI_ERR_STALE: from now on stamp messages on the bridge's clock
         return this.emit('error', message);
     }
   }

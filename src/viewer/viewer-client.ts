@@ -6,6 +6,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { backoffDelay, backoffOptions, type BackoffOptions } from '../client/backoff.ts';
+import { BridgeClock } from '../client/bridge-clock.ts';
 import { TypedEmitter } from '../client/emitter.ts';
 import { connackCode, ConnectRefusedError, isFatalConnack, publish, subscribe, withTimeout, type MqttConnector } from '../client/mqtt-link.ts';
 import {
@@ -85,7 +86,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   readonly devices = new DeviceDirectory();
   readonly #options: ViewerClientOptions;
   readonly #backoff: BackoffOptions;
-  readonly #clock: () => number;
+  readonly #clock: BridgeClock;
   readonly #outgoing = new SequenceCounter();
   readonly #seen = new DuplicateFilter();
   readonly #bridges = new Map<string, BridgeStatus>();
@@ -101,7 +102,6 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   #everConnected = false;
   #connectedAt = 0;
   #attempt = 0;
-  #clockOffsetMs = 0;
   /**
    * The connection's ID (protocol section 16.3): in its will and in every watch made over it. New after a lost
    * connection (a late will of the old one must not end the new watches); kept across a token refresh.
@@ -124,7 +124,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     this.topics = new Topics(options.root ?? DEFAULT_ROOT);
     this.#options = options;
     this.#backoff = backoffOptions(options.backoff);
-    this.#clock = options.clock ?? Date.now;
+    this.#clock = new BridgeClock(options.clock);
     const client = this;
     this.#link = {
       get connected() {
@@ -153,7 +153,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   /** The client clock corrected to the bridge's (learnt from TALI_ERR_STALE): what goes into `ts`. */
   now(): number {
-    return Math.round(this.#clock() + this.#clockOffsetMs);
+    return this.#clock.now();
   }
 
   get bridges(): ReadonlyMap<string, BridgeStatus> {
@@ -428,7 +428,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     if ('seq' in message && message.sessionId !== undefined && message.seq !== undefined) {
       if (!this.#seen.accept(message.sessionId, message.seq)) return; // QoS 1 redelivery (MQTT-4.3.2)
     }
-    if (message.type === 'error' && message.code === 'TALI_ERR_STALE') this.#clockOffsetMs = message.ts - this.#clock();
+    if (message.type === 'error') this.#clock.learn(message); // TALI_ERR_STALE: stamp on the bridge's clock from now on
     const watch = message.sessionId === undefined ? undefined : this.#routes.get(message.sessionId);
     this.#signal('in', topic, message, watch?.deviceId);
     watch?.receive(message);
