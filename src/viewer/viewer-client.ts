@@ -1,14 +1,16 @@
 /**
  * A viewer's (or an admin's) signaling link to a tali bridge over MQTT: connects with a user name and a password (or
  * a token provider), sets `leave` as its last will, follows the device cards and metrics, and watches cameras
- * (WatchSession per camera) over `{root}/v1/viewer/{user}/up` and `.../down`. Reconnects with backoff and watches
- * again after a reconnect. Browser-safe: no node:* imports; the MQTT client comes from the `connect` factory.
+ * (WatchSession per camera) over `{root}/v1/viewer/{user}/up` and `.../down`. ConnectionKeeper reconnects with backoff;
+ * this client watches again after a reconnect. Browser-safe: no node:* imports; the MQTT client comes from the
+ * `connect` factory.
  */
 import type { MqttClient } from 'mqtt';
-import { backoffDelay, backoffOptions, type BackoffOptions } from '../client/backoff.ts';
+import type { BackoffOptions } from '../client/backoff.ts';
 import { BridgeClock } from '../client/bridge-clock.ts';
+import { ConnectionKeeper, type ConnectIdentity } from '../client/connection-keeper.ts';
 import { TypedEmitter } from '../client/emitter.ts';
-import { connackCode, ConnectRefusedError, isFatalConnack, publish, subscribe, withTimeout, type MqttConnector } from '../client/mqtt-link.ts';
+import { publish, subscribe, withTimeout, type MqttConnector } from '../client/mqtt-link.ts';
 import {
   assertValidId, decode, DEFAULT_ROOT, DuplicateFilter, encode, ProtocolError, PROTOCOL_VERSION, SequenceCounter, Topics,
   type BridgeStatus, type Leave, type Message, type MessageOnChannel,
@@ -73,7 +75,6 @@ export interface ViewerClientEvents {
   refreshed: [Credential];
 }
 
-const STABLE_CONNECTION_MS = 10_000;
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 function randomId(length: number): string {
@@ -85,37 +86,24 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   readonly topics: Topics;
   readonly devices = new DeviceDirectory();
   readonly #options: ViewerClientOptions;
-  readonly #backoff: BackoffOptions;
   readonly #clock: BridgeClock;
   readonly #outgoing = new SequenceCounter();
   readonly #seen = new DuplicateFilter();
-  readonly #bridges = new Map<string, BridgeStatus>();
   readonly #watches = new Set<WatchSession>();
   /** Live protocol sessions → their watch (and so their camera). */
   readonly #routes = new Map<string, WatchSession>();
   /** Devices whose up/down topics this (admin) client follows for the signaling log. */
   readonly #followed = new Set<string>();
   readonly #link: WatchLink;
-  #client: MqttClient | undefined;
-  #lastError: Error | undefined;
-  #connected = false;
-  #everConnected = false;
-  #connectedAt = 0;
-  #attempt = 0;
+  readonly #keeper: ConnectionKeeper<Credential>;
   /**
    * The connection's ID (protocol section 16.3): in its will and in every watch made over it. New after a lost
    * connection (a late will of the old one must not end the new watches); kept across a token refresh.
    */
   #connection = '';
-  /** The connection that replaces #client during a token refresh, until it is subscribed. */
-  #next: MqttClient | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** The credential the live connection logged in with, while a refresh replaces it. */
   #refreshing: (Credential & object) | undefined;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #started: Promise<void> | undefined;
-  #settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
-  #stopped: Promise<void> | undefined;
 
   constructor(options: ViewerClientOptions) {
     super();
@@ -123,12 +111,42 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     this.user = options.user;
     this.topics = new Topics(options.root ?? DEFAULT_ROOT);
     this.#options = options;
-    this.#backoff = backoffOptions(options.backoff);
     this.#clock = new BridgeClock(options.clock);
+    this.#keeper = new ConnectionKeeper<Credential>({
+      name: 'ViewerClient',
+      who: `viewer "${this.user}"`,
+      connect: options.connect,
+      backoff: options.backoff,
+      keepaliveS: options.keepaliveS,
+      stopTimeoutMs: options.stopTimeoutMs,
+      login: () => this.#credential(),
+      identity: (credential) => {
+        // Names this connection in its will and in its watches: when it drops, the bridge ends only its sessions.
+        this.#connection = randomId(16);
+        return this.#identity(credential);
+      },
+      prepare: (client) => this.#subscribeAll(client),
+      message: (topic, payload) => this.#onMessage(topic, payload),
+      connected: (reconnect, credential) => {
+        this.#scheduleRefresh(credential);
+        this.emit('connected', { reconnect });
+        for (const watch of this.#watches) watch.begin();
+      },
+      disconnected: (error) => this.emit('disconnected', error),
+      reconnecting: (info) => this.emit('reconnecting', info),
+      lost: () => {
+        clearTimeout(this.#refreshTimer);
+        for (const watch of this.#watches) watch.connectionLost();
+      },
+      closing: async (timeoutMs) => {
+        clearTimeout(this.#refreshTimer);
+        await withTimeout(Promise.all([...this.#watches].map((w) => w.close())), timeoutMs, 'closing watches').catch(() => {});
+      },
+    });
     const client = this;
     this.#link = {
       get connected() {
-        return client.#connected;
+        return client.#keeper.connected;
       },
       get onlineBridge() {
         return client.onlineBridge;
@@ -148,7 +166,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   }
 
   get connected(): boolean {
-    return this.#connected;
+    return this.#keeper.connected;
   }
 
   /** The client clock corrected to the bridge's (learnt from TALI_ERR_STALE): what goes into `ts`. */
@@ -157,15 +175,11 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   }
 
   get bridges(): ReadonlyMap<string, BridgeStatus> {
-    return this.#bridges;
+    return this.#keeper.bridges;
   }
 
   get onlineBridge(): BridgeStatus | undefined {
-    let newest: BridgeStatus | undefined;
-    for (const card of this.#bridges.values()) {
-      if (card.state === 'online' && (newest === undefined || card.ts > newest.ts)) newest = card;
-    }
-    return newest;
+    return this.#keeper.onlineBridge;
   }
 
   /**
@@ -173,25 +187,18 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
    * CONNECT (bad user name or password) rejects with ConnectRefusedError and stops. Idempotent.
    */
   start(): Promise<void> {
-    if (this.#started) return this.#started;
-    if (this.#stopped) return Promise.reject(new Error('ViewerClient was stopped; make a new one'));
-    this.#started = new Promise<void>((resolve, reject) => {
-      this.#settleStart = { resolve, reject };
-    });
-    void this.#connect();
-    return this.#started;
+    return this.#keeper.start();
   }
 
   /** Closes every watch (bye), disconnects cleanly (so the broker drops the will) and clears every timer. Idempotent. */
   stop(): Promise<void> {
-    this.#stopped ??= this.#stop();
-    return this.#stopped;
+    return this.#keeper.stop();
   }
 
   /** Watches a camera; the watch starts now if connected, else at the next CONNACK. */
   watch(deviceId: string, createPeer: ViewerPeerFactory, options: WatchOptions = {}): WatchSession {
     assertValidId(deviceId, 'device ID');
-    if (this.#stopped) throw new Error('ViewerClient was stopped');
+    if (this.#keeper.stopped) throw new Error('ViewerClient was stopped');
     const watch = new WatchSession(deviceId, this.#link, createPeer, { ...this.#options.watch, ...options });
     this.#watches.add(watch);
     watch.on('state', (state) => {
@@ -208,8 +215,8 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   async followSignaling(deviceId: string): Promise<void> {
     assertValidId(deviceId, 'device ID');
     this.#followed.add(deviceId);
-    const client = this.#client;
-    if (!this.#connected || client === undefined) return;
+    const client = this.#keeper.client;
+    if (!this.#keeper.connected || client === undefined) return;
     try {
       await subscribe(client, [this.topics.device(deviceId, 'up'), this.topics.device(deviceId, 'down')]);
     } catch (err) {
@@ -220,12 +227,12 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   unfollowSignaling(deviceId: string): void {
     if (!this.#followed.delete(deviceId)) return;
-    this.#client?.unsubscribe([this.topics.device(deviceId, 'up'), this.topics.device(deviceId, 'down')]);
+    this.#keeper.client?.unsubscribe([this.topics.device(deviceId, 'up'), this.topics.device(deviceId, 'down')]);
   }
 
   async #send(sessionId: string, body: ViewerUpBody): Promise<void> {
-    const client = this.#client;
-    if (!this.#connected || client === undefined) throw new Error('not connected to the broker');
+    const client = this.#keeper.client;
+    if (!this.#keeper.connected || client === undefined) throw new Error('not connected to the broker');
     const message = { v: PROTOCOL_VERSION, ...body, sessionId, seq: this.#outgoing.next(sessionId), ts: this.now() } as MessageOnChannel<'viewer-up'>;
     const payload = encode(message);
     // The bridge's own check, run here first: a message it would refuse throws here instead of coming back as an error.
@@ -235,45 +242,16 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     await publish(client, topic, payload);
   }
 
-  async #connect(): Promise<void> {
-    this.#reconnectTimer = undefined;
-    this.#lastError = undefined;
-    let credential: Credential;
-    try {
-      credential = await this.#credential();
-    } catch (err) {
-      this.#scheduleReconnect(err as Error, false);
-      return;
-    }
-    if (this.#stopped) return;
-    // Names this connection in its will and in its watches: when it drops, the bridge ends only its sessions.
-    this.#connection = randomId(16);
-    const client = this.#open(credential);
-    this.#client = client;
-    client.on('connect', () => void this.#onConnack(client, credential));
-  }
-
-  /** A new mqtt.js client whose will names the current connection ID; every handler checks that it is still wanted. */
-  #open(credential: Credential): MqttClient {
+  /** Who this client logs in as: a new client ID, and a will that names the current connection ID. */
+  #identity(credential: Credential): ConnectIdentity {
     const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now(), connection: this.#connection };
-    const client = this.#options.connect({
+    return {
       // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
       clientId: `${this.user}-${randomId(8)}`,
       username: this.user,
       password: typeof credential === 'string' ? credential : credential.secret,
       will: { topic: this.topics.viewer(this.user, 'up'), payload: encode(leave), qos: 1, retain: false },
-      keepaliveS: this.#options.keepaliveS ?? 30,
-      clean: true,
-    });
-    client.on('error', (err) => {
-      if (client === this.#client) this.#lastError = err;
-    });
-    // While a token refresh overlaps two connections both deliver: duplicates are dropped by (sessionId, seq).
-    client.on('message', (topic, payload) => {
-      if (client === this.#client || client === this.#next) this.#onMessage(topic, payload);
-    });
-    client.on('close', () => (client === this.#next ? this.#onSwitchFailed(client) : this.#onClose(client)));
-    return client;
+    };
   }
 
   async #credential(): Promise<Credential> {
@@ -281,36 +259,15 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     return typeof password === 'string' ? password : await password();
   }
 
-  /** Subscribes a fresh connection to what this client reads; false (and the connection ended) if that fails. */
-  async #subscribeAll(client: MqttClient): Promise<boolean> {
+  /** Subscribes a fresh connection to what this client reads; rejects if the broker refuses its own topics. */
+  async #subscribeAll(client: MqttClient): Promise<void> {
     const t = this.topics;
     const cards = this.#options.devices ? this.#options.devices.flatMap((d) => [t.device(d, 'status'), t.device(d, 'metrics')]) : [t.allDevices('status'), t.allDevices('metrics')];
-    try {
-      await subscribe(client, [t.viewer(this.user, 'down'), t.allBridges()]);
-      // Not fatal: a viewer token scoped to some devices may not read every card (give `devices` then).
-      await subscribe(client, cards).catch((err: Error) => this.emit('warning', `device cards: ${err.message}`));
-      const followed = [...this.#followed].flatMap((d) => [t.device(d, 'up'), t.device(d, 'down')]);
-      if (followed.length > 0) await subscribe(client, followed).catch(() => this.#followed.clear());
-      return true;
-    } catch (err) {
-      if (client === this.#client) this.#lastError = err as Error;
-      client.end(true);
-      return false;
-    }
-  }
-
-  async #onConnack(client: MqttClient, credential: Credential): Promise<void> {
-    if (client !== this.#client) return;
-    if (!(await this.#subscribeAll(client)) || client !== this.#client) return;
-    this.#connected = true;
-    this.#connectedAt = Date.now();
-    const reconnect = this.#everConnected;
-    this.#everConnected = true;
-    this.#settleStart?.resolve();
-    this.#settleStart = undefined;
-    this.#scheduleRefresh(credential);
-    this.emit('connected', { reconnect });
-    for (const watch of this.#watches) watch.begin();
+    await subscribe(client, [t.viewer(this.user, 'down'), t.allBridges()]);
+    // Not fatal: a viewer token scoped to some devices may not read every card (give `devices` then).
+    await subscribe(client, cards).catch((err: Error) => this.emit('warning', `device cards: ${err.message}`));
+    const followed = [...this.#followed].flatMap((d) => [t.device(d, 'up'), t.device(d, 'down')]);
+    if (followed.length > 0) await subscribe(client, followed).catch(() => this.#followed.clear());
   }
 
   /**
@@ -327,7 +284,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   }
 
   async #switchConnection(current: Credential & object): Promise<void> {
-    if (this.#stopped || !this.#connected || this.#next) return;
+    if (this.#keeper.stopped || !this.#keeper.connected || this.#keeper.handingOver) return;
     this.#refreshing = current;
     let credential: Credential;
     try {
@@ -336,66 +293,18 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       this.emit('warning', `refreshing the login failed: ${(err as Error).message}`);
       return this.#scheduleRefresh(current, Math.min(5000, Math.max(0, (current.expiresAt - Date.now()) / 2)));
     }
-    if (this.#stopped || !this.#connected) return;
-    const next = this.#open(credential);
-    this.#next = next;
-    next.on('connect', () => void this.#onSwitchConnack(next, credential));
-  }
-
-  async #onSwitchConnack(next: MqttClient, credential: Credential): Promise<void> {
-    if (next !== this.#next || !(await this.#subscribeAll(next)) || next !== this.#next) return;
-    const previous = this.#client;
-    this.#next = undefined;
-    this.#client = next;
-    this.#connectedAt = Date.now();
-    this.#scheduleRefresh(credential);
-    this.emit('refreshed', credential);
-    // A DISCONNECT packet discards that connection's will (MQTT-3.14.4-3): the watches stay.
-    previous?.end(false);
-  }
-
-  #onSwitchFailed(next: MqttClient): void {
-    this.#next = undefined;
-    next.end(true);
-    if (this.#stopped || !this.#connected) return;
-    this.emit('warning', 'refreshing the login failed: the new connection closed');
-    if (this.#refreshing) this.#scheduleRefresh(this.#refreshing, 5000);
-  }
-
-  #onClose(client: MqttClient): void {
-    if (client !== this.#client) return;
-    clearTimeout(this.#refreshTimer);
-    this.#next?.end(true);
-    this.#next = undefined;
-    const error = this.#lastError;
-    this.#client = undefined;
-    client.end(true);
-    const wasConnected = this.#connected;
-    this.#connected = false;
-    this.#bridges.clear();
-    for (const watch of this.#watches) watch.connectionLost();
-    if (this.#stopped) return;
-    const code = error ? connackCode(error) : undefined;
-    if (isFatalConnack(code) && !this.#everConnected) {
-      const refused = new ConnectRefusedError(`viewer "${this.user}"`, code);
-      this.#settleStart?.reject(refused);
-      this.#settleStart = undefined;
-      void this.stop();
-      this.emit('disconnected', refused);
-      return;
-    }
-    this.#scheduleReconnect(error ?? (wasConnected ? new Error('connection lost') : new Error('connection failed')), wasConnected);
-  }
-
-  #scheduleReconnect(error: Error, wasConnected: boolean): void {
-    if (this.#stopped) return;
-    if (wasConnected && Date.now() - this.#connectedAt >= STABLE_CONNECTION_MS) this.#attempt = 0;
-    const delayMs = backoffDelay(this.#attempt, this.#backoff);
-    const attempt = ++this.#attempt;
-    this.emit('disconnected', error);
-    if (this.#stopped) return;
-    this.#reconnectTimer = setTimeout(() => void this.#connect(), delayMs);
-    this.emit('reconnecting', { attempt, delayMs });
+    if (this.#keeper.stopped || !this.#keeper.connected) return;
+    // The same connection ID in the new will (#identity): the watches belong to it as well.
+    this.#keeper.handover(this.#identity(credential), {
+      done: () => {
+        this.#scheduleRefresh(credential);
+        this.emit('refreshed', credential);
+      },
+      failed: () => {
+        this.emit('warning', 'refreshing the login failed: the new connection closed');
+        if (this.#refreshing) this.#scheduleRefresh(this.#refreshing, 5000);
+      },
+    });
   }
 
   #onMessage(topic: string, payload: Uint8Array): void {
@@ -405,7 +314,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       if (parsed.kind === 'viewer') {
         if (parsed.id === this.user && parsed.channel === 'down') this.#onDown(topic, payload);
       } else if (parsed.kind === 'bridge') {
-        if (payload.byteLength === 0) this.#bridges.delete(parsed.id);
+        if (payload.byteLength === 0) this.#keeper.bridges.delete(parsed.id);
         else this.#onBridge(decode('bridge', payload));
       } else if (parsed.channel === 'status' || parsed.channel === 'metrics') {
         const now = Date.now();
@@ -435,7 +344,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   }
 
   #onBridge(card: BridgeStatus): void {
-    this.#bridges.set(card.bridgeId, card);
+    this.#keeper.bridges.set(card.bridgeId, card);
     this.emit('bridge', card);
     // A bridge node that went away (cluster mode: killed, its card published by its will) took its viewer sessions.
     if (card.state === 'offline') for (const watch of this.#watches) watch.bridgeOffline(card.bridgeId);
@@ -443,26 +352,5 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   #signal(direction: 'in' | 'out', topic: string, message: Message, deviceId: string | undefined): void {
     this.emit('signal', { at: Date.now(), direction, topic, deviceId, message });
-  }
-
-  async #stop(): Promise<void> {
-    clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#refreshTimer);
-    this.#next?.end(true);
-    this.#next = undefined;
-    this.#reconnectTimer = undefined;
-    this.#settleStart?.reject(new Error('ViewerClient stopped before it connected'));
-    this.#settleStart = undefined;
-    const timeoutMs = this.#options.stopTimeoutMs ?? 2000;
-    await withTimeout(Promise.all([...this.#watches].map((w) => w.close())), timeoutMs, 'closing watches').catch(() => {});
-    const client = this.#client;
-    const wasConnected = this.#connected;
-    this.#client = undefined;
-    this.#connected = false;
-    this.#bridges.clear();
-    if (client === undefined) return;
-    // A DISCONNECT packet tells the broker to discard the will (MQTT-3.14.4-3): each watch said bye already.
-    await withTimeout(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), timeoutMs, 'disconnecting').catch(() => client.end(true));
-    if (wasConnected) this.emit('disconnected', undefined);
   }
 }
