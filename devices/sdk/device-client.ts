@@ -58,7 +58,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
   readonly #clock: BridgeClock;
   readonly #outgoing = new SequenceCounter();
   readonly #seen = new DuplicateFilter();
-  readonly #link: ConnectionKeeper<string>;
+  readonly #keeper: ConnectionKeeper<string>;
 
   constructor(options: DeviceClientOptions) {
     super();
@@ -68,7 +68,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
     this.#options = options;
     this.#clock = new BridgeClock(options.clock);
     const status = this.topics.device(this.deviceId, 'status');
-    this.#link = new ConnectionKeeper({
+    this.#keeper = new ConnectionKeeper({
       name: 'DeviceClient',
       who: `device "${this.deviceId}"`,
       idName: 'device ID',
@@ -97,7 +97,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
   }
 
   get connected(): boolean {
-    return this.#link.connected;
+    return this.#keeper.connected;
   }
 
   /** Milliseconds added to the device clock, learnt from the bridge's TALI_ERR_STALE. */
@@ -112,12 +112,12 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
 
   /** Bridge cards seen since the last CONNACK (retained, so each reconnect re-delivers them), by bridge ID. */
   get bridges(): ReadonlyMap<string, BridgeStatus> {
-    return this.#link.bridges;
+    return this.#keeper.bridges;
   }
 
   /** The newest card of an online bridge, if any. */
   get onlineBridge(): BridgeStatus | undefined {
-    return this.#link.onlineBridge;
+    return this.#keeper.onlineBridge;
   }
 
   /**
@@ -125,18 +125,18 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
    * CONNECT (bad secret, wrong client ID) rejects with ConnectRefusedError and stops. Idempotent.
    */
   start(): Promise<void> {
-    return this.#link.start();
+    return this.#keeper.start();
   }
 
   /** Publishes the offline card, disconnects cleanly (so the broker drops the will) and clears every timer. Idempotent. */
   stop(): Promise<void> {
-    return this.#link.stop();
+    return this.#keeper.stop();
   }
 
   /** Sends one message of `sessionId`, numbered and stamped here; resolves at PUBACK. */
   async send(sessionId: string, body: UpBody): Promise<void> {
-    const client = this.#link.client;
-    if (!this.#link.connected || client === undefined) throw new Error('not connected to the broker');
+    const client = this.#keeper.client;
+    if (!this.#keeper.connected || client === undefined) throw new Error('not connected to the broker');
     const message = { v: PROTOCOL_VERSION, ...body, sessionId, seq: this.#outgoing.next(sessionId), ts: this.now() };
     const payload = encode(message as Offer | Candidate | Bye);
     // The bridge's own check, run here first (with the limit from its card): a message it would refuse throws a
@@ -163,7 +163,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
     const parsed = this.topics.parse(topic);
     if (parsed?.kind !== 'bridge') return;
     if (payload.byteLength === 0) {
-      this.#link.bridges.delete(parsed.id); // a cleared retained card (MQTT-3.3.1-10)
+      this.#keeper.bridges.delete(parsed.id); // a cleared retained card (MQTT-3.3.1-10)
       return;
     }
     let card: BridgeStatus;
@@ -173,7 +173,7 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
       this.#protocolError(err, topic);
       return;
     }
-    this.#link.bridges.set(parsed.id, card);
+    this.#keeper.bridges.set(parsed.id, card);
     this.emit('bridge', card);
   }
 
