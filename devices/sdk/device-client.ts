@@ -68,14 +68,10 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
     this.#options = options;
     this.#clock = new BridgeClock(options.clock);
     const status = this.topics.device(this.deviceId, 'status');
-    this.#keeper = new ConnectionKeeper({
+    this.#keeper = new ConnectionKeeper(options, {
       name: 'DeviceClient',
       who: `device "${this.deviceId}"`,
       idName: 'device ID',
-      connect: options.connect,
-      backoff: options.backoff,
-      keepaliveS: options.keepaliveS,
-      stopTimeoutMs: options.stopTimeoutMs,
       login: () => options.secret,
       identity: (secret) => ({
         clientId: this.deviceId,

@@ -12,7 +12,23 @@ import { connackCode, ConnectRefusedError, isFatalConnack, withTimeout, type Cli
 /** What differs from client to client in a CONNECT; keepalive and the clean session are the keeper's. */
 export type ConnectIdentity = Omit<ClientConnectOptions, 'keepaliveS' | 'clean'>;
 
+/** What the keeper reads of an SDK client's own options (DeviceClientOptions and ViewerClientOptions have them all). */
+export interface ConnectionSettings {
+  connect: MqttConnector;
+  backoff?: Partial<BackoffOptions> | undefined;
+  /** MQTT keepalive in seconds (default 30). */
+  keepaliveS?: number | undefined;
+  /** How long stop() waits for each of its goodbyes and the DISCONNECT, in ms (default 2000). */
+  stopTimeoutMs?: number | undefined;
+}
+
+/** Who the client is and what it says over the connection. */
 export interface ConnectionHooks<Login> {
+  /** The SDK class, for errors: "DeviceClient was stopped; make a new one". */
+  name: string;
+  /** Who logs in, for ConnectRefusedError: `device "cam1"`; `idName` is what its user name is (default "user name"). */
+  who: string;
+  idName?: string | undefined;
   /**
    * What the next CONNECT logs in with, asked before each connection: a device's fixed secret at once, a viewer's
    * credential from its provider (a rejection is retried like a failed connection).
@@ -34,27 +50,14 @@ export interface ConnectionHooks<Login> {
   farewell?(client: MqttClient, timeoutMs: number): Promise<void>;
 }
 
-export interface ConnectionKeeperOptions<Login> extends ConnectionHooks<Login> {
-  /** The SDK class, for errors: "DeviceClient was stopped; make a new one". */
-  name: string;
-  /** Who logs in, for ConnectRefusedError: `device "cam1"`; `idName` is what its user name is (default "user name"). */
-  who: string;
-  idName?: string | undefined;
-  connect: MqttConnector;
-  backoff?: Partial<BackoffOptions> | undefined;
-  /** MQTT keepalive in seconds (default 30). */
-  keepaliveS?: number | undefined;
-  /** How long stop() waits for each of its goodbyes and the DISCONNECT, in ms (default 2000). */
-  stopTimeoutMs?: number | undefined;
-}
-
 /** A connection lasting this long counts as healthy: the next loss starts the backoff from the beginning again. */
 const STABLE_CONNECTION_MS = 10_000;
 
 export class ConnectionKeeper<Login> {
   /** Bridge cards seen since the last CONNACK (retained, so each new connection delivers them again), by bridge ID. */
   readonly bridges = new Map<string, BridgeStatus>();
-  readonly #hooks: ConnectionKeeperOptions<Login>;
+  readonly #settings: ConnectionSettings;
+  readonly #hooks: ConnectionHooks<Login>;
   readonly #backoff: BackoffOptions;
   #client: MqttClient | undefined;
   /** A second connection taking over from #client (see handover), until it is subscribed. */
@@ -69,9 +72,10 @@ export class ConnectionKeeper<Login> {
   #settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
   #stopped: Promise<void> | undefined;
 
-  constructor(options: ConnectionKeeperOptions<Login>) {
-    this.#hooks = options;
-    this.#backoff = backoffOptions(options.backoff);
+  constructor(settings: ConnectionSettings, hooks: ConnectionHooks<Login>) {
+    this.#settings = settings;
+    this.#hooks = hooks;
+    this.#backoff = backoffOptions(settings.backoff);
   }
 
   /** The live connection's client, if any; subscribed once `connected`. */
@@ -83,10 +87,12 @@ export class ConnectionKeeper<Login> {
     return this.#connected;
   }
 
+  /** stop() was called: no new connection from now on. */
   get stopped(): boolean {
     return this.#stopped !== undefined;
   }
 
+  /** A handover's connection is on its way (see handover). */
   get handingOver(): boolean {
     return this.#candidate !== undefined;
   }
@@ -154,7 +160,7 @@ export class ConnectionKeeper<Login> {
    * unhooked (mqtt.js keeps its own listeners on the same events).
    */
   #open(identity: ConnectIdentity): MqttClient {
-    const client = this.#hooks.connect({ ...identity, keepaliveS: this.#hooks.keepaliveS ?? 30, clean: true });
+    const client = this.#settings.connect({ ...identity, keepaliveS: this.#settings.keepaliveS ?? 30, clean: true });
     client.on('error', (err) => {
       if (client === this.#client) this.#lastError = err;
     });
@@ -252,7 +258,7 @@ export class ConnectionKeeper<Login> {
     this.#candidate = undefined;
     this.#settleStart?.reject(new Error(`${this.#hooks.name} stopped before it connected`));
     this.#settleStart = undefined;
-    const timeoutMs = this.#hooks.stopTimeoutMs ?? 2000;
+    const timeoutMs = this.#settings.stopTimeoutMs ?? 2000;
     // Only a client with something to say waits here: the others let go of the connection at once.
     if (this.#hooks.closing) await this.#hooks.closing(timeoutMs);
     const client = this.#client;

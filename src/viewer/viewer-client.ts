@@ -112,13 +112,9 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     this.topics = new Topics(options.root ?? DEFAULT_ROOT);
     this.#options = options;
     this.#clock = new BridgeClock(options.clock);
-    this.#keeper = new ConnectionKeeper<Credential>({
+    this.#keeper = new ConnectionKeeper<Credential>(options, {
       name: 'ViewerClient',
       who: `viewer "${this.user}"`,
-      connect: options.connect,
-      backoff: options.backoff,
-      keepaliveS: options.keepaliveS,
-      stopTimeoutMs: options.stopTimeoutMs,
       login: () => this.#credential(),
       identity: (credential) => {
         // Names this connection in its will and in its watches: when it drops, the bridge ends only its sessions.
