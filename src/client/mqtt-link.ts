@@ -22,7 +22,7 @@ export interface ClientConnectOptions {
 
 /**
  * Makes an mqtt.js client that speaks MQTT 3.1.1 (protocolVersion 4) and does not reconnect by itself
- * (reconnectPeriod 0): DeviceClient and ViewerClient own reconnecting. Node: `nodeConnector(url)` from ./node-connector.ts.
+ * (reconnectPeriod 0): ConnectionKeeper owns reconnecting. Node: `nodeConnector(url)` from ./node-connector.ts.
  * Browser: `(o) => mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: o.clientId,
  * username: o.username, password: o.password, will: o.will, keepalive: o.keepaliveS, clean: o.clean })`.
  */
@@ -66,7 +66,7 @@ export function isFatalConnack(code: number | undefined): code is number {
 
 /**
  * Publishes at QoS 1 and resolves at PUBACK. Also rejects when the connection closes first: mqtt.js would keep the
- * callback until a reconnect of the same client, and DeviceClient makes a new client per connection.
+ * callback until a reconnect of the same client, and ConnectionKeeper makes a new client per connection.
  */
 export function publish(client: MqttClient, topic: string, payload: string, retain = false): Promise<void> {
   return new Promise((resolve, reject) => {
