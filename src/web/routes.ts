@@ -13,8 +13,15 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   // connect-src 'self' covers ws:// and wss:// to the same host and port in current browsers (CSP Level 3).
+  // worker-src blob: is for mqtt.js's keepalive timer. In a browser mqtt.js runs setInterval in a Worker it creates
+  // from a blob: URL (worker-timers, mqtt/build/lib/get-timer.js) because background tabs throttle the page's own
+  // timers, Chromium to one wake-up a minute after 5 min hidden: too slow for a 30 s keepalive. Without worker-src
+  // the policy falls back to script-src 'self', the Worker is refused, no PINGREQ is ever sent and the broker drops
+  // the page at 1.5 × keepalive (45 s; MQTT-3.1.2-24). timerVariant 'native' would avoid the worker but not the
+  // throttling. A blob: URL can only be made by script already running in the page (script-src 'self'), and the
+  // worker inherits this policy, so this allows nothing an injected script could use.
   'content-security-policy':
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; worker-src blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 };
 
 /** What a page needs to find the bridge's MQTT: the WebSocket path and the topic root (per bridge, not per bundle). */
