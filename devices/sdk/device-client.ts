@@ -79,10 +79,11 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
         password: secret,
         will: { topic: status, payload: this.#card('offline'), qos: 1, retain: true },
       }),
-      prepare: (client) => {
-        // Card first: a viewer that sees the device online can rely on it having its subscriptions a moment later.
+      prepare: async (client) => {
+        // Protocol §3: SUBSCRIBE (and its SUBACK) before the online card, so that a `start` the bridge sends on
+        // seeing the card cannot arrive before the subscription exists and be lost.
+        await subscribe(client, [this.topics.device(this.deviceId, 'down'), this.topics.allBridges()]);
         void publish(client, status, this.#card('online'), true).catch(() => {});
-        return subscribe(client, [this.topics.device(this.deviceId, 'down'), this.topics.allBridges()]);
       },
       message: (topic, payload) => this.#onMessage(topic, payload),
       connected: (reconnect) => this.emit('connected', { reconnect }),
