@@ -12,16 +12,18 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
-/** The repository root: src/web/ is two levels down. */
+/** The repository root (or dist/ in the built package): src/web/ is two levels down. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The entry points' extension: `ts` running from the sources, `js` in the built package (scripts/build.ts). */
+const EXT = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
 /**
  * Each app: its HTML page (with `{{script}}` and `{{style}}` placeholders), its TypeScript entry point and its
  * stylesheet (an entry of its own: TypeScript does not type `import './x.css'`).
  */
 export const WEB_APPS = {
-  dashboard: { page: 'src/dashboard/index.html', entry: 'src/dashboard/main.ts', style: 'src/dashboard/style.css' },
-  camera: { page: 'devices/browser-camera/index.html', entry: 'devices/browser-camera/main.ts', style: 'devices/browser-camera/style.css' },
+  dashboard: { page: 'src/dashboard/index.html', entry: `src/dashboard/main.${EXT}`, style: 'src/dashboard/style.css' },
+  camera: { page: 'devices/browser-camera/index.html', entry: `devices/browser-camera/main.${EXT}`, style: 'devices/browser-camera/style.css' },
 } as const;
 export type WebAppName = keyof typeof WEB_APPS;
 
