@@ -5,7 +5,7 @@
  * and the examples type-check against the package's declarations.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,7 +50,6 @@ describe('the npm package', () => {
       compilerOptions: { target: 'es2024', module: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] },
       include: ['*.ts'],
     };
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(join(installed.app, 'tsconfig.json'), JSON.stringify(tsconfig));
     await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', installed.app]);
   });
