@@ -4,8 +4,9 @@
  *
  *   Bridge ─┬─ EmbeddedBroker (tali start): Broker (Aedes) · listeners · Redis backend in cluster mode
  *           ├─ Services: Answerer · Relay · Recorder · BridgeMetrics, each MQTT client in-process or by URL
+ *           ├─ PresenceBook (embedded broker): which devices are connected, for `tali device list` and the admin pages
  *           └─ HttpServer: /mqtt (to the embedded broker, or piped to the external one) · /metrics · /healthz · /readyz ·
- *              recordings · web apps
+ *              recordings · web apps and their API (src/web/api/)
  *
  * `tali start` runs both parts; `tali answer --broker mqtt://…` (config `broker`) runs the services part alone
  * against Mosquitto, EMQX or HiveMQ (see docs/cluster.md).
@@ -17,6 +18,7 @@ import { WebSocketListener } from './broker/websocket.ts';
 import { loadConfig, type BridgeConfig } from './config/config.ts';
 import type { OptionName } from './config/options.ts';
 import { EmbeddedBroker } from './embedded-broker.ts';
+import { PresenceBook } from './fleet/presence.ts';
 import { healthz, readyz } from './http/health.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
@@ -26,9 +28,11 @@ import { connectMqtt } from './mqtt/connect.ts';
 import { Topics } from './protocol/topics.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
 import { loadTlsFiles } from './security/tls-files.ts';
+import { tokenKeyLoader } from './security/tokens.ts';
 import { CredentialStore } from './security/credentials.ts';
 import { Services, type MqttWill } from './services.ts';
 import { VERSION } from './version.ts';
+import { routeDashboardApi } from './web/api/index.ts';
 import { routeWebApps } from './web/routes.ts';
 
 export interface BridgeStartOptions {
@@ -46,6 +50,8 @@ export class Bridge {
   readonly services: Services;
   /** Undefined in external-broker mode (`tali answer`). */
   readonly embedded: EmbeddedBroker | undefined;
+  /** Embedded broker only: which devices are connected to this node, and when each was last seen. */
+  readonly presence: PresenceBook | undefined;
   mqttPort = 0;
   mqttsPort = 0;
   httpPort = 0;
@@ -87,6 +93,20 @@ export class Bridge {
     embedded?.backend?.on('available', () => this.services.answerer.announce());
     embedded?.backend?.on('reset', () => embedded.broker.disconnectWhere(() => true, 'Redis lost the cluster state'));
     routeWebApps(this.http, { mqttPath: config.wsPath, root: config.root }, log.child({ component: 'web' }));
+    if (embedded) {
+      const presence = new PresenceBook({ dataDir: config.dataDir, bridgeId: config.bridgeId, onError: (err) => log.warn({ err: err.message }, 'presence file not written') });
+      embedded.broker.on('clientReady', (_clientId, identity) => identity.role === 'device' && presence.connected(identity.id));
+      embedded.broker.on('clientGone', (_clientId, identity) => identity?.role === 'device' && presence.disconnected(identity.id));
+      this.presence = presence;
+    }
+    routeDashboardApi(this.http, {
+      store: credentials,
+      tokens: tokenKeyLoader(config.dataDir),
+      tokenMaxTtlS: config.tokenMaxTtlS,
+      fleet: this.services.fleet,
+      presence: this.presence,
+      logger: log.child({ component: 'http' }),
+    });
     http.route('/healthz', healthz);
     http.route(
       '/readyz',
@@ -115,6 +135,7 @@ export class Bridge {
     const bridge = new Bridge(config, log, credentials, http, embedded);
     bridge.adminSecretFile = adminSecretFile;
     try {
+      await bridge.presence?.open();
       if (embedded) ({ mqttPort: bridge.mqttPort, mqttsPort: bridge.mqttsPort } = await embedded.listen());
       bridge.httpPort = await bridge.http.listen(config.host, config.httpPort);
       await bridge.services.start();
@@ -188,6 +209,7 @@ export class Bridge {
       await this.#brokerPipe?.ws.close();
       await (this.embedded ? this.embedded.closeListeners(this.http) : this.http.close());
       await this.embedded?.close();
+      await this.presence?.close();
       this.services.metrics.close();
       this.log.info('tali stopped');
     })();

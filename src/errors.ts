@@ -18,8 +18,9 @@ export const PROCESS_ERRORS = {
 export type ProcessErrorCode = keyof typeof PROCESS_ERRORS;
 
 /**
- * Codes of the HTTP API's JSON errors (`{"error": CODE, "message": …}`): /api/token and /api/recordings. Too many
- * failed logins answer 429 with the protocol's TALI_ERR_RATE_LIMITED.
+ * Codes of the HTTP API's JSON errors (`{"error": CODE, "message": …}`): /api/token, /api/recordings and the
+ * dashboard's API (src/web/api/). Too many failed logins or requests answer 429 with the protocol's
+ * TALI_ERR_RATE_LIMITED; a still that cannot be made 503 with TALI_ERR_UNAVAILABLE.
  */
 export const HTTP_ERRORS = {
   TALI_ERR_BAD_REQUEST: '400: the body or a parameter is malformed',
@@ -27,6 +28,7 @@ export const HTTP_ERRORS = {
   TALI_ERR_FORBIDDEN: '403: authenticated, but not allowed (e.g. a device asking for a viewer token)',
   TALI_ERR_NOT_FOUND: '404: no such device or user',
   TALI_ERR_METHOD: '405: the method is not one the path takes (see the Allow header)',
+  TALI_ERR_CONFLICT: '409: a device or user with that name exists already',
   TALI_ERR_RECORDING_CONFIGURED: '409: the device is recorded by the `record` option; change the option instead',
   TALI_ERR_RECORDING_CLOSED: '503: the bridge is shutting down',
 } as const;

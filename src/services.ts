@@ -5,6 +5,7 @@
  *
  *   Services ─┬─ Answerer ── MQTT client ── Sessions (cameras) ── werift peers
  *             ├─ Relay ───── MQTT client ── CameraStreams ── ViewerSessions ── werift peers
+ *             ├─ Fleet (the dashboard's grid: rates and stills of the live cameras, stills decoded by ffmpeg)
  *             └─ Recorder · BridgeMetrics (/metrics) · recordings API
  */
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import type { Logger } from 'pino';
 import { Answerer } from './answerer/answerer.ts';
 import type { BridgeConfig } from './config/config.ts';
 import type { HttpServer } from './http/server.ts';
+import { Fleet } from './fleet/fleet.ts';
+import { JpegDecoder } from './fleet/jpeg-decoder.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { observeAnswerer, observeRelay } from './metrics/observe.ts';
 import { metricsRoute } from './metrics/route.ts';
@@ -43,6 +46,7 @@ export class Services {
   readonly relay: Relay;
   readonly metrics: BridgeMetrics;
   readonly recorder: Recorder;
+  readonly fleet: Fleet;
 
   constructor(options: ServicesOptions) {
     const { config, log, topics, http } = options;
@@ -92,6 +96,12 @@ export class Services {
       askToStart: (deviceId) => this.relay.requestStart(deviceId),
     });
     this.recorder.attach(this.answerer);
+    this.fleet = new Fleet({
+      decoder: config.ffmpegPath === '' ? undefined : new JpegDecoder({ ffmpeg: config.ffmpegPath }),
+      refreshMs: config.snapshotRefreshMs,
+      keyframeRequested: () => this.metrics.keyframeRequested('snapshot'),
+    });
+    this.fleet.attach(this.answerer);
     const api = recordingsApi(this.recorder, options.credentials, log.child({ component: 'http' }));
     http.route(RECORDINGS_PATH, api.list);
     http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
@@ -113,6 +123,7 @@ export class Services {
 
   /** Viewers and cameras get bye "shutdown", the bridge card goes offline, recordings are finalised. Idempotent. */
   async close(): Promise<void> {
+    this.fleet.close();
     await this.relay.close();
     await this.answerer.close();
     await this.recorder.close(); // sessions are closed: finalise their files

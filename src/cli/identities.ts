@@ -4,7 +4,7 @@
  *
  *   tali device add <id> [--replace] [--quiet]     prints the device's new secret, once
  *   tali device remove <id>
- *   tali device list [--json]
+ *   tali device list [--json]                        with online / last seen, from the running bridge
  *   tali user add <name> --role viewer|admin [--replace] [--quiet]
  *   tali user remove <name>
  *   tali user list [--json]
@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { OPTIONS } from '../config/options.ts';
 import { TaliError } from '../errors.ts';
 import { isValidId } from '../protocol/topics.ts';
+import { readPresence } from '../fleet/presence.ts';
 import { CredentialStore, type StoredIdentity } from '../security/credentials.ts';
 import { parseDevices, parseTtl, TokenSigner } from '../security/tokens.ts';
 import type { CliIo } from './main.ts';
@@ -25,7 +26,7 @@ type Kind = 'device' | 'user';
 const USAGE: Record<Kind, string> = {
   device: `usage: tali device add <id> [--replace] [--quiet]
        tali device remove <id>
-       tali device list [--json]
+       tali device list [--json]     (ONLINE and LAST SEEN come from the bridge running on DIR)
 
   --data-dir DIR   the bridge's data directory (default $TALI_DATA_DIR or ./data)
   --replace        re-key an existing device (its old secret stops working, its connection is closed)
@@ -105,7 +106,8 @@ async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
       case 'list': {
         if (name !== undefined) return usage(kind, io, `list takes no name`);
         const rows = (await store.list()).filter((i) => (i.role === 'device') === (kind === 'device')).map(({ id, role, created }) => ({ id, role, created }));
-        if (values.json) io.stdout.write(`${JSON.stringify(rows)}\n`);
+        if (kind === 'device') await listDevices(rows, dataDir, Boolean(values.json), io);
+        else if (values.json) io.stdout.write(`${JSON.stringify(rows)}\n`);
         else for (const r of rows) io.stdout.write(`${r.id.padEnd(24)} ${r.role.padEnd(7)} ${r.created}\n`);
         return 0;
       }
@@ -133,6 +135,28 @@ async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`tali ${kind}: ${e.code}: ${e.message}\n`);
     return 1;
   }
+}
+
+/**
+ * Devices with what the running bridge says of them (its presence file in the data directory, src/fleet/presence.ts):
+ * online, and when last seen. With no bridge running on this data directory, "online" is unknown.
+ */
+async function listDevices(rows: { id: string; role: string; created: string }[], dataDir: string, json: boolean, io: CliIo): Promise<void> {
+  const { running, devices } = await readPresence(dataDir);
+  const withPresence = rows.map((r) => {
+    const p = devices.get(r.id);
+    return { ...r, online: running ? (p?.online ?? false) : null, lastSeen: p ? new Date(p.lastSeen).toISOString() : null };
+  });
+  if (json) {
+    io.stdout.write(`${JSON.stringify(withPresence)}\n`);
+    return;
+  }
+  io.stdout.write(`${'DEVICE'.padEnd(24)} ${'ONLINE'.padEnd(7)} ${'LAST SEEN'.padEnd(24)} CREATED\n`);
+  for (const r of withPresence) {
+    const online = r.online === null ? '?' : r.online ? 'yes' : 'no';
+    io.stdout.write(`${r.id.padEnd(24)} ${online.padEnd(7)} ${(r.online ? 'now' : (r.lastSeen ?? 'never')).padEnd(24)} ${r.created}\n`);
+  }
+  if (!running) io.stdout.write(`(no bridge is running on ${dataDir}: ONLINE unknown; LAST SEEN from its last run)\n`);
 }
 
 function requireName(kind: Kind, name: string | undefined): string {

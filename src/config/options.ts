@@ -98,6 +98,12 @@ export const OPTIONS = {
   recordSegmentMs: { type: 'integer', default: 600_000, min: 1000, max: 86_400_000, unit: 'ms', doc: 'length of one recording file (each starts on a keyframe)' },
   recordMaxAgeHours: { type: 'integer', default: 168, min: 0, max: 87_600, unit: 'hours', doc: 'recordings older than this are deleted; 0 keeps them' },
   recordMaxMegabytes: { type: 'integer', default: 10_000, min: 0, max: 100_000_000, unit: 'MB', doc: 'total size of recordings (1 MB = 10^6 bytes); the oldest go first; 0: no limit' },
+  ffmpegPath: {
+    type: 'string',
+    default: 'ffmpeg',
+    doc: "ffmpeg for the dashboard's camera stills (GET /api/snapshots/ID.jpg; a name on PATH or a path); empty: no stills",
+  },
+  snapshotRefreshMs: { type: 'integer', default: 5000, min: 500, max: 3_600_000, unit: 'ms', doc: 'a camera still older than this, when someone looks, asks the camera for a keyframe' },
   // Limits on clients (docs/security.md). Each one that trips is logged (event "limit") and counted.
   maxPacketBytes: { type: 'integer', default: 65_536, min: 2048, max: 16_777_216, unit: 'bytes', doc: 'largest MQTT packet a client may send; a larger one closes its connection' },
   maxClientBufferBytes: { type: 'integer', default: 1_048_576, min: 65_536, max: 268_435_456, unit: 'bytes', doc: 'bytes waiting for a client that does not read before it is disconnected' },

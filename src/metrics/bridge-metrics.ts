@@ -296,7 +296,7 @@ export class BridgeMetrics {
     this.#negotiation.labels(stage).observe(ms / 1000);
   }
 
-  keyframeRequested(reason: 'session' | 'recording' | 'viewer'): void {
+  keyframeRequested(reason: 'session' | 'recording' | 'viewer' | 'snapshot'): void {
     this.#keyframeRequests.labels(reason).inc();
   }
 

@@ -1,0 +1,103 @@
+/**
+ * Who calls the dashboard's API, and the one wrapper every such route goes through (CSRF check, login, role).
+ *
+ *   Authorization: Bearer <token>   the dashboard's session (a viewer token, ../../security/tokens.ts): a viewer,
+ *                                   limited to the token's devices; an admin user's token for every device ("*")
+ *                                   is an admin here (how the admin pages work without keeping the password;
+ *                                   over MQTT every token still logs in as a viewer)
+ *   Authorization: Basic <u:p>      a viewer or admin by password (curl, scripts), throttled like every login
+ *
+ * Devices are never callers. Refusals are JSON with a stable code and never `WWW-Authenticate: Basic`
+ * (../../http/api-request.ts says why).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { forgedRequest, sendError } from '../../http/api-request.ts';
+import type { Route } from '../../http/server.ts';
+import type { CredentialStore } from '../../security/credentials.ts';
+import { httpLogins } from '../../security/http-login.ts';
+import type { TokenSigner } from '../../security/tokens.ts';
+
+export interface ApiCaller {
+  id: string;
+  role: 'viewer' | 'admin';
+  /** The token's devices; undefined: every device. */
+  devices: readonly string[] | undefined;
+  via: 'token' | 'password';
+}
+
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, caller: ApiCaller) => Promise<void> | void;
+
+export interface ApiCallersOptions {
+  store: CredentialStore;
+  tokens: () => Promise<TokenSigner>;
+  logger: Logger;
+}
+
+type Refusal = { status: 401 | 403 | 429; code: string; message: string };
+
+export class ApiCallers {
+  readonly #options: ApiCallersOptions;
+  readonly #basic: ReturnType<typeof httpLogins>;
+
+  constructor(options: ApiCallersOptions) {
+    this.#options = options;
+    this.#basic = httpLogins(options.store, options.logger, '/api');
+  }
+
+  /**
+   * A route for callers with at least `role`: forged requests get 403, missing or wrong credentials 401 (without
+   * WWW-Authenticate), too many failed logins 429, a viewer on an admin route 403.
+   */
+  route(role: ApiCaller['role'], handler: ApiHandler): Route {
+    return async (req, res) => {
+      const forged = forgedRequest(req);
+      if (forged !== undefined) {
+        this.#options.logger.warn({ event: 'forged_request', method: req.method, path: req.url?.split('?')[0], origin: req.headers.origin, address: req.socket.remoteAddress }, forged);
+        return sendError(res, 403, 'TALI_ERR_FORBIDDEN', forged);
+      }
+      const caller = await this.identify(req);
+      if ('status' in caller) return sendError(res, caller.status, caller.code, caller.message, caller.status === 429 ? { 'retry-after': '6' } : {});
+      if (role === 'admin' && caller.role !== 'admin') {
+        const message = caller.via === 'token' && caller.devices !== undefined ? 'a token limited to some devices is not an admin login' : 'admins only';
+        return sendError(res, 403, 'TALI_ERR_FORBIDDEN', message);
+      }
+      await handler(req, res, caller);
+    };
+  }
+
+  async identify(req: IncomingMessage): Promise<ApiCaller | Refusal> {
+    const header = req.headers.authorization ?? '';
+    if (header.startsWith('Bearer ')) return this.#byToken(req, header.slice(7).trim());
+    if (header.startsWith('Basic ')) {
+      const login = await this.#basic(req);
+      if ('refused' in login) {
+        return login.refused === 'failed'
+          ? { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'bad user name or password' }
+          : { status: 429, code: 'TALI_ERR_RATE_LIMITED', message: 'too many failed logins from this address; wait and retry' };
+      }
+      const { identity } = login;
+      if (identity.role === 'device') return { status: 403, code: 'TALI_ERR_FORBIDDEN', message: 'devices have no use of this API' };
+      return { id: identity.id, role: identity.role, devices: undefined, via: 'password' };
+    }
+    return { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'sign in: Authorization: Bearer <token> or Basic <user:password>' };
+  }
+
+  async #byToken(req: IncomingMessage, token: string): Promise<ApiCaller | Refusal> {
+    const { store, tokens, logger } = this.#options;
+    const claims = (await tokens()).verify(token);
+    await store.refresh();
+    const user = claims && store.lookup(claims.sub);
+    if (claims === undefined || user === undefined || user.role === 'device' || user.created !== claims.cred) {
+      logger.warn({ event: 'auth_failed', transport: 'http', path: req.url?.split('?')[0], username: claims?.sub, address: req.socket.remoteAddress, status: 401 }, 'invalid or expired token');
+      return { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'invalid or expired token: sign in again' };
+    }
+    const devices = claims.devices === '*' ? undefined : claims.devices;
+    return { id: claims.sub, role: user.role === 'admin' && devices === undefined ? 'admin' : 'viewer', devices, via: 'token' };
+  }
+}
+
+/** What a watch of this device needs: the caller's devices include it (admins and password logins see every device). */
+export function mayWatch(caller: ApiCaller, deviceId: string): boolean {
+  return caller.devices === undefined || caller.devices.includes(deviceId);
+}
