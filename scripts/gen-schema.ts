@@ -3,9 +3,10 @@
  *
  *   docs/protocol.schema.json   JSON Schema 2020-12 of every message, from MESSAGE_SCHEMAS
  *   docs/protocol.md            the error-code table between the `generated:error-codes` markers, from ERROR_CODES
+ *   docs/protocol.asyncapi.yaml AsyncAPI 3.0 from the same schemas, channels and topics (./asyncapi.ts)
  *
  * Usage: node_modules/.bin/node scripts/gen-schema.ts [--check]
- * With --check nothing is written; the exit status is 1 if either file is out of date (for CI).
+ * With --check nothing is written; the exit status is 1 if any of them is out of date (for CI).
  *
  * The render functions are exported so that test/protocol/docs.test.ts compares in-process without writing files.
  */
@@ -14,23 +15,15 @@ import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '../src/protocol/errors.ts';
 import { CHANNEL_TYPES, MESSAGE_SCHEMAS, type Channel, type MessageType } from '../src/protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/topics.ts';
+import { VERSION } from '../src/version.ts';
+import { ASYNCAPI_PATH, renderAsyncApi } from './asyncapi.ts';
+import { whereSent } from './protocol-channels.ts';
 
 export const SCHEMA_PATH = fileURLToPath(new URL('../docs/protocol.schema.json', import.meta.url));
 export const DOC_PATH = fileURLToPath(new URL('../docs/protocol.md', import.meta.url));
 
 const TABLE_BEGIN = '<!-- generated:error-codes by scripts/gen-schema.ts; do not edit -->';
 const TABLE_END = '<!-- /generated:error-codes -->';
-
-/** Where each channel is, for the per-type descriptions (relative to the configurable root). */
-const CHANNEL_WHERE: Record<Channel, string> = {
-  up: 'device → bridge on {root}/v1/device/{deviceId}/up (QoS 1, not retained)',
-  down: 'bridge → device on {root}/v1/device/{deviceId}/down (QoS 1, not retained)',
-  status: 'device card on {root}/v1/device/{deviceId}/status (QoS 1, retained; also the last will)',
-  bridge: 'bridge card on {root}/v1/bridge/{bridgeId}/status (QoS 1, retained)',
-  metrics: 'bridge → viewers on {root}/v1/device/{deviceId}/metrics (QoS 1, retained)',
-  'viewer-up': 'viewer → bridge on {root}/v1/viewer/{viewerId}/up (QoS 1, not retained)',
-  'viewer-down': 'bridge → viewer on {root}/v1/viewer/{viewerId}/down (QoS 1, not retained)',
-};
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -63,7 +56,7 @@ export function renderSchema(): string {
 function channelsOf(type: MessageType): string[] {
   return (Object.entries(CHANNEL_TYPES) as [Channel, readonly string[]][])
     .filter(([, types]) => types.includes(type))
-    .map(([channel]) => CHANNEL_WHERE[channel]);
+    .map(([channel]) => whereSent(channel));
 }
 
 /**
@@ -104,6 +97,7 @@ function main(check: boolean): number {
   const outputs: [path: string, wanted: string][] = [
     [SCHEMA_PATH, renderSchema()],
     [DOC_PATH, withErrorTable(readFileSync(DOC_PATH, 'utf8'))],
+    [fileURLToPath(ASYNCAPI_PATH), renderAsyncApi(VERSION)],
   ];
   let stale = 0;
   for (const [path, wanted] of outputs) {
