@@ -12,6 +12,7 @@ import type { BridgeStatus, IceServer, Message, SessionMetrics } from '../protoc
 import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
 import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
 import { Peer, type PeerOptions } from '../webrtc/peer.ts';
+import { weriftPatched } from '../webrtc/werift-patch.ts';
 import type { AnswererContext } from './context.ts';
 import { handleBye } from './handlers/bye.ts';
 import { handleCandidate } from './handlers/candidate.ts';
@@ -81,6 +82,9 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       encodeForDevice(this.#card('online'));
     } catch (err) {
       throw new Error(`the bridge card is too large for devices (${(err as Error).message}): list fewer or shorter iceServers`);
+    }
+    if (!weriftPatched()) {
+      this.#log.warn('werift lacks the DTLS patch (docs/werift-patches.md): run `node scripts/patch-deps.ts` in the tali package');
     }
     // Pay werift's first-use cost (~95 ms: interface scan, certificate) now, not on the first camera's offer.
     await Peer.warmUp();

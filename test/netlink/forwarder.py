@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""A lossy, slow link in user space: the kernel here has no netem.
+
+Opens two TUN devices (argv[1], the namespace side, and argv[2], the host side) and copies IP packets between them,
+dropping and delaying them as told. "up" is namespace → host, "down" is host → namespace. Non-persistent TUN
+devices vanish with this process, which exits when its stdin closes (the Node side went away).
+
+Control, one JSON object per line on stdin; one JSON line per command on stdout:
+  {"cmd": "shape", "dir": "up"|"down", "loss": 0.15, "delayMs": 20}
+  {"cmd": "drop", "dir": "down", "pattern": "16fefd0001", "count": 1}
+      drop the next `count` UDP packets whose payload starts with this pattern: hex bytes, ".." matches any byte
+  {"cmd": "watch", "dir": "up", "pattern": "16fefd", "name": "dtls"}  count matching UDP packets (not dropped)
+  {"cmd": "stats"}  ->  {"up": {"packets", "dropped", "matched", "watched": {name: n}}, "down": {...}}
+  {"cmd": "seed", "value": 1}
+"""
+import collections
+import fcntl
+import json
+import os
+import random
+import select
+import struct
+import sys
+import time
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+
+
+def open_tun(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+class Direction:
+    def __init__(self, source, sink):
+        self.source = source
+        self.sink = sink
+        self.loss = 0.0
+        self.delay = 0.0
+        self.queue = collections.deque()  # (due, packet): one delay for all keeps the order
+        self.rules = []  # [pattern, drops left]
+        self.watches = []  # [pattern, name]
+        self.stats = {"packets": 0, "dropped": 0, "matched": 0, "watched": {}}
+
+    def receive(self, now):
+        try:
+            packet = os.read(self.source, 65535)
+        except BlockingIOError:
+            return
+        self.stats["packets"] += 1
+        for pattern, name in self.watches:
+            if udp_payload_matches(packet, pattern):
+                self.stats["watched"][name] = self.stats["watched"].get(name, 0) + 1
+        for rule in self.rules:
+            if rule[1] > 0 and udp_payload_matches(packet, rule[0]):
+                rule[1] -= 1
+                self.stats["matched"] += 1
+                self.stats["dropped"] += 1
+                return
+        if self.loss > 0 and random.random() < self.loss:
+            self.stats["dropped"] += 1
+            return
+        self.queue.append((now + self.delay, packet))
+
+    def flush(self, now):
+        while self.queue and self.queue[0][0] <= now:
+            _, packet = self.queue.popleft()
+            try:
+                os.write(self.sink, packet)
+            except OSError:
+                pass  # the other side is down or full: a lost packet, as on a real link
+
+    def next_due(self):
+        return self.queue[0][0] if self.queue else None
+
+
+def compile_pattern(text):
+    """ "16fefd..01" -> [(0, 0x16), (1, 0xfe), (2, 0xfd), (4, 0x01)] """
+    pairs = [text[i : i + 2] for i in range(0, len(text), 2)]
+    return [(i, int(p, 16)) for i, p in enumerate(pairs) if p != ".."]
+
+
+def udp_payload_matches(packet, pattern):
+    # IPv4 only (RFC 791): header length from IHL, then the 8-byte UDP header (protocol 17).
+    if len(packet) < 28 or packet[0] >> 4 != 4 or packet[9] != 17:
+        return False
+    start = (packet[0] & 0x0F) * 4 + 8
+    return all(start + i < len(packet) and packet[start + i] == b for i, b in pattern)
+
+
+def main():
+    inner = open_tun(sys.argv[1])
+    outer = open_tun(sys.argv[2])
+    dirs = {"up": Direction(inner, outer), "down": Direction(outer, inner)}
+    by_fd = {inner: dirs["up"], outer: dirs["down"]}
+    out = sys.stdout
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
+    control = sys.stdin.buffer
+    pending = b""
+    while True:
+        now = time.monotonic()
+        dues = [d for d in (x.next_due() for x in dirs.values()) if d is not None]
+        timeout = max(0.0, min(dues) - now) if dues else None
+        readable, _, _ = select.select([inner, outer, control], [], [], timeout)
+        now = time.monotonic()
+        for fd in readable:
+            if fd is control:
+                chunk = os.read(control.fileno(), 65536)
+                if not chunk:
+                    return
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip():
+                        out.write(json.dumps(command(json.loads(line), dirs)) + "\n")
+                        out.flush()
+            else:
+                # Drain what is there: many small reads per wake-up keep up with media rates.
+                for _ in range(64):
+                    before = by_fd[fd].stats["packets"]
+                    by_fd[fd].receive(now)
+                    if by_fd[fd].stats["packets"] == before:
+                        break
+        for d in dirs.values():
+            d.flush(now)
+
+
+def command(msg, dirs):
+    cmd = msg.get("cmd")
+    if cmd == "shape":
+        d = dirs[msg["dir"]]
+        d.loss = float(msg.get("loss", d.loss))
+        d.delay = float(msg.get("delayMs", d.delay * 1000)) / 1000
+        return {"ok": True}
+    if cmd == "drop":
+        dirs[msg["dir"]].rules.append([compile_pattern(msg["pattern"]), int(msg.get("count", 1))])
+        return {"ok": True}
+    if cmd == "watch":
+        dirs[msg["dir"]].watches.append([compile_pattern(msg["pattern"]), msg["name"]])
+        return {"ok": True}
+    if cmd == "seed":
+        random.seed(msg["value"])
+        return {"ok": True}
+    if cmd == "stats":
+        return {name: dict(d.stats) for name, d in dirs.items()}
+    return {"error": "unknown command %r" % cmd}
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass
