@@ -8,9 +8,9 @@ ENV NODE_ENV=production
 # Runtime dependencies only: the `node` dev dependency (a Node 24 for old hosts) is not needed on this base.
 COPY package.json package-lock.json ./
 COPY patches ./patches
-COPY scripts/patch-deps.ts ./scripts/
+COPY scripts/patch-deps.js ./scripts/
 # Without install scripts, then the reviewed dependency patches (docs/werift-patches.md) by hand.
-RUN npm ci --omit=dev --ignore-scripts && node scripts/patch-deps.ts && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && node scripts/patch-deps.js && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
 # devices/ is the simulated camera (`tali camera`), used by the compose file's cameras.

@@ -84,7 +84,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       throw new Error(`the bridge card is too large for devices (${(err as Error).message}): list fewer or shorter iceServers`);
     }
     if (!weriftPatched()) {
-      this.#log.warn('werift lacks the DTLS patch (docs/werift-patches.md): run `node scripts/patch-deps.ts` in the tali package');
+      this.#log.warn('werift lacks the DTLS patch (docs/werift-patches.md): run `node scripts/patch-deps.js` in the tali package');
     }
     // Pay werift's first-use cost (~95 ms: interface scan, certificate) now, not on the first camera's offer.
     await Peer.warmUp();

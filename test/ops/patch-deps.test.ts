@@ -1,11 +1,11 @@
 /**
- * scripts/patch-deps.ts: the reviewed werift patch is applied by `npm ci` (postinstall), and the applier is strict and
+ * scripts/patch-deps.js: the reviewed werift patch is applied by `npm ci` (postinstall), and the applier is strict and
  * idempotent.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { applyHunks, parsePatch } from '../../scripts/patch-deps.ts';
+import { applyHunks, parsePatch } from '../../scripts/patch-deps.js';
 import { weriftPatched } from '../../src/webrtc/werift-patch.ts';
 
 const run = promisify(execFile);
@@ -26,7 +26,7 @@ const DIFF = `--- a/x.js
 
 describe('patch-deps', () => {
   it('finds the installed werift patched', async () => {
-    const { stdout, stderr } = await run('node_modules/.bin/node', ['scripts/patch-deps.ts', '--check']);
+    const { stdout, stderr } = await run('node_modules/.bin/node', ['scripts/patch-deps.js', '--check']);
     expect(stderr).toBe('');
     expect(stdout).toBe('');
     expect(weriftPatched()).toBe(true); // what the answerer checks at start, else it warns

@@ -8,8 +8,10 @@
  * result is already there counts as applied, so running twice changes nothing. A different installed version, or a
  * file that matches neither, fails the install with a message instead of shipping an unpatched dependency.
  *
- *   node scripts/patch-deps.ts           apply
- *   node scripts/patch-deps.ts --check   exit 1 unless every patch is applied (no changes made)
+ *   node scripts/patch-deps.js           apply
+ *   node scripts/patch-deps.js --check   exit 1 unless every patch is applied (no changes made)
+ *
+ * Plain JavaScript: it also runs inside an app's node_modules, where Node does not strip types.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,26 +25,27 @@ const require = createRequire(join(root, 'package.json'));
  * Where a package is installed: node_modules/<pkg> here in the repository; in an app that installed tali it may be
  * hoisted beside tali instead.
  */
-function packageDir(pkg: string): string {
+/** @param {string} pkg */
+function packageDir(pkg) {
   // Its entry point, then up to its package.json (werift's exports do not include package.json).
   for (let dir = dirname(require.resolve(pkg)); dir !== dirname(dir); dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === pkg) return dir;
+    if (existsSync(join(dir, 'package.json')) && JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === pkg) return dir;
   }
   throw new Error(`${pkg} is not installed`);
 }
 const check = process.argv.includes('--check');
 
-interface Hunk {
-  oldStart: number;
-  before: string[];
-  after: string[];
-}
+/** @typedef {{ oldStart: number, before: string[], after: string[] }} Hunk */
 
 /** Files of a unified diff (paths relative to the project root, from the `+++ b/…` line) and their hunks. */
-export function parsePatch(text: string): Map<string, Hunk[]> {
-  const files = new Map<string, Hunk[]>();
-  let hunks: Hunk[] | undefined;
-  let hunk: Hunk | undefined;
+/** @param {string} text @returns {Map<string, Hunk[]>} */
+export function parsePatch(text) {
+  /** @type {Map<string, Hunk[]>} */
+  const files = new Map();
+  /** @type {Hunk[] | undefined} */
+  let hunks;
+  /** @type {Hunk | undefined} */
+  let hunk;
   // Lines still expected in the current hunk (old side, new side): headers are only read between hunks.
   let oldLeft = 0;
   let newLeft = 0;
@@ -56,7 +59,7 @@ export function parsePatch(text: string): Map<string, Hunk[]> {
     }
     if (line.startsWith('+++ ')) {
       hunks = [];
-      files.set((line.slice(4).split('\t')[0] as string).replace(/^b\//, ''), hunks);
+      files.set(String(line.slice(4).split('\t')[0]).replace(/^b\//, ''), hunks);
     } else if (line.startsWith('@@ ')) {
       const m = /^@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@/.exec(line);
       if (!m || !hunks) throw new Error(`bad hunk header: ${line}`);
@@ -70,7 +73,8 @@ export function parsePatch(text: string): Map<string, Hunk[]> {
 }
 
 /** Index of `block` in `lines` nearest to `hint`, or -1. */
-function find(lines: string[], block: string[], hint: number): number {
+/** @param {string[]} lines @param {string[]} block @param {number} hint */
+function find(lines, block, hint) {
   let best = -1;
   for (let i = 0; i + block.length <= lines.length; i++) {
     if (block.every((l, j) => lines[i + j] === l) && (best === -1 || Math.abs(i - hint) < Math.abs(best - hint))) best = i;
@@ -79,7 +83,11 @@ function find(lines: string[], block: string[], hint: number): number {
 }
 
 /** Applies hunks to text; 'applied' when every hunk's result is already there. Throws when a hunk matches neither. */
-export function applyHunks(text: string, hunks: Hunk[], name: string): { text: string; state: 'patched' | 'applied' } {
+/**
+ * @param {string} text @param {Hunk[]} hunks @param {string} name
+ * @returns {{ text: string, state: 'patched' | 'applied' }}
+ */
+export function applyHunks(text, hunks, name) {
   const lines = text.split('\n');
   let done = 0;
   let offset = 0;
@@ -98,12 +106,12 @@ export function applyHunks(text: string, hunks: Hunk[], name: string): { text: s
   return { text: lines.join('\n'), state: done === hunks.length ? 'applied' : 'patched' };
 }
 
-function main(): void {
+function main() {
   let failed = false;
   for (const file of readdirSync(join(root, 'patches')).filter((f) => f.endsWith('.patch')).sort()) {
     const [, pkg, version] = /^(.+)\+([^+]+)\.patch$/.exec(file) ?? [];
-    const dir = packageDir(pkg as string);
-    const installed = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    const dir = packageDir(String(pkg));
+    const installed = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
     if (installed !== version) {
       console.error(`patch-deps: ${file} is for ${pkg} ${version}, but ${installed} is installed: port the patch (docs/werift-patches.md)`);
       process.exit(1);
@@ -128,7 +136,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
     main();
   } catch (err) {
-    console.error(`patch-deps: ${(err as Error).message}`);
+    console.error(`patch-deps: ${err instanceof Error ? err.message : err}`);
     process.exit(1);
   }
 }
