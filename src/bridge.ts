@@ -32,6 +32,7 @@ import { tokenKeyLoader } from './security/tokens.ts';
 import { CredentialStore } from './security/credentials.ts';
 import { Services, type MqttWill } from './services.ts';
 import { VERSION } from './version.ts';
+import { ApiCallers } from './web/api/callers.ts';
 import { routeDashboardApi } from './web/api/index.ts';
 import { routeWebApps } from './web/routes.ts';
 
@@ -68,7 +69,9 @@ export class Bridge {
     this.credentials = credentials;
     this.http = http;
     this.embedded = embedded;
+    const callers = new ApiCallers({ store: credentials, tokens: tokenKeyLoader(config.dataDir), logger: log.child({ component: 'http' }) });
     this.services = new Services({
+      callers,
       config,
       log,
       topics: this.topics,
@@ -100,6 +103,7 @@ export class Bridge {
       this.presence = presence;
     }
     routeDashboardApi(this.http, {
+      callers,
       store: credentials,
       tokens: tokenKeyLoader(config.dataDir),
       tokenMaxTtlS: config.tokenMaxTtlS,

@@ -25,6 +25,7 @@ import { RECORDINGS_PATH, recordingsApi } from './recording/admin-api.ts';
 import { Recorder } from './recording/recorder.ts';
 import { Relay, type RelayPlacement } from './relay/relay.ts';
 import type { CredentialStore } from './security/credentials.ts';
+import type { ApiCallers } from './web/api/callers.ts';
 import { VERSION } from './version.ts';
 
 export type MqttWill = { topic: string; payload: Buffer; qos: 1; retain: true };
@@ -37,6 +38,8 @@ export interface ServicesOptions {
   http: HttpServer;
   /** Connects one of the node's MQTT clients (`role`: answerer or relay) to the broker, with an optional will. */
   connect: (role: 'answerer' | 'relay', will?: MqttWill) => Promise<MqttClient>;
+  /** Who calls the HTTP API (the recordings routes are for admins). */
+  callers: ApiCallers;
   /** Cluster mode: which viewers' watches this node serves (see Relay). */
   placement?: RelayPlacement | undefined;
 }
@@ -102,7 +105,7 @@ export class Services {
       keyframeRequested: () => this.metrics.keyframeRequested('snapshot'),
     });
     this.fleet.attach(this.answerer);
-    const api = recordingsApi(this.recorder, options.credentials, log.child({ component: 'http' }));
+    const api = recordingsApi(this.recorder, options.callers);
     http.route(RECORDINGS_PATH, api.list);
     http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
     http.route('/metrics', metricsRoute(this.metrics));

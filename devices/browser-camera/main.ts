@@ -65,6 +65,21 @@ form.addEventListener('submit', (event) => {
   void start(String(data.get('deviceId')), String(data.get('secret')), String(data.get('codec')) as BrowserVideoCodec, data.get('audio') === 'on');
 });
 stopButton.addEventListener('click', () => void stop());
+prefill();
+
+/**
+ * `/camera#id=cam1&secret=…` (the dashboard's "add device" link and QR code) fills the form in. The #fragment never
+ * reaches a server; it is taken out of the address bar once read, so the secret does not stay in the tab's history.
+ */
+function prefill(): void {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const id = params.get('id');
+  const secret = params.get('secret');
+  if (id === null && secret === null) return;
+  if (id !== null) (form.elements.namedItem('deviceId') as HTMLInputElement).value = id;
+  if (secret !== null) (form.elements.namedItem('secret') as HTMLInputElement).value = secret;
+  history.replaceState(null, '', location.pathname + location.search);
+}
 addEventListener('pagehide', () => void stop());
 
 async function start(deviceId: string, secret: string, codec: BrowserVideoCodec, audio: boolean): Promise<void> {

@@ -1,41 +1,29 @@
 /**
- * The recordings admin API on the bridge's HTTP port, for identities with the admin role (HTTP Basic auth against the
- * credential store, the same user name and secret as their MQTT login):
+ * The recordings admin API on the bridge's HTTP port, for admins: HTTP Basic (the same user name and secret as their
+ * MQTT login) or the dashboard's Bearer token, through the dashboard API's guard (src/web/api/callers.ts: CSRF check,
+ * never `WWW-Authenticate: Basic`):
  *
  *   GET    /api/recordings              devices being recorded or waiting to be, and the finished files
  *   GET    /api/recordings/{deviceId}   one device: status and files
  *   POST   /api/recordings/{deviceId}   start recording it (its live session now, else its next one)
  *   DELETE /api/recordings/{deviceId}   stop and finalise (not for devices listed in the `record` option)
+ *   GET    /api/recordings/{deviceId}/files/{name}[?download=1]   a finished file, with byte ranges (./download.ts);
+ *          a GET here may carry the token as ?access_token= (what a <video src> that seeks can send)
  *
  * Errors are JSON {"error": CODE, "message": …} with a stable code.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http/server.ts';
 import { isValidId } from '../protocol/topics.ts';
-import type { Logger } from 'pino';
-import type { CredentialStore } from '../security/credentials.ts';
-import { httpLogins } from '../security/http-login.ts';
+import type { ApiCallers } from '../web/api/callers.ts';
+import { serveRecording } from './download.ts';
 import { RecordingError, type Recorder } from './recorder.ts';
 import type { RecordingFile } from './retention.ts';
 
 export const RECORDINGS_PATH = '/api/recordings';
 
-export function recordingsApi(recorder: Recorder, credentials: CredentialStore, logger: Logger): { list: Route; device: Route } {
-  const login = httpLogins(credentials, logger, RECORDINGS_PATH);
-  const guarded =
-    (handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>): Route =>
-    async (req, res) => {
-      const result = await login(req);
-      if ('refused' in result && result.refused === 'throttled') {
-        fail(res, 429, 'TALI_ERR_RATE_LIMITED', 'too many failed logins from this address; wait and retry', { 'retry-after': '6' });
-        return;
-      }
-      if (!('identity' in result) || result.identity.role !== 'admin') {
-        fail(res, 401, 'TALI_ERR_UNAUTHORIZED', 'admin credentials required (HTTP Basic)', { 'www-authenticate': 'Basic realm="tali"' });
-        return;
-      }
-      await handler(req, res);
-    };
+export function recordingsApi(recorder: Recorder, callers: ApiCallers): { list: Route; device: Route } {
+  const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, queryToken = false): Route => callers.route('admin', handler, { queryToken });
 
   const list = guarded(async (req, res) => {
     if (req.method !== 'GET') return fail(res, 405, 'TALI_ERR_METHOD', 'use GET', { allow: 'GET' });
@@ -43,8 +31,14 @@ export function recordingsApi(recorder: Recorder, credentials: CredentialStore, 
   });
 
   const device = guarded(async (req, res) => {
-    const deviceId = decodeURIComponent((req.url ?? '').split('?')[0]!.slice(RECORDINGS_PATH.length + 1));
+    const [deviceId, files, name, ...more] = decodeURIComponent((req.url ?? '').split('?')[0]!.slice(RECORDINGS_PATH.length + 1)).split('/');
     if (!isValidId(deviceId)) return fail(res, 404, 'TALI_ERR_NOT_FOUND', 'not a device ID');
+    if (files !== undefined) {
+      if (files !== 'files' || name === undefined || more.length > 0) return fail(res, 404, 'TALI_ERR_NOT_FOUND', `use ${RECORDINGS_PATH}/{deviceId}/files/{name}`);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'TALI_ERR_METHOD', 'use GET', { allow: 'GET, HEAD' });
+      if (!(await serveRecording(req, res, recorder.dir, deviceId, name))) fail(res, 404, 'TALI_ERR_NOT_FOUND', `no finished recording ${name} of ${deviceId}`);
+      return;
+    }
     try {
       switch (req.method) {
         case 'GET':
@@ -60,7 +54,7 @@ export function recordingsApi(recorder: Recorder, credentials: CredentialStore, 
       if (!(err instanceof RecordingError)) throw err;
       fail(res, err.code === 'TALI_ERR_RECORDING_CONFIGURED' ? 409 : 503, err.code, err.message);
     }
-  });
+  }, true);
 
   return { list, device };
 }

@@ -21,7 +21,7 @@ const SECURITY_HEADERS = {
   // throttling. A blob: URL can only be made by script already running in the page (script-src 'self'), and the
   // worker inherits this policy, so this allows nothing an injected script could use.
   'content-security-policy':
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; worker-src blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; worker-src blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 };
 
 /** What a page needs to find the bridge's MQTT: the WebSocket path and the topic root (per bridge, not per bundle). */

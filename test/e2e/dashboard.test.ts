@@ -123,7 +123,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect((await page.locator('video#video').boundingBox())?.width).toBeGreaterThan(300);
     await screenshot(page, 'dashboard-phone');
-    expect(page.errors).toEqual([]);
+    expect(page.errors, JSON.stringify(page.errors)).toEqual([]);
   });
 
   it('two dashboards watch at once; the camera card counts both viewers', async () => {
@@ -134,7 +134,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     expect(a.videoWidth).toBeGreaterThan(0);
     expect(b.videoWidth).toBeGreaterThan(0);
     expect(tb.bridge.relay.streams.get('cam-a')?.viewers.size).toBe(2);
-    await one.waitForSelector(`${deviceCard('cam-a')}[data-viewers="2"]`);
+    await one.waitForSelector(`${deviceCard('cam-a')}[data-viewers="2"]`, { state: 'attached' }); // the grid is behind the player
     expect(await two.textContent('#log-scope')).toBe('(camera topics and your sessions)');
     await screenshot(one, 'dashboard-two-viewers-alice');
     await screenshot(two, 'dashboard-two-viewers-admin');

@@ -99,16 +99,19 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera', () => {
     const viewer = await tb.bridge.credentials.add('dash', 'viewer');
     const { camera } = await stream(tb, { codec: 'VP8' });
 
-    expect((await fetch(`${api}/cam1`, { method: 'POST' })).status).toBe(401);
-    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: basic('ops', 'wrong') })).status).toBe(401);
-    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: basic('dash', viewer) })).status).toBe(401);
+    // State-changing calls carry X-Tali-Request (or a JSON body): a cross-site form cannot (CSRF, docs/security.md).
+    const post = { method: 'POST', headers: { 'x-tali-request': '1' } };
+    expect((await fetch(`${api}/cam1`, post)).status).toBe(401);
+    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: basic('ops', admin) })).status).toBe(403);
+    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: { ...post.headers, ...basic('ops', 'wrong') } })).status).toBe(401);
+    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: { ...post.headers, ...basic('dash', viewer) } })).status).toBe(403);
 
-    const started = await fetch(`${api}/cam1`, { method: 'POST', headers: basic('ops', admin) });
+    const started = await fetch(`${api}/cam1`, { method: 'POST', headers: { ...post.headers, ...basic('ops', admin) } });
     expect(started.status).toBe(202);
     expect(await started.json()).toMatchObject({ deviceId: 'cam1', mode: 'on-demand' });
     await until(() => tb.bridge.recorder.status('cam1').recording, 5000, 'recording to start on a keyframe');
     await streamFor(camera, 60);
-    const stopped = await fetch(`${api}/cam1`, { method: 'DELETE', headers: basic('ops', admin) });
+    const stopped = await fetch(`${api}/cam1`, { method: 'DELETE', headers: { ...post.headers, ...basic('ops', admin) } });
     expect(stopped.status).toBe(200);
     expect(await stopped.json()).toEqual({ deviceId: 'cam1', mode: 'on-demand', recording: false });
 
@@ -120,11 +123,11 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera', () => {
     expect(info.streams).toEqual([expect.objectContaining({ codec: 'vp8' })]);
     expect(info.durationS).toBeGreaterThan(1.5);
 
-    const configured = await fetch(`${api}/cam9`, { method: 'DELETE', headers: basic('ops', admin) });
+    const configured = await fetch(`${api}/cam9`, { method: 'DELETE', headers: { ...post.headers, ...basic('ops', admin) } });
     expect(configured.status).toBe(409);
     expect(await configured.json()).toMatchObject({ error: 'TALI_ERR_RECORDING_CONFIGURED' });
     expect((await fetch(`${api}/not%20an%20id`, { headers: basic('ops', admin) })).status).toBe(404);
-    expect((await fetch(`${api}/cam1`, { method: 'PUT', headers: basic('ops', admin) })).status).toBe(405);
+    expect((await fetch(`${api}/cam1`, { method: 'PUT', headers: { ...post.headers, ...basic('ops', admin) } })).status).toBe(405);
   });
 
   it('admin API logins: failures are logged and throttled per address (429 after ten, no password check)', async () => {

@@ -38,25 +38,25 @@ type Refusal = { status: 401 | 403 | 429; code: string; message: string };
 
 export class ApiCallers {
   readonly #options: ApiCallersOptions;
-  readonly #basic: ReturnType<typeof httpLogins>;
+  /** Password logins by API area ("/api/recordings"), so that each failure is logged with the path it was for. */
+  readonly #basic = new Map<string, ReturnType<typeof httpLogins>>();
 
   constructor(options: ApiCallersOptions) {
     this.#options = options;
-    this.#basic = httpLogins(options.store, options.logger, '/api');
   }
 
   /**
    * A route for callers with at least `role`: forged requests get 403, missing or wrong credentials 401 (without
    * WWW-Authenticate), too many failed logins 429, a viewer on an admin route 403.
    */
-  route(role: ApiCaller['role'], handler: ApiHandler): Route {
+  route(role: ApiCaller['role'], handler: ApiHandler, options: { queryToken?: boolean } = {}): Route {
     return async (req, res) => {
       const forged = forgedRequest(req);
       if (forged !== undefined) {
         this.#options.logger.warn({ event: 'forged_request', method: req.method, path: req.url?.split('?')[0], origin: req.headers.origin, address: req.socket.remoteAddress }, forged);
         return sendError(res, 403, 'TALI_ERR_FORBIDDEN', forged);
       }
-      const caller = await this.identify(req);
+      const caller = await this.identify(req, options.queryToken === true);
       if ('status' in caller) return sendError(res, caller.status, caller.code, caller.message, caller.status === 429 ? { 'retry-after': '6' } : {});
       if (role === 'admin' && caller.role !== 'admin') {
         const message = caller.via === 'token' && caller.devices !== undefined ? 'a token limited to some devices is not an admin login' : 'admins only';
@@ -66,11 +66,23 @@ export class ApiCallers {
     };
   }
 
-  async identify(req: IncomingMessage): Promise<ApiCaller | Refusal> {
+  /**
+   * `queryToken`: a GET may carry its token as `?access_token=` (RFC 6750 §2.3), for what a page loads without
+   * script: a <video src> that seeks with byte ranges, a download link. Such answers are not to be cached.
+   */
+  async identify(req: IncomingMessage, queryToken = false): Promise<ApiCaller | Refusal> {
     const header = req.headers.authorization ?? '';
     if (header.startsWith('Bearer ')) return this.#byToken(req, header.slice(7).trim());
+    const inQuery = queryToken && (req.method === 'GET' || req.method === 'HEAD') ? new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') : null;
+    if (inQuery && header === '') return this.#byToken(req, inQuery);
     if (header.startsWith('Basic ')) {
-      const login = await this.#basic(req);
+      const area = (req.url ?? '/').split('?')[0]!.split('/').slice(0, 3).join('/');
+      let basic = this.#basic.get(area);
+      if (basic === undefined) {
+        basic = httpLogins(this.#options.store, this.#options.logger, area);
+        if (this.#basic.size < 32) this.#basic.set(area, basic);
+      }
+      const login = await basic(req);
       if ('refused' in login) {
         return login.refused === 'failed'
           ? { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'bad user name or password' }

@@ -2,7 +2,8 @@
  * The fleet view's routes, for viewers and admins, scoped like a watch (a token sees only its devices):
  *
  *   GET /api/cameras                 {"stills": bool, "cameras": [health of each live camera session on this node]}
- *   GET /api/snapshots/{deviceId}.jpg  the camera's latest keyframe as a JPEG (ETag: revalidate with If-None-Match)
+ *   GET /api/snapshots/{deviceId}.jpg  the camera's latest keyframe as a JPEG (ETag: revalidate with If-None-Match);
+ *                                      204 while there is none (the camera has not streamed a keyframe yet)
  *
  * Snapshot requests are rate-limited per caller (a grid of a few hundred cameras refreshing every few seconds fits);
  * decoding is bounded by the fleet (one decode per keyframe, ffmpeg processes at most two at a time).
@@ -61,7 +62,8 @@ export function routeCameras(http: HttpServer, callers: ApiCallers, fleet: Fleet
         decodeWarned = true;
         return sendError(res, 503, 'TALI_ERR_UNAVAILABLE', `the still could not be made: ${err.message}`);
       }
-      if (still === undefined) return sendError(res, 404, 'TALI_ERR_NOT_FOUND', `no picture from ${deviceId} yet (it is not streaming, or no keyframe came)`);
+      // Not an error: the camera exists but sent no keyframe yet (or never streamed). 204 says "nothing to show".
+      if (still === undefined) return void res.writeHead(204, { 'cache-control': 'no-store', 'x-tali-still': 'none yet: the camera is not streaming, or no keyframe came' }).end();
       const etag = `"${still.at}"`;
       const headers = {
         etag,
