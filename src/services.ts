@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Answerer } from './answerer/answerer.ts';
+import { resolveMediaAddresses } from './webrtc/media-addresses.ts';
 import type { BridgeConfig } from './config/config.ts';
 import type { HttpServer } from './http/server.ts';
 import { Fleet } from './fleet/fleet.ts';
@@ -53,7 +54,12 @@ export class Services {
 
   constructor(options: ServicesOptions) {
     const { config, log, topics, http } = options;
-    const peer = { iceServers: config.iceServers, portRange: config.udpPortRange ?? undefined };
+    const peer = {
+      iceServers: config.iceServers,
+      portRange: config.udpPortRange ?? undefined,
+      mediaAddresses: resolveMediaAddresses(config.mediaAddresses),
+      announceAddresses: config.announceAddresses,
+    };
     this.answerer = new Answerer({
       connect: (will) => options.connect('answerer', will),
       topics,
@@ -61,6 +67,8 @@ export class Services {
       version: VERSION,
       iceServers: config.iceServers,
       udpPortRange: config.udpPortRange ?? undefined,
+      mediaAddresses: peer.mediaAddresses,
+      announceAddresses: peer.announceAddresses,
       maxMessageBytes: config.maxMessageBytes,
       maxAgeMs: config.maxAgeMs,
       connectTimeoutMs: config.connectTimeoutMs,

@@ -29,6 +29,9 @@ export interface AnswererOptions {
   version: string;
   iceServers: readonly IceServer[];
   udpPortRange?: readonly [number, number] | undefined;
+  /** Local addresses and announced addresses for media (PeerOptions). */
+  mediaAddresses?: PeerOptions['mediaAddresses'];
+  announceAddresses?: PeerOptions['announceAddresses'];
   /** Bytes; larger device payloads get TALI_ERR_PAYLOAD_TOO_LARGE. */
   maxMessageBytes: number;
   /** Milliseconds either side of our clock that a message's `ts` may be; 0 disables the check. */
@@ -61,7 +64,12 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     super();
     this.#options = options;
     this.#log = options.logger;
-    const peer: PeerOptions = { iceServers: options.iceServers, portRange: options.udpPortRange };
+    const peer: PeerOptions = {
+      iceServers: options.iceServers,
+      portRange: options.udpPortRange,
+      mediaAddresses: options.mediaAddresses,
+      announceAddresses: options.announceAddresses,
+    };
     this.#context = {
       sessions: this.sessions,
       log: this.#log,

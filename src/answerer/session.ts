@@ -174,7 +174,7 @@ export class Session extends EventEmitter<SessionEvents> {
     // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §9).
     const { sdp: bare, candidates } = extractCandidates(sdp);
     this.#send({ type: 'answer', sdp: bare, ...node });
-    for (const c of candidates) this.#send({ type: 'candidate', candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex });
+    for (const c of candidates) this.#send({ type: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
     this.#send({ type: 'candidate', endOfCandidates: true });
   }
 

@@ -3,6 +3,7 @@
  * Every problem is reported at once, each with the option, where the value came from and what is expected.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { IceServer } from '../protocol/messages.ts';
 import { ID_PATTERN } from '../protocol/topics.ts';
@@ -18,7 +19,9 @@ type ValueOf<S extends OptionSpec> = S extends { type: 'integer' }
         ? readonly IceServer[]
         : S extends { type: 'idList' }
           ? '*' | readonly string[]
-          : string;
+          : S extends { type: 'addressList' }
+            ? readonly string[]
+            : string;
 
 export type BridgeConfig = { readonly [K in OptionName]: ValueOf<(typeof OPTIONS)[K]> };
 
@@ -129,7 +132,19 @@ function parseValue(spec: OptionSpec, raw: unknown): Parsed {
       return parseIceServers(raw);
     case 'idList':
       return parseIdList(raw);
+    case 'addressList':
+      return parseAddressList(raw, spec.interfaces);
   }
+}
+
+/** "192.0.2.1,2001:db8::1" or a JSON array; with `interfaces`, names like eth0 too (resolved at start). */
+function parseAddressList(raw: unknown, interfaces: boolean): Parsed {
+  const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  const ok = (entry: unknown) => typeof entry === 'string' && (isIP(entry) !== 0 || (interfaces && /^[A-Za-z0-9_.-]{1,15}$/.test(entry)));
+  if (!Array.isArray(list) || list.length > 16 || !list.every(ok)) {
+    return { problem: `must be ${interfaces ? 'interface names or ' : ''}IP addresses separated by commas (at most 16)` };
+  }
+  return Object.freeze([...new Set(list as string[])]);
 }
 
 /** "*" (every device), "" (none), "cam1,cam2", or a JSON array of IDs. */

@@ -9,7 +9,8 @@ export type OptionSpec =
   | { type: 'enum'; default: string; values: readonly string[]; doc: string }
   | { type: 'portRange'; default: null; doc: string }
   | { type: 'iceServers'; default: readonly []; doc: string }
-  | { type: 'idList'; default: readonly []; doc: string };
+  | { type: 'idList'; default: readonly []; doc: string }
+  | { type: 'addressList'; default: readonly []; interfaces: boolean; doc: string };
 
 const PORT = { min: 0, max: 65535 } as const;
 
@@ -48,6 +49,18 @@ export const OPTIONS = {
     doc: 'STUN/TURN servers for the bridge and announced to devices: JSON [{"urls":…,"username":…,"credential":…}] or comma-separated URLs',
   },
   udpPortRange: { type: 'portRange', default: null, doc: 'UDP ports for media, "40000-40999"; empty lets the OS pick' },
+  mediaAddresses: {
+    type: 'addressList',
+    default: [],
+    interfaces: true,
+    doc: 'network interfaces or local IP addresses media (ICE) uses, e.g. "eth0" or "192.168.1.10", at most one IPv4 and one IPv6 address in all; empty: every interface (--host does not limit media)',
+  },
+  announceAddresses: {
+    type: 'addressList',
+    default: [],
+    interfaces: false,
+    doc: "IP addresses announced as extra host candidates, on the same ports: a 1:1 NAT's public address, a container's host address (like MediaMTX webrtcAdditionalHosts)",
+  },
   maxMessageBytes: { type: 'integer', default: 16384, min: 1024, max: 262144, unit: 'bytes', doc: 'largest signaling payload accepted from a device' },
   maxAgeMs: { type: 'integer', default: 60000, min: 0, max: 86_400_000, unit: 'ms', doc: 'accepted clock difference for message ts; 0 disables' },
   connectTimeoutMs: { type: 'integer', default: 15000, min: 1000, max: 600_000, unit: 'ms', doc: 'answer → ICE+DTLS connected before a session is dropped' },

@@ -14,6 +14,7 @@ import {
 import type { IceServer } from '../protocol/messages.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
 import { withoutDefaultStun } from './default-stun.ts';
+import type { MediaAddresses } from './media-addresses.ts';
 import { checkOffer, offeredCodecs, rejectedAll, SdpError } from './sdp.ts';
 
 export interface PeerOptions {
@@ -26,6 +27,10 @@ export interface PeerOptions {
   codecs?: { video: readonly CodecName[]; audio: readonly CodecName[] } | undefined;
   /** recvonly (default): a camera session, media comes in. sendonly: a viewer session, media goes out. */
   direction?: 'recvonly' | 'sendonly';
+  /** The local addresses ICE binds to (resolveMediaAddresses); undefined: every interface. */
+  mediaAddresses?: MediaAddresses | undefined;
+  /** Extra addresses announced as host candidates on the same ports (a 1:1 NAT, a container's host). */
+  announceAddresses?: readonly string[] | undefined;
 }
 
 /** What a sending peer negotiated for one kind of media. */
@@ -78,6 +83,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       iceServers: options.iceServers.map((s) => ({ ...s })),
       icePortRange: options.portRange ? [options.portRange[0], options.portRange[1]] : undefined,
       iceStunGatherTimeout: options.stunGatherTimeoutS,
+      iceInterfaceAddresses: options.mediaAddresses,
+      iceAdditionalHostAddresses: options.announceAddresses?.length ? [...options.announceAddresses] : undefined,
     });
     this.#pc.connectionStateChange.subscribe((state) => this.emit('state', state));
     this.#pc.iceConnectionStateChange.subscribe((state) => {
@@ -116,6 +123,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   async answer(offerSdp: string): Promise<string> {
     checkOffer(offerSdp);
     try {
+      // An m=application section (a data channel, which libpeer firmware offers by default) is answered as werift
+      // does; its SCTP association no longer holds back `connected` (patches/werift+0.25.2.patch, [werift-sctp-optional]).
       await this.#pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
     } catch (err) {
       throw new SdpError('invalid', `offer rejected: ${(err as Error).message}`);

@@ -52,12 +52,15 @@ export function dropRepeatedCandidates(sdp: string): string {
     .join('');
 }
 
-/** Removes every candidate line (to send them as trickle messages instead) and returns them with their m= index. */
-export function extractCandidates(sdp: string): { sdp: string; candidates: { candidate: string; sdpMLineIndex: number }[] } {
-  const candidates: { candidate: string; sdpMLineIndex: number }[] = [];
+/**
+ * Removes every candidate line (to send them as trickle messages instead) and returns them with their m= section's
+ * mid and index: some stacks (libdatachannel) look candidates up by sdpMid, others by sdpMLineIndex (RFC 8838 §4).
+ */
+export function extractCandidates(sdp: string): { sdp: string; candidates: { candidate: string; sdpMid: string; sdpMLineIndex: number }[] } {
+  const candidates: { candidate: string; sdpMid: string; sdpMLineIndex: number }[] = [];
   const sections = splitSections(sdp).map((section, i) => {
     for (const m of section.matchAll(/^a=(candidate:[^\r\n]*)/gm)) {
-      candidates.push({ candidate: m[1] as string, sdpMLineIndex: i - 1 });
+      candidates.push({ candidate: m[1] as string, sdpMid: midOf(section) ?? String(i - 1), sdpMLineIndex: i - 1 });
     }
     return i === 0 ? section : section.replace(CANDIDATE_LINE, '');
   });

@@ -54,6 +54,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { record: 'cam 1' } })).toThrow(/record: must be \* or device IDs/);
   });
 
+  it('mediaAddresses takes interfaces and addresses, announceAddresses addresses only', () => {
+    expect(loadConfig({}).mediaAddresses).toEqual([]);
+    expect(loadConfig({ flags: { mediaAddresses: 'eth0, 192.0.2.1,2001:db8::1' } }).mediaAddresses).toEqual(['eth0', '192.0.2.1', '2001:db8::1']);
+    expect(loadConfig({ env: { TALI_ANNOUNCE_ADDRESSES: '203.0.113.7' } }).announceAddresses).toEqual(['203.0.113.7']);
+    expect(() => loadConfig({ flags: { announceAddresses: 'eth0' } })).toThrow(/announceAddresses: must be IP addresses/);
+    expect(() => loadConfig({ flags: { mediaAddresses: 'eth 0' } })).toThrow(/mediaAddresses: must be interface names or IP addresses/);
+  });
+
   it('every option has a flag and an environment variable derived from its name, a doc and a valid default', () => {
     for (const name of Object.keys(OPTIONS) as OptionName[]) {
       expect(flagOf(name)).toMatch(/^[a-z][a-z0-9-]*$/);
