@@ -102,9 +102,10 @@ export class CameraView {
   }
 
   async #checkRegistered(): Promise<void> {
-    const res = await this.#ctx.session.api(`api/devices/${encodeURIComponent(this.deviceId)}`).catch(() => undefined);
-    if (res === undefined || this.#closed) return;
-    this.#registered = res.ok;
+    // The list rather than /api/devices/{id}: a 404 would be a console error for a question with a normal "no".
+    const listed = await this.#ctx.session.json<{ devices: { id: string }[] }>('api/devices').catch(() => undefined);
+    if (listed === undefined || this.#closed) return;
+    this.#registered = listed.devices.some((d) => d.id === this.deviceId);
     this.#maybeWatch();
     this.#render();
   }

@@ -95,8 +95,8 @@ async function signIn(user: string, password: string, keepPassword: boolean): Pr
   try {
     let session: DashboardSession | undefined;
     if (password.startsWith('tali1.')) {
+      // A token names its user: the user field (maybe filled in from the last sign-in) does not matter.
       session = await DashboardSession.withToken(password, TTL_S);
-      if (user !== '' && user !== session.user) throw new SignInError(`This token is for ${session.user}, not ${user}.`);
     } else {
       if (user === '') throw new SignInError('Enter your user name (or paste a token as the password).');
       session = (await DashboardSession.withPassword(user, password, TTL_S)) ?? DashboardSession.passwordOnly(user, password);

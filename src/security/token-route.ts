@@ -52,8 +52,9 @@ export function tokenRoute(options: TokenRouteOptions): Route {
     const refused = (status: number, code: string, message: string, user?: string) => {
       if (status === 401) failed();
       logger.warn({ event: 'auth_failed', transport: 'http', path: TOKEN_PATH, username: user, address, status }, message);
-      const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Basic realm="tali"' } : {};
-      fail(res, status, code, message, headers);
+      // No `WWW-Authenticate: Basic` on the 401: browsers would show their own login dialog over the dashboard's and
+      // then send the cached password with every request to this origin, forged ones too (issue 11, finding 14).
+      fail(res, status, code, message);
     };
     let body: { devices?: unknown; ttlS?: unknown; sub?: unknown };
     try {

@@ -106,6 +106,13 @@ describe.skipIf(!HAVE_FFMPEG)('dashboard API', () => {
         expect(((await res.json()) as { error: string }).error).toBe('TALI_ERR_UNAUTHORIZED');
       }
     }
+    // The sign-in itself, and the recordings API.
+    const signIn = await fetch(`${base}/api/token`, { method: 'POST', headers: { authorization: `Basic ${btoa('ops:wrong')}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(signIn.status).toBe(401);
+    expect(signIn.headers.get('www-authenticate')).toBeNull();
+    const recordings = await api('/api/recordings', { auth: `Basic ${btoa('ops:wrong')}` });
+    expect(recordings.status).toBe(401);
+    expect(recordings.headers.get('www-authenticate')).toBeNull();
   });
 
   it('snapshot requests are rate-limited per caller: at most the burst (100) plus 40 a second', async () => {
