@@ -25,6 +25,7 @@ import { createLogger } from './log.ts';
 import { observeBroker, observeCluster } from './metrics/observe.ts';
 import { BrokerPipe } from './mqtt/broker-pipe.ts';
 import { connectMqtt } from './mqtt/connect.ts';
+import { routePlayer } from './player/route.ts';
 import { Topics } from './protocol/topics.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
 import { loadTlsFiles } from './security/tls-files.ts';
@@ -96,6 +97,7 @@ export class Bridge {
     embedded?.backend?.on('available', () => this.services.answerer.announce());
     embedded?.backend?.on('reset', () => embedded.broker.disconnectWhere(() => true, 'Redis lost the cluster state'));
     routeWebApps(this.http, { mqttPath: config.wsPath, root: config.root }, log.child({ component: 'web' }));
+    routePlayer(this.http, log.child({ component: 'player' }));
     if (embedded) {
       const presence = new PresenceBook({ dataDir: config.dataDir, bridgeId: config.bridgeId, onError: (err) => log.warn({ err: err.message }, 'presence file not written') });
       embedded.broker.on('clientReady', (_clientId, identity) => identity.role === 'device' && presence.connected(identity.id));

@@ -54,7 +54,8 @@ describe('the npm package', () => {
     await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', installed.app]);
   });
 
-  it('runs: the installed CLI starts a bridge, the example camera streams a clip, the example viewer gets keyframes', async () => {
+  // Four processes (bridge, camera, viewer, and the CLI once): on a loaded two-core machine this takes a while.
+  it('runs: the installed CLI starts a bridge, the example camera streams a clip, the example viewer gets keyframes', { timeout: 90_000 }, async () => {
     const app = installed.app;
     const dataDir = join(app, 'data');
     const tali = join(app, 'node_modules/.bin/tali');
@@ -71,6 +72,10 @@ describe('the npm package', () => {
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
     expect(script).toBeDefined();
     expect((await fetch(`${httpUrl}${script}`)).status).toBe(200);
+    // So is <tali-player>, bundled from the package's JavaScript too.
+    const player = await fetch(`${httpUrl}/tali-player.js`);
+    expect(player.status).toBe(200);
+    expect(await player.text()).toContain('tali-player');
 
     const { stdout: secret } = await run(process.execPath, [tali, 'device', 'add', 'cam1', '--quiet', '--data-dir', dataDir], { cwd: app });
     const adminSecret = (await readFile(join(dataDir, 'admin.secret'), 'utf8')).trim();

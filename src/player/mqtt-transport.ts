@@ -1,0 +1,108 @@
+/**
+ * The player's `mqtt` transport: the viewer SDK in the page. A ViewerClient logs in over MQTT/WebSocket at
+ * `{bridge}{mqttPath}` with the viewer token, follows the camera's card, and one WatchSession watches it through the
+ * bridge's relay on a receive-only RTCPeerConnection; both reconnect and watch again by themselves. This file only
+ * translates their events into the transport's few states. Browser only.
+ *
+ *   connecting ──(camera not streaming yet: stream "waiting")──► waiting
+ *       ▲  │ (the element shows "playing" once a frame is painted)
+ *       │  └── stream "ended" / card offline ──► offline ── stream "live" ──► connecting
+ *   reconnecting ◄── MQTT lost · watch retried (bye, error, ICE failure, timeout)
+ *   error ◄── login refused at start-up · watch refused (e.g. a token scoped to other cameras)
+ */
+import { browserConnector } from '../client/browser-connector.ts';
+import { TypedEmitter } from '../client/emitter.ts';
+import { ConnectRefusedError } from '../client/mqtt-link.ts';
+import { BrowserViewerPeer } from '../dashboard/browser-viewer-peer.ts';
+import { ViewerClient } from '../viewer/viewer-client.ts';
+import type { WatchSession } from '../viewer/watch-session.ts';
+import type { TokenSource } from './token.ts';
+import type { PlayerSettings, PlayerTransport, TransportEvents, TransportState } from './transport.ts';
+
+export class MqttTransport extends TypedEmitter<TransportEvents> implements PlayerTransport {
+  readonly #settings: PlayerSettings;
+  readonly #client: ViewerClient;
+  #watch: WatchSession | undefined;
+  #state: TransportState | undefined;
+  #closed = false;
+
+  constructor(settings: PlayerSettings, tokens: TokenSource) {
+    super();
+    this.#settings = settings;
+    const ws = new URL(settings.mqttPath, settings.bridge);
+    ws.protocol = settings.bridge.protocol === 'https:' ? 'wss:' : 'ws:';
+    this.#client = new ViewerClient({
+      user: settings.user,
+      password: () =>
+        tokens.next().catch((err: Error) => {
+          this.emit('error', { code: 'token-expired', message: err.message });
+          throw err;
+        }),
+      root: settings.root,
+      connect: browserConnector(ws.href),
+      // A token scoped to some cameras may read only their cards.
+      devices: [settings.device],
+    });
+    const c = this.#client;
+    c.on('disconnected', (err) => {
+      if (!this.#closed && !(err instanceof ConnectRefusedError)) this.#set('reconnecting', err?.message ?? 'disconnected');
+    });
+    c.on('connected', () => {
+      if (this.#state === 'reconnecting') this.#set('connecting', 'reconnected');
+    });
+    c.on('warning', (message) => this.emit('error', { code: 'warning', message }));
+    c.on('device', (deviceId, entry) => {
+      if (deviceId === settings.device && entry?.status?.state === 'offline' && this.#watch?.stream !== 'live') this.#set('offline', 'camera offline');
+    });
+  }
+
+  start(): void {
+    this.#set('connecting', 'start');
+    this.#client.start().then(
+      () => this.#watchCamera(),
+      (err: Error) => {
+        const unauthorized = err instanceof ConnectRefusedError;
+        this.emit('error', { code: unauthorized ? 'unauthorized' : 'connect-failed', message: err.message });
+        this.#set('error', err.message);
+      },
+    );
+  }
+
+  firstFrame(): void {
+    this.#watch?.markFirstFrame();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#client.stop();
+    this.removeAllListeners();
+  }
+
+  #watchCamera(): void {
+    if (this.#closed) return;
+    const watch = this.#client.watch(this.#settings.device, (iceServers) => {
+      const peer = new BrowserViewerPeer(iceServers);
+      this.emit('stream', peer.stream);
+      return peer;
+    });
+    this.#watch = watch;
+    watch.on('retry', ({ reason }) => this.#set('reconnecting', `watching again after ${reason}`));
+    watch.on('state', (state) => {
+      if (state === 'starting' && this.#state === 'reconnecting') this.#set('connecting', 'watching again');
+      else if (state === 'failed') this.#set('error', 'the bridge refused to show this camera');
+    });
+    watch.on('stream', (stream) => {
+      if (stream === 'waiting') this.#set('waiting', 'the camera was asked to start');
+      else if (stream === 'ended') this.#set('offline', 'the camera left');
+      else if (stream === 'live') this.#set('connecting', 'the camera is back');
+    });
+    watch.on('error', (message) => this.emit('error', { code: message.code, message: message.message }));
+  }
+
+  #set(state: TransportState, reason: string): void {
+    if (this.#closed || this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state, reason);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * `<tali-player>`: one camera of a tali bridge on any page, in one script and no framework. The bridge serves it
+ * bundled at `/tali-player.js` (./route.ts, CORS open); a bundler can import `tali/player` instead.
+ *
+ *   <script src="https://bridge.example:8080/tali-player.js"></script>
+ *   <tali-player bridge="https://bridge.example:8080" device="cam1" token="tali1.…"></tali-player>
+ *
+ * Attributes: `bridge` (the bridge's URL), `device`, `token` (a viewer token scoped to the camera, e.g. issued by the
+ * page's own server with POST /api/token), optional `user` (default: the token's subject), `root` (default tali),
+ * `mqtt-path` (default /mqtt), `mode` (`mqtt`; `whep` is reserved for when the bridge serves WHEP), `controls`.
+ * Property `tokenProvider`: an async function giving a fresh token when the current one nears its end; without it
+ * the player fires `tali-tokenexpiring` and uses the next `token` attribute the page sets.
+ *
+ * State (property `state`, mirrored in the `state` attribute for CSS): idle, connecting, waiting (the camera was
+ * asked to start), playing (frames are painted), offline (the camera left; it resumes when it returns),
+ * reconnecting, error. Events (bubbling, composed): `tali-statechange` {state, previous, reason}, `tali-playing`
+ * (frames are painted again, after a start or an interruption), `tali-error` {code, message}, `tali-tokenexpiring`
+ * {expiresAt}.
+ */
+import { MqttTransport } from './mqtt-transport.ts';
+import { readToken, TokenSource } from './token.ts';
+import type { PlayerSettings, PlayerTransport, TransportState } from './transport.ts';
+
+export type PlayerState = 'idle' | 'playing' | TransportState;
+
+const MODES = ['mqtt', 'whep'] as const;
+const STYLE = `
+:host { display: inline-block; position: relative; width: 480px; aspect-ratio: 16 / 9; background: #000; color: #fff;
+  font: 13px/1.4 system-ui, sans-serif; overflow: hidden; }
+video { width: 100%; height: 100%; object-fit: contain; display: block; }
+[part=status] { position: absolute; left: 8px; bottom: 8px; padding: 2px 8px; border-radius: 4px; background: #000a; }
+:host([state=playing]) [part=status] { display: none; }
+`;
+
+type FrameVideo = HTMLVideoElement & { requestVideoFrameCallback?: (callback: () => void) => number };
+
+export class TaliPlayerElement extends HTMLElement {
+  static readonly observedAttributes = ['bridge', 'device', 'token', 'user', 'root', 'mqtt-path', 'mode', 'controls'];
+
+  readonly video: FrameVideo;
+  readonly #status: HTMLElement;
+  #state: PlayerState = 'idle';
+  #transport: PlayerTransport | undefined;
+  #tokens: TokenSource | undefined;
+  #provider: (() => Promise<string>) | undefined;
+  #restart: Promise<void> | undefined;
+  /** Bumped by each (re)start: a frame callback of an earlier transport must not mark this one playing. */
+  #generation = 0;
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    const style = document.createElement('style');
+    style.textContent = STYLE;
+    this.video = document.createElement('video');
+    this.video.part.add('video');
+    this.video.muted = true; // autoplay is allowed muted; `controls` lets the viewer unmute
+    this.video.autoplay = true;
+    this.video.playsInline = true;
+    this.#status = document.createElement('div');
+    this.#status.part.add('status');
+    this.#status.textContent = 'idle';
+    root.append(style, this.video, this.#status);
+  }
+
+  get state(): PlayerState {
+    return this.#state;
+  }
+
+  get tokenProvider(): (() => Promise<string>) | undefined {
+    return this.#provider;
+  }
+
+  set tokenProvider(provider: (() => Promise<string>) | undefined) {
+    this.#provider = provider;
+    if (this.#tokens) this.#tokens.provider = provider;
+  }
+
+  connectedCallback(): void {
+    this.#scheduleRestart();
+  }
+
+  disconnectedCallback(): void {
+    this.#scheduleRestart();
+  }
+
+  attributeChangedCallback(name: string, previous: string | null, value: string | null): void {
+    if (previous === value) return;
+    if (name === 'controls') {
+      this.video.controls = value !== null;
+    } else if (name === 'token' && value && this.#tokens && this.#state !== 'error') {
+      this.#tokens.set(value); // a renewal: the live connection goes on, the next CONNECT uses it
+    } else {
+      this.#scheduleRestart();
+    }
+  }
+
+  /** Several attributes set in one go (or the element moved) restart the player once. */
+  #scheduleRestart(): void {
+    this.#restart ??= Promise.resolve().then(async () => {
+      this.#restart = undefined;
+      await this.#stop();
+      if (this.isConnected) this.#start();
+    });
+  }
+
+  #start(): void {
+    const settings = this.#settings();
+    if (typeof settings === 'string') {
+      if (settings !== '') this.#fail('bad-attributes', settings);
+      return;
+    }
+    const mode = this.getAttribute('mode') ?? 'mqtt';
+    if (mode !== 'mqtt') {
+      this.#fail('unsupported-mode', (MODES as readonly string[]).includes(mode) ? `mode "${mode}" is not served by this bridge yet` : `unknown mode "${mode}"`);
+      return;
+    }
+    const generation = ++this.#generation;
+    const tokens = new TokenSource(this.getAttribute('token') ?? '');
+    tokens.provider = this.#provider;
+    tokens.onExpiring = (expiresAt) => this.#emit('tali-tokenexpiring', { expiresAt });
+    const transport = new MqttTransport(settings, tokens);
+    this.#tokens = tokens;
+    this.#transport = transport;
+    transport.on('state', (state, reason) => {
+      this.#show(state, reason);
+      if (state === 'connecting' || state === 'waiting') this.#awaitFrame(generation);
+    });
+    transport.on('stream', (stream) => {
+      this.video.srcObject = stream;
+      this.video.play().catch(() => {}); // muted autoplay is allowed; a refusal leaves it to `controls`
+      this.#awaitFrame(generation);
+    });
+    transport.on('error', (error) => this.#emit('tali-error', error));
+    tokens.onRenewalFailed = (err) => this.#emit('tali-error', { code: 'token-renewal-failed', message: err.message });
+    transport.start();
+  }
+
+  async #stop(): Promise<void> {
+    this.#generation++;
+    const transport = this.#transport;
+    this.#transport = undefined;
+    this.#tokens?.close();
+    this.#tokens = undefined;
+    this.video.srcObject = null;
+    if (transport) {
+      await transport.close();
+      this.#show('idle', 'stopped');
+    }
+  }
+
+  /** The settings from the attributes; a string says what is wrong ('' when the page has not set them yet). */
+  #settings(): PlayerSettings | string {
+    const bridge = this.getAttribute('bridge');
+    const device = this.getAttribute('device');
+    const token = this.getAttribute('token');
+    if (!bridge || !device || !token) return '';
+    let url: URL;
+    try {
+      url = new URL(bridge, document.baseURI);
+    } catch {
+      return `bridge "${bridge}" is not a URL`;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return `bridge "${bridge}" must be an http:// or https:// URL`;
+    const user = this.getAttribute('user') ?? readToken(token)?.sub;
+    if (!user) return 'set the `user` attribute (the token is not one the player can read)';
+    return { bridge: url, device, user, root: this.getAttribute('root') ?? 'tali', mqttPath: this.getAttribute('mqtt-path') ?? '/mqtt' };
+  }
+
+  /**
+   * `playing` once the video paints a frame of the media now expected: armed when a session starts or resumes, and
+   * ignored while offline, reconnecting or failed, where a frame still in the decoder is an old one.
+   */
+  #awaitFrame(generation: number): void {
+    const video = this.video;
+    const painted = () => {
+      if (generation !== this.#generation || !(this.#state === 'connecting' || this.#state === 'waiting')) return;
+      this.#transport?.firstFrame();
+      this.#show('playing', 'frames are painted');
+      this.#emit('tali-playing', {});
+    };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(painted);
+    else video.addEventListener('timeupdate', painted, { once: true });
+  }
+
+  #fail(code: string, message: string): void {
+    this.#emit('tali-error', { code, message });
+    this.#show('error', message);
+  }
+
+  #show(state: PlayerState, reason: string): void {
+    const previous = this.#state;
+    this.#state = state;
+    this.setAttribute('state', state);
+    this.#status.textContent = state === 'error' ? `error: ${reason}` : state;
+    if (previous !== state) this.#emit('tali-statechange', { state, previous, reason });
+  }
+
+  #emit(type: string, detail: object): void {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+}
+
+if (!customElements.get('tali-player')) customElements.define('tali-player', TaliPlayerElement);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'tali-player': TaliPlayerElement;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * `<tali-player>` on a page of ANOTHER origin, in Debian's Chromium: a second HTTP server (the "site", on localhost
+ * and its own port) serves a page that loads the player from the bridge (127.0.0.1, another port) with one script
+ * tag and shows a camera with a viewer token scoped to it, as a site that embeds cameras would. The site's server
+ * mints the tokens through the bridge's POST /api/token (the page never sees a password). Checked: the script's CORS
+ * headers, playback (size, time advancing), the states and events the element reports, recovery when the camera
+ * leaves and returns and when the MQTT connection drops, and token renewal both ways (attribute after
+ * `tali-tokenexpiring`, and `tokenProvider`) past the first token's expiry without an interruption.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { Page } from 'playwright-core';
+import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
+import { PLAYER_PATH } from '../../src/player/route.ts';
+import { createBridge, type TestBridge } from '../helpers/bridge.ts';
+import { chromiumAvailable, launch, openPage, screenshot, type Browser } from './browser.ts';
+
+const available = chromiumAvailable();
+
+interface PageEvent {
+  id: string;
+  type: string;
+  detail: { state?: string; previous?: string; reason?: string; code?: string; message?: string };
+}
+
+describe.skipIf(!available)('<tali-player> on another origin in Chromium', { timeout: 60_000 }, () => {
+  let tb: TestBridge & { close: () => Promise<void> };
+  let browser: Browser;
+  let site: Server;
+  let siteUrl: string;
+  let bridgeUrl: string;
+  let aliceSecret: string;
+  let cameraSecret: string;
+  let tokensIssued = 0;
+
+  /** What the site's own server does: a token for alice, scoped to cam1, from the bridge's API. */
+  async function mintToken(ttlS: number): Promise<string> {
+    const res = await fetch(`${bridgeUrl}/api/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`alice:${aliceSecret}`).toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ devices: ['cam1'], ttlS }),
+    });
+    expect(res.status).toBe(200);
+    tokensIssued++;
+    return ((await res.json()) as { token: string }).token;
+  }
+
+  beforeAll(async () => {
+    tb = await createBridge({ keyframeIntervalMs: 200 });
+    bridgeUrl = `http://127.0.0.1:${tb.bridge.httpPort}`;
+    aliceSecret = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
+    cameraSecret = await tb.bridge.credentials.add('cam1', 'device', { replace: true });
+    // The site: its page, and its token endpoint (GET /token?ttl=S).
+    site = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname === '/token') {
+        void mintToken(Number(url.searchParams.get('ttl') ?? 60)).then((token) => res.writeHead(200, { 'content-type': 'text/plain' }).end(token));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(sitePage(url.searchParams));
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    siteUrl = `http://localhost:${(site.address() as AddressInfo).port}`;
+    browser = await launch({ candidates: 'raw-ip' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => site?.close(resolve));
+    await tb?.close();
+  });
+
+  /**
+   * The site's page: the player script from the bridge, players whose token comes from the site (`?ttl=` seconds),
+   * renewed after `tali-tokenexpiring` (player "attr") or by a tokenProvider (player "provider", with `?provider`).
+   */
+  function sitePage(params: URLSearchParams): string {
+    const ttl = Number(params.get('ttl') ?? 60);
+    const players = params.has('provider') ? ['attr', 'provider'] : ['attr'];
+    return `<!doctype html><html><head><meta charset="utf-8"><title>a site</title></head><body>
+<script src="${bridgeUrl}${PLAYER_PATH}"></script>
+<script>
+  window.events = [];
+  window.renewals = { attr: 0, provider: 0 };
+  const fresh = () => fetch('/token?ttl=${ttl}').then((r) => r.text());
+  for (const type of ['tali-statechange', 'tali-playing', 'tali-error', 'tali-tokenexpiring']) {
+    document.addEventListener(type, (e) => window.events.push({ id: e.target.id, type, detail: e.detail }));
+  }
+  document.addEventListener('tali-tokenexpiring', async (e) => {
+    if (e.target.id !== 'attr') return;
+    e.target.setAttribute('token', await fresh());
+    window.renewals.attr++;
+  });
+  (async () => {
+    for (const id of ${JSON.stringify(players)}) {
+      const player = document.createElement('tali-player');
+      player.id = id;
+      if (id === 'provider') player.tokenProvider = async () => (window.renewals.provider++, fresh());
+      player.setAttribute('bridge', '${bridgeUrl}');
+      player.setAttribute('device', 'cam1');
+      player.setAttribute('token', await fresh());
+      document.body.append(player);
+    }
+  })();
+</script></body></html>`;
+  }
+
+  async function startCamera(): Promise<SimulatedCamera> {
+    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: cameraSecret, connect: nodeConnector(tb.bridge.mqttUrl), backoff: { initialMs: 100, maxMs: 500 } });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    return camera;
+  }
+
+  const events = (page: Page) => page.evaluate(() => (window as unknown as { events: PageEvent[] }).events);
+  const states = async (page: Page, id: string) => (await events(page)).filter((e) => e.id === id && e.type === 'tali-statechange').map((e) => e.detail.state);
+
+  /** Video of player `id`: its size and the time it has played. */
+  const video = (page: Page, id: string) =>
+    page.evaluate((id) => {
+      const v = (document.getElementById(id) as HTMLElement & { video: HTMLVideoElement }).video;
+      return { width: v.videoWidth, time: v.currentTime };
+    }, id);
+
+  /** Waits until player `id` plays and its video time passes `seconds` more than `from`. */
+  async function playsOn(page: Page, id: string, from = 0, seconds = 1): Promise<void> {
+    await page.waitForSelector(`tali-player#${id}[state=playing]`, { timeout: 20_000 });
+    await page.waitForFunction(
+      ({ id, until }) => ((document.getElementById(id) as HTMLElement & { video: HTMLVideoElement }).video.currentTime ?? 0) > until,
+      { id, until: from + seconds },
+      { timeout: 20_000 },
+    );
+  }
+
+  it('the bridge serves the player script at a stable path for any origin (CORS, revalidated)', async () => {
+    const res = await fetch(`${bridgeUrl}${PLAYER_PATH}`, { headers: { origin: 'http://elsewhere.example' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    const body = await res.text();
+    expect(body).toContain('tali-player');
+    const again = await fetch(`${bridgeUrl}${PLAYER_PATH}`, { headers: { 'if-none-match': res.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+    const preflight = await fetch(`${bridgeUrl}${PLAYER_PATH}`, { method: 'OPTIONS', headers: { origin: 'http://elsewhere.example', 'access-control-request-method': 'GET' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('plays a camera with a scoped token; reports waiting, playing, offline and reconnecting as it recovers', async () => {
+    const page = await openPage(browser, `${siteUrl}/?ttl=300`);
+    onTestFinished(() => page.close());
+    expect(new URL(page.url()).origin).not.toBe(new URL(bridgeUrl).origin);
+    // No camera yet: the bridge asks cam1 to start and the player says it waits.
+    await page.waitForSelector('tali-player#attr[state=waiting]', { timeout: 20_000 });
+    let camera = await startCamera();
+    await playsOn(page, 'attr');
+    expect((await video(page, 'attr')).width).toBeGreaterThan(0);
+    await screenshot(page, 'player-other-origin');
+
+    // The camera leaves: offline. A camera returns: playing again, on the same element.
+    await camera.stop();
+    await page.waitForSelector('tali-player#attr[state=offline]', { timeout: 20_000 });
+    camera = await startCamera();
+    await playsOn(page, 'attr', (await video(page, 'attr')).time);
+
+    // The bridge drops the page's MQTT connection: reconnecting, then playing again by itself.
+    const dropped = tb.bridge.broker.disconnectWhere((identity) => identity.id === 'alice', 'test: drop the viewer');
+    expect(dropped).toBe(1);
+    await page.waitForSelector('tali-player#attr[state=reconnecting]', { timeout: 20_000 });
+    await playsOn(page, 'attr', (await video(page, 'attr')).time);
+
+    const seen = await states(page, 'attr');
+    expect(seen.slice(0, 2)).toEqual(['connecting', 'waiting']);
+    for (const state of ['playing', 'offline', 'reconnecting']) expect(seen).toContain(state);
+    expect((await events(page)).filter((e) => e.type === 'tali-playing').length).toBeGreaterThanOrEqual(3);
+    expect((await events(page)).filter((e) => e.type === 'tali-error')).toEqual([]);
+
+    // A mode the bridge does not serve yet (WHEP) is an error the page can see, not a silent black box.
+    const whep = await page.evaluate(async () => {
+      const player = document.createElement('tali-player');
+      player.id = 'whep';
+      for (const [name, value] of [['bridge', location.href], ['device', 'cam1'], ['token', 'tali1.x.y'], ['user', 'alice'], ['mode', 'whep']]) player.setAttribute(name!, value!);
+      const error = new Promise<string>((resolve) => player.addEventListener('tali-error', (e) => resolve((e as CustomEvent<{ code: string }>).detail.code)));
+      document.body.append(player);
+      return { code: await error, state: player.getAttribute('state') };
+    });
+    expect(whep).toEqual({ code: 'unsupported-mode', state: 'error' });
+    expect(page.errors).toEqual([]);
+  });
+
+  it('renews 8-second tokens (attribute after tali-tokenexpiring, and tokenProvider) without interrupting the video', async () => {
+    await startCamera();
+    const issuedBefore = tokensIssued;
+    const page = await openPage(browser, `${siteUrl}/?ttl=8&provider`);
+    onTestFinished(() => page.close());
+    const startedAt = Date.now();
+    await playsOn(page, 'attr');
+    await playsOn(page, 'provider');
+    // Both players renew (80 % into the first token's life) and play on past its expiry, when the broker closes
+    // whatever connection still used it.
+    await page.waitForFunction(() => {
+      const r = (window as unknown as { renewals: { attr: number; provider: number } }).renewals;
+      return r.attr >= 1 && r.provider >= 1;
+    }, undefined, { timeout: 20_000 });
+    const from = { attr: (await video(page, 'attr')).time, provider: (await video(page, 'provider')).time };
+    await page.waitForFunction((until) => Date.now() > until, startedAt + 9000, { timeout: 20_000 });
+    await playsOn(page, 'attr', from.attr, 1);
+    await playsOn(page, 'provider', from.provider, 1);
+    for (const id of ['attr', 'provider']) {
+      const changes = (await events(page)).filter((e) => e.id === id && e.type === 'tali-statechange').map((e) => `${e.detail.state} (${e.detail.reason})`);
+      const errors = (await events(page)).filter((e) => e.id === id && e.type === 'tali-error').map((e) => e.detail);
+      expect({ changes, errors }, id).toEqual({ changes: ['connecting (start)', 'playing (frames are painted)'], errors: [] });
+    }
+    expect((await events(page)).filter((e) => e.type === 'tali-tokenexpiring').map((e) => e.id)).toEqual(expect.arrayContaining(['attr']));
+    expect(tokensIssued - issuedBefore).toBeGreaterThanOrEqual(4); // two first tokens, one renewal each at least
+    expect(page.errors).toEqual([]);
+  });
+});
