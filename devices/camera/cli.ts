@@ -3,8 +3,10 @@
  * and did media flow?") that prints one JSON summary line on stdout; without, it runs until SIGINT or SIGTERM. Logs
  * go to stderr through pino.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { TaliError } from '../../src/errors.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { assertValidId, assertValidRoot } from '../../src/protocol/topics.ts';
 import { CredentialStore } from '../../src/security/credentials.ts';
@@ -28,9 +30,10 @@ Runs a simulated camera: connects to a tali bridge over MQTT, offers a WebRTC se
 
   --url URL          broker URL: mqtt://, mqtts://, ws:// or wss:// (default mqtt://127.0.0.1:1883)
   --id ID            device ID (default cam1)
-  --secret SECRET    device secret (default: $TALI_DEVICE_SECRET, better: other users can read arguments with ps;
-                     if neither is set, the device is registered in --data-dir with a NEW secret, which replaces
-                     any previous secret of that device)
+  --secret SECRET    device secret (default: $TALI_DEVICE_SECRET, better: other users can read arguments with ps).
+                     If neither is set: the secret an earlier tali camera left in DIR/devices/ID.secret; else a
+                     device not registered yet is registered in --data-dir and its new secret kept there. A device
+                     registered otherwise (tali device add, the dashboard) is never re-keyed: give its secret.
   --data-dir DIR     the bridge's data directory, for that registration (default ./data)
   --root ROOT        topic root (default tali)
   --codec CODEC      vp8 or h264 (default vp8)
@@ -90,7 +93,8 @@ export async function runCamera(argv: string[], io: CameraIo): Promise<number> {
   try {
     return await run(settings, values, io, log);
   } catch (err) {
-    log.error({ err: (err as Error).message }, 'camera failed');
+    if (err instanceof TaliError) io.stderr.write(`tali camera: ${err.code}: ${err.message}\n`);
+    else log.error({ err: (err as Error).message }, 'camera failed');
     return 1;
   }
 }
@@ -158,15 +162,32 @@ async function run(
   return exitCode === 0 && summary.sessionsConnected > 0 && summary.packetsSent > 0 ? 0 : 1;
 }
 
-/** Registers the device in the data directory's credential store so a first run needs no manual step. */
+/**
+ * The secret of a camera run without --secret: the one an earlier run registered (kept in DIR/devices/ID.secret,
+ * readable by its owner only), else a new registration, so that the quick start needs no manual step and can be run
+ * again. A device that exists without such a file was registered by someone else, with a secret this command does
+ * not know: it is never silently re-keyed (that would lock the real device out).
+ */
 async function register(id: string, dataDir: string, log: Logger): Promise<string> {
+  const file = join(dataDir, 'devices', `${id}.secret`);
   const store = new CredentialStore(dataDir);
-  const secret = await store.add(id, 'device', { replace: true });
-  log.warn(
-    { deviceId: id, file: store.file },
-    `no --secret or TALI_DEVICE_SECRET: registered device "${id}" with a new secret in ${store.file}; ` +
-      `any previous secret of "${id}" no longer works (only a bridge using this data directory knows it)`,
-  );
+  const kept = await readFile(file, 'utf8').then((text) => text.trim(), () => undefined);
+  const existing = await store.get(id);
+  if (kept && existing?.role === 'device') {
+    log.info({ deviceId: id, file }, `using the secret of "${id}" registered by an earlier tali camera (${file})`);
+    return kept;
+  }
+  if (existing !== undefined) {
+    throw new TaliError(
+      'TALI_ERR_IDENTITY_EXISTS',
+      `"${id}" is registered already (a ${existing.role}) and its secret is not known here: give it with --secret or TALI_DEVICE_SECRET, ` +
+        `or make a new one with: tali device add ${id} --replace (the device using the old one is then locked out)`,
+    );
+  }
+  const secret = await store.add(id, 'device');
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  log.warn({ deviceId: id, file: store.file, secretFile: file }, `no --secret or TALI_DEVICE_SECRET: registered device "${id}" in ${store.file}; its secret is in ${file}`);
   return secret;
 }
 

@@ -78,6 +78,7 @@ export async function runWatch(argv: string[], io: WatchIo): Promise<number> {
   const tls = { ca: values.ca ? await readFile(values.ca) : undefined, rejectUnauthorized: !values.insecure };
   const viewer = new NodeViewer({ url: values.url, user: values.user, password, deviceId: values.device, root: values.root, tls, audio: !values['no-audio'] });
   viewer.client.on('disconnected', (err) => err && log.warn({ err: err.message }, 'disconnected'));
+  viewer.client.on('reconnecting', ({ attempt, delayMs }) => log.info({ attempt, delayMs, url: values.url }, 'broker unreachable: retrying'));
   viewer.client.on('protocolError', (err, topic) => log.warn({ topic, code: err.code, err: err.message }, 'undecodable message'));
 
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -90,12 +91,20 @@ export async function runWatch(argv: string[], io: WatchIo): Promise<number> {
   });
   let exitCode = 0;
   try {
-    const watch = await viewer.start();
-    watch.on('state', (state) => log.info({ state }, 'watch state'));
-    watch.on('stream', (state) => log.info({ stream: state }, 'camera stream'));
-    watch.on('error', (m) => log.warn({ code: m.code, message: m.message }, 'bridge error'));
-    watch.on('retry', (r) => log.info(r, 'watching again'));
-    await stop;
+    // An unreachable broker is retried until the duration is up or a signal comes: start() alone would wait forever.
+    const started = viewer.start();
+    started.catch(() => {}); // it may reject after the stop request (viewer.stop() below); the race reports the rest
+    const watch = await Promise.race([started, stop.then(() => undefined)]);
+    if (watch === undefined) {
+      log.error({ url: values.url }, 'could not connect to the broker before the stop request (duration or signal)');
+      exitCode = 1;
+    } else {
+      watch.on('state', (state) => log.info({ state }, 'watch state'));
+      watch.on('stream', (state) => log.info({ stream: state }, 'camera stream'));
+      watch.on('error', (m) => log.warn({ code: m.code, message: m.message }, 'bridge error'));
+      watch.on('retry', (r) => log.info(r, 'watching again'));
+      await stop;
+    }
   } catch (err) {
     log.error({ err: (err as Error).message }, 'watch failed');
     exitCode = 1;

@@ -38,8 +38,14 @@ describe.each(TRANSPORTS)('tali camera over %s', (transport) => {
     expect(summary.packetsSent).toBeGreaterThan(0);
     expect(summary.audioPacketsSent).toBeGreaterThan(0);
     const logs = out.stderr.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { msg: string });
-    expect(logs.some((l) => l.msg.includes('registered device "cam7" with a new secret'))).toBe(true);
-    expect(await tb.bridge.credentials.get('cam7')).toMatchObject({ role: 'device' });
+    expect(logs.some((l) => l.msg.includes('registered device "cam7" in'))).toBe(true);
+    const registered = await tb.bridge.credentials.get('cam7');
+    expect(registered).toMatchObject({ role: 'device' });
+    // Run again: the kept secret, not a new one.
+    const again = captureIo();
+    expect(await runCamera([...argv.slice(0, -2), '--duration', '1', '--log-level', 'info'], again.io), again.out.stderr).toBe(0);
+    expect(again.out.stderr).toContain('registered by an earlier tali camera');
+    expect((await tb.bridge.credentials.get('cam7'))?.created).toBe(registered?.created);
   });
 
   it('exits 1 with a clear message when the broker refuses the secret', async () => {
@@ -50,6 +56,19 @@ describe.each(TRANSPORTS)('tali camera over %s', (transport) => {
     expect(await runCamera(argv, io)).toBe(1);
     expect(out.stderr).toContain('bad device ID or secret');
     expect(JSON.parse(out.stdout)).toMatchObject({ deviceId: 'cam1', sessionsConnected: 0 });
+  });
+});
+
+describe('tali camera without --secret for a device registered otherwise', () => {
+  it('never re-keys it: a clear TALI_ERR_IDENTITY_EXISTS, and the real secret keeps working', async () => {
+    const tb = await startBridge();
+    const secret = await tb.bridge.credentials.add('cam8', 'device'); // tali device add, or the dashboard
+    const { out, io } = captureIo();
+    const code = await runCamera(['--url', tb.bridge.mqttUrl, '--id', 'cam8', '--data-dir', tb.dataDir, '--duration', '2'], io);
+    expect(code).toBe(1);
+    expect(out.stderr).toMatch(/^tali camera: TALI_ERR_IDENTITY_EXISTS: "cam8" is registered already .*--secret/m);
+    expect(out.stdout).toBe('');
+    expect(await tb.bridge.credentials.verify('cam8', Buffer.from(secret))).toBeDefined();
   });
 });
 
