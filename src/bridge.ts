@@ -11,7 +11,8 @@
  * `tali start` runs both parts; `tali answer --broker mqtt://…` (config `broker`) runs the services part alone
  * against Mosquitto, EMQX or HiveMQ (see docs/cluster.md).
  */
-import { mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.ts';
 import { WebSocketListener } from './broker/websocket.ts';
@@ -22,6 +23,7 @@ import { PresenceBook } from './fleet/presence.ts';
 import { healthz, readyz } from './http/health.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
+import { dataDirError, listenError, prepareDataDir } from './start-errors.ts';
 import { observeBroker, observeCluster } from './metrics/observe.ts';
 import { BrokerPipe } from './mqtt/broker-pipe.ts';
 import { connectMqtt } from './mqtt/connect.ts';
@@ -127,11 +129,9 @@ export class Bridge {
   static async start(options: BridgeStartOptions = {}): Promise<Bridge> {
     const config = isConfig(options.config) ? options.config : loadConfig({ overrides: options.config ?? {} });
     const log = options.logger ?? createLogger(config.logLevel);
-    await mkdir(config.dataDir, { recursive: true });
+    await prepareDataDir(config.dataDir);
     const credentials = new CredentialStore(config.dataDir);
     const external = config.broker !== '';
-    const adminSecretFile = external ? undefined : await ensureAdmin(credentials, config.dataDir);
-    if (adminSecretFile) log.warn({ adminSecretFile }, `first start: created the admin identity "admin"; its secret is in ${adminSecretFile} (only this user can read it)`);
     if (config.allowAnonymous) log.warn('anonymous clients are allowed (--allow-anonymous): development only');
     const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
     // Every MQTT-over-WebSocket connection is also an HTTP socket; the rest (dashboard, API, metrics) gets 256 more.
@@ -139,16 +139,29 @@ export class Bridge {
     const topics = new Topics(config.root);
     const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls });
     const bridge = new Bridge(config, log, credentials, http, embedded);
-    bridge.adminSecretFile = adminSecretFile;
+    let adminSecretFile: string | undefined;
     try {
-      await bridge.presence?.open();
-      if (embedded) ({ mqttPort: bridge.mqttPort, mqttsPort: bridge.mqttsPort } = await embedded.listen());
-      bridge.httpPort = await bridge.http.listen(config.host, config.httpPort);
+      try {
+        if (embedded) ({ mqttPort: bridge.mqttPort, mqttsPort: bridge.mqttsPort } = await embedded.listen());
+        bridge.httpPort = await bridge.http.listen(config.host, config.httpPort);
+      } catch (err) {
+        throw listenError(err, config);
+      }
+      // Only once every listener is up: a start that fails on a port leaves no identity (and no secret file) behind.
+      try {
+        adminSecretFile = external ? undefined : await ensureAdmin(credentials, config.dataDir);
+        await bridge.presence?.open();
+      } catch (err) {
+        throw dataDirError(err, config.dataDir);
+      }
+      if (adminSecretFile) log.warn({ adminSecretFile }, `first start: created the admin identity "admin"; its secret is in ${adminSecretFile} (only this user can read it)`);
+      bridge.adminSecretFile = adminSecretFile;
       await bridge.services.start();
     } catch (err) {
       await bridge.close();
       throw err;
     }
+    const secretFile = external ? undefined : await adminSecretPath(config.dataDir);
     log.info(
       {
         ...(embedded && bridge.mqttPort !== 0 && { mqttPort: bridge.mqttPort }),
@@ -160,7 +173,8 @@ export class Bridge {
         dataDir: config.dataDir,
         bridgeId: config.bridgeId,
         version: VERSION,
-        ...(adminSecretFile && { adminSecretFile }),
+        dashboard: bridge.dashboardUrl,
+        ...(secretFile && { adminSecretFile: secretFile }),
       },
       'tali ready',
     );
@@ -193,6 +207,12 @@ export class Bridge {
   /** mqtt://host:port of the TCP listener, for clients on this machine; the mqtts:// one when plain MQTT is off. */
   get mqttUrl(): string {
     return this.mqttPort === 0 && this.mqttsUrl ? this.mqttsUrl : `mqtt://${this.#localHost}:${this.mqttPort}`;
+  }
+
+  /** Where a person on this machine opens the dashboard. */
+  get dashboardUrl(): string {
+    const host = this.config.host === '0.0.0.0' || this.config.host === '::' ? 'localhost' : this.#localHost;
+    return `${this.config.tlsCert ? 'https' : 'http'}://${host}:${this.httpPort}/`;
   }
 
   get wsUrl(): string {
@@ -240,6 +260,12 @@ function connectExternal(config: BridgeConfig, role: 'answerer' | 'relay', will?
     keepaliveS: 30,
     reconnectPeriodMs: 1000,
   });
+}
+
+/** data/admin.secret while it exists (an operator may have moved it away after the first start). */
+async function adminSecretPath(dataDir: string): Promise<string | undefined> {
+  const file = join(dataDir, 'admin.secret');
+  return access(file).then(() => file, () => undefined);
 }
 
 function isConfig(value: unknown): value is BridgeConfig {

@@ -13,6 +13,7 @@ export const PROCESS_ERRORS = {
   TALI_ERR_CERT_EXISTS: 'tali cert: the certificate or key file exists already (--force replaces them)',
   TALI_ERR_TLS_FILES: 'the TLS certificate or key cannot be read, or they do not belong together',
   TALI_ERR_DATA_DIR: 'the data directory or its identities.json cannot be read or written',
+  TALI_ERR_LISTEN: 'a port cannot be listened on: in use (EADDRINUSE) or not allowed (EACCES); pick others with --http-port, --mqtt-port, --mqtts-port',
 } as const;
 
 export type ProcessErrorCode = keyof typeof PROCESS_ERRORS;

@@ -8,6 +8,7 @@ import { Bridge } from '../bridge.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
 import { TaliError } from '../errors.ts';
 import { envOf, flagOf, OPTIONS, type OptionName } from '../config/options.ts';
+import { createLogger, terminalDestination } from '../log.ts';
 import { webBundle } from '../web/bundle.ts';
 import type { CliIo } from './main.ts';
 
@@ -54,10 +55,11 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
     if (command === 'start' && config.broker !== '') throw new ConfigError(['broker: tali start embeds its broker; run tali answer --broker URL to use an external one']);
     if (command === 'answer' && config.broker === '') throw new ConfigError(['broker: tali answer needs --broker mqtt://host:port (or TALI_BROKER)']);
     if (command === 'answer' && config.cluster !== '') throw new ConfigError(['cluster: only for tali start (the embedded broker); an external broker clusters by itself']);
-    bridge = await Bridge.start({ config });
+    bridge = await Bridge.start({ config, logger: createLogger(config.logLevel, await terminalDestination()) });
     // Bundle the dashboard now rather than on the first page view (tests start bridges without paying for it).
     webBundle().catch((err: unknown) => bridge.log.error({ err }, 'bundling the browser apps failed'));
   } catch (err) {
+    // A port in use, a data directory that cannot be written, a bad option: one line, the code and what to do.
     if (err instanceof TaliError) io.stderr.write(`tali ${command}: ${err.code}: ${err.message}\n`);
     else io.stderr.write(err instanceof ConfigError ? `tali ${command}: ${err.message}\n` : `tali ${command}: ${(err as Error).stack}\n`);
     return 1;

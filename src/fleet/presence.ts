@@ -44,6 +44,7 @@ export class PresenceBook {
   #heartbeat: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
+  #opened = false;
 
   constructor(options: PresenceOptions) {
     this.#options = options;
@@ -52,6 +53,7 @@ export class PresenceBook {
 
   /** Reads back the last run's "last seen" times and starts the heartbeat. */
   async open(): Promise<void> {
+    this.#opened = true;
     const previous = await readOne(this.file);
     for (const [id, p] of Object.entries(previous?.devices ?? {})) {
       const t = Date.parse(p.lastSeen);
@@ -97,7 +99,7 @@ export class PresenceBook {
 
   /** Everyone offline as of now, written once more. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return this.#writing;
+    if (this.#closed || !this.#opened) return this.#writing; // a start that failed before open() writes nothing
     clearInterval(this.#heartbeat);
     clearTimeout(this.#writeTimer);
     for (const id of this.#connections.keys()) this.#lastSeen.set(id, Date.now());
@@ -108,7 +110,7 @@ export class PresenceBook {
   }
 
   #schedule(delayMs = this.#options.writeEveryMs ?? 2000): void {
-    if (this.#closed || (this.#writeTimer !== undefined && delayMs > 0)) return;
+    if (this.#closed || !this.#opened || (this.#writeTimer !== undefined && delayMs > 0)) return;
     clearTimeout(this.#writeTimer);
     this.#writeTimer = setTimeout(() => {
       this.#writeTimer = undefined;
