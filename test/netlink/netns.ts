@@ -58,6 +58,12 @@ export const DTLS = {
   finishedRecord: '16fefd0001',
 } as const;
 
+/** STUN messages (RFC 5389 §6: type, length, magic cookie 0x2112A442). */
+export const STUN = {
+  bindingRequest: '0001....2112a442',
+  bindingResponse: '0101....2112a442',
+} as const;
+
 /** Why network namespaces cannot be used here (not root, no TUN, no ip), or undefined when they can. */
 export function netHostUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces and TUN devices)';
