@@ -5,7 +5,7 @@
  * exist, is said so instead of being watched (a watch for nothing would hold a session on the bridge).
  */
 import type { ViewerClient } from '../viewer/viewer-client.ts';
-import { ago, byId, setBadge } from './dom.ts';
+import { ago, byId, clock, setBadge } from './dom.ts';
 import { duration, type HealthPoller } from './health.ts';
 import { Player } from './player.ts';
 import type { DashboardSession } from './session.ts';
@@ -161,7 +161,7 @@ export class CameraView {
     unmute.disabled = !(player?.hasAudio ?? false);
     const h = health.cameras.get(this.deviceId);
     const rows: [string, string][] = [
-      ['state', health.unreachableSince !== undefined ? `unknown since ${new Date(health.unreachableSince).toLocaleTimeString()}` : (entry?.status?.state ?? 'no card')],
+      ['state', health.unreachableSince !== undefined ? `unknown since ${clock(health.unreachableSince)}` : (entry?.status?.state ?? 'no card')],
       ['frame rate', h ? `${h.fps.toFixed(1)} fps` : '–'],
       ['bitrate', h ? `${Math.round(h.bitrate / 1000)} kbit/s` : '–'],
       ['uptime', h?.streamingSince !== undefined ? duration(Date.now() - h.streamingSince) : '–'],

@@ -34,3 +34,8 @@ export function ago(ms: number, now = Date.now()): string {
   if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
   return new Date(ms).toLocaleString();
 }
+
+/** "21:40:06": a time of day, the same on every machine's locale. */
+export function clock(ms: number): string {
+  return new Date(ms).toTimeString().slice(0, 8);
+}

@@ -5,7 +5,7 @@
  * says "unknown since …": its last card may no longer be true.
  */
 import { lastSeen, type DeviceEntry } from '../viewer/device-directory.ts';
-import { ago, el, setBadge } from './dom.ts';
+import { ago, clock, el, setBadge } from './dom.ts';
 import { rateLine, type HealthPoller } from './health.ts';
 import { naturalCompare } from './natural.ts';
 import type { StillsLoader } from './stills.ts';
@@ -77,8 +77,8 @@ export class FleetGrid {
   }
 
   #create(deviceId: string): HTMLElement {
-    const img = el('img', { class: 'still', alt: `${deviceId}: no picture yet`, loading: 'lazy' }) as HTMLImageElement;
-    const tile = el('li', { class: 'device', role: 'button', tabindex: '0', 'data-device': deviceId }, img, el('div', { class: 'info' }));
+    const img = el('img', { class: 'still', alt: `still of ${deviceId}`, loading: 'lazy' }) as HTMLImageElement;
+    const tile = el('li', { class: 'device', role: 'button', tabindex: '0', 'data-device': deviceId }, el('div', { class: 'still-box' }, img), el('div', { class: 'info' }));
     this.#stills.attach(deviceId, img);
     const choose = () => this.#onSelect(deviceId);
     tile.addEventListener('click', choose);
@@ -98,13 +98,15 @@ export class FleetGrid {
     const state = since === undefined ? cardState : 'unknown';
     tile.dataset.state = state;
     const badge = el('span', { class: 'badge' });
-    setBadge(badge, state, since === undefined ? state : `unknown since ${new Date(since).toLocaleTimeString()}`);
+    setBadge(badge, state);
     const seen = lastSeen(entry);
     const health = this.#health.cameras.get(entry.deviceId);
     const codecs = [...(entry.status?.codecs?.video ?? []), ...(entry.status?.codecs?.audio ?? [])].join(', ');
     const viewers = entry.metrics?.viewers;
+    const known = cardState === 'online' ? `online since ${seen === undefined ? '?' : ago(entry.status?.ts ?? seen)}` : `last seen ${seen === undefined ? 'never' : ago(seen)}`;
     const lines = [
-      cardState === 'online' ? `online since ${seen === undefined ? '?' : ago(entry.status?.ts ?? seen)}` : `last seen ${seen === undefined ? 'never' : ago(seen)}`,
+      since === undefined ? known : `unknown since ${clock(since)}: the bridge is unreachable`,
+      since === undefined ? '' : `last known: ${known}`,
       [entry.status?.model, entry.status?.firmware].filter(Boolean).join(' '),
       codecs && `codecs ${codecs}`,
       since === undefined && cardState === 'online' ? rateLine(health) : '',

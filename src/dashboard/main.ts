@@ -147,6 +147,7 @@ async function start(session: DashboardSession, password?: string): Promise<void
   });
   client.on('reconnecting', ({ delayMs }) => {
     health.connectionLost();
+    setBadge(byId('bridge'), 'unknown', 'bridge unknown');
     setBadge(connection, 'retrying', `unreachable: retrying in ${(delayMs / 1000).toFixed(1)} s`);
   });
   try {

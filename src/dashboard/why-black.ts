@@ -4,7 +4,7 @@
  */
 import type { DeviceEntry } from '../viewer/device-directory.ts';
 import type { StreamState, WatchState } from '../viewer/watch-session.ts';
-import { ago } from './dom.ts';
+import { ago, clock } from './dom.ts';
 
 export interface PlayerFacts {
   deviceId: string;
@@ -22,7 +22,7 @@ export interface PlayerFacts {
 }
 
 export function whyBlack(f: PlayerFacts, now = Date.now()): string {
-  if (f.unreachableSince !== undefined) return `The bridge is unreachable since ${new Date(f.unreachableSince).toLocaleTimeString()} (${ago(f.unreachableSince, now)}): reconnecting. What this page shows may be out of date.`;
+  if (f.unreachableSince !== undefined) return `The bridge is unreachable since ${clock(f.unreachableSince)} (${ago(f.unreachableSince, now)}): reconnecting. What this page shows may be out of date.`;
   if (f.unknown) return `No camera named ${f.deviceId} on this bridge (or not one this login may see).`;
   if (f.playing) return f.autoplayBlocked ? 'The browser did not start the video by itself: press play.' : '';
   if (f.error) return `The bridge refused: ${f.error.message} (${f.error.code}).`;

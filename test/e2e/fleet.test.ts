@@ -200,6 +200,37 @@ describe.skipIf(!available)('the operator dashboard with a fleet', { timeout: 90
     expect(await page.isHidden('#nav a[data-view=devices]')).toBe(true);
   });
 
+  it('while the bridge is unreachable, cards say "unknown since …" and the player says why it is black', async () => {
+    const page = await openPage(browser, `${base}/#/camera/cam-9`);
+    onTestFinished(() => page.close());
+    // The page's MQTT WebSocket goes through this route: passed to the bridge, or cut and refused while "down".
+    let down = false;
+    const live = new Set<{ close(): Promise<void> }>();
+    await page.routeWebSocket(/\/mqtt$/, (ws) => {
+      if (down) return void ws.close();
+      ws.connectToServer();
+      live.add(ws);
+    });
+    await signIn(page, 'ops', admin);
+    await page.waitForFunction(() => (document.querySelector('video#video') as HTMLVideoElement).currentTime > 0.5, undefined, { timeout: 20_000 });
+    down = true;
+    await Promise.all([...live].map((ws) => ws.close()));
+    await page.waitForSelector('#why[data-reason="unreachable"]', { timeout: 15_000 });
+    expect(await page.textContent('#why')).toMatch(/^The bridge is unreachable since /);
+    expect(await page.textContent('#health')).toContain('unknown since');
+    await screenshot(page, 'unreachable-player');
+    await page.click('a.back');
+    await page.waitForSelector(deviceCard('cam-9'));
+    expect(await page.locator('li.device[data-state="online"]').count()).toBe(0);
+    expect(await page.locator('li.device[data-state="unknown"]').count()).toBeGreaterThanOrEqual(FLEET.length);
+    expect(await page.textContent(`${deviceCard('cam-9')} .badge`)).toBe('unknown');
+    expect(await page.textContent(deviceCard('cam-9'))).toMatch(/unknown since \d\d:\d\d:\d\d: the bridge is unreachable/);
+    await screenshot(page, 'unreachable-grid');
+    down = false; // the client's next retry gets through: cards are current again
+    await page.waitForSelector(deviceCard('cam-9', 'online'), { timeout: 30_000 });
+    expect(await page.locator('li.device[data-state="unknown"]').count()).toBe(0);
+  });
+
   it('at phone width the grid is one column and a tapped camera opens with its player in view', async () => {
     const page = await dashboard('/', { width: 390 });
     await page.waitForSelector(deviceCard('cam-12', 'online'));
