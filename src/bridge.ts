@@ -5,6 +5,7 @@
  *   Bridge ─┬─ EmbeddedBroker (tali start): Broker (Aedes) · listeners · Redis backend in cluster mode
  *           ├─ Services: Answerer · Relay · Recorder · BridgeMetrics, each MQTT client in-process or by URL
  *           ├─ PresenceBook (embedded broker): which devices are connected, for `tali device list` and the admin pages
+ *           ├─ LibpeerAdapter (embedded broker): speaks protocol v1 for libpeer devices (src/profiles/libpeer/)
  *           └─ HttpServer: /mqtt (to the embedded broker, or piped to the external one) · /metrics · /healthz · /readyz ·
  *              recordings · web apps and their API (src/web/api/)
  *
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.ts';
 import { WebSocketListener } from './broker/websocket.ts';
-import { loadConfig, type BridgeConfig } from './config/config.ts';
+import { libpeerPrefixes, loadConfig, type BridgeConfig } from './config/config.ts';
 import type { OptionName } from './config/options.ts';
 import { EmbeddedBroker } from './embedded-broker.ts';
 import { PresenceBook } from './fleet/presence.ts';
@@ -28,7 +29,8 @@ import { observeBroker, observeCluster } from './metrics/observe.ts';
 import { BrokerPipe } from './mqtt/broker-pipe.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { routePlayer } from './player/route.ts';
-import { Topics } from './protocol/topics.ts';
+import { LibpeerTopics, Topics } from './protocol/topics.ts';
+import { LibpeerAdapter } from './profiles/libpeer/adapter.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
 import { loadTlsFiles } from './security/tls-files.ts';
 import { tokenKeyLoader } from './security/tokens.ts';
@@ -56,6 +58,8 @@ export class Bridge {
   readonly embedded: EmbeddedBroker | undefined;
   /** Embedded broker only: which devices are connected to this node, and when each was last seen. */
   readonly presence: PresenceBook | undefined;
+  /** Embedded broker with libpeerPrefixes only: protocol v1 for the libpeer devices connected to this node. */
+  readonly libpeer: LibpeerAdapter | undefined;
   mqttPort = 0;
   mqttsPort = 0;
   httpPort = 0;
@@ -105,6 +109,21 @@ export class Bridge {
       embedded.broker.on('clientReady', (_clientId, identity) => identity.role === 'device' && presence.connected(identity.id));
       embedded.broker.on('clientGone', (_clientId, identity) => identity?.role === 'device' && presence.disconnected(identity.id));
       this.presence = presence;
+    }
+    const prefixes = libpeerPrefixes(config.libpeerPrefixes);
+    if (embedded && prefixes.length > 0) {
+      const libpeer = new LibpeerAdapter({
+        connect: () => embedded.connect('libpeer'),
+        topics: this.topics,
+        libpeer: new LibpeerTopics(prefixes),
+        maxMessageBytes: config.maxMessageBytes,
+        logger: log.child({ component: 'libpeer' }),
+      });
+      const isLibpeer = (identity: { role: string; profile?: string } | undefined) => identity?.role === 'device' && identity.profile === 'libpeer';
+      embedded.broker.on('clientReady', (_clientId, identity) => isLibpeer(identity) && libpeer.connected(identity.id));
+      embedded.broker.on('clientGone', (_clientId, identity) => identity !== undefined && isLibpeer(identity) && libpeer.disconnected(identity.id));
+      embedded.broker.on('subscribed', (_clientId, identity, filters) => isLibpeer(identity) && libpeer.subscribed(identity.id, filters));
+      this.libpeer = libpeer;
     }
     routeDashboardApi(this.http, {
       callers,
@@ -157,6 +176,10 @@ export class Bridge {
       if (adminSecretFile) log.warn({ adminSecretFile }, `first start: created the admin identity "admin"; its secret is in ${adminSecretFile} (only this user can read it)`);
       bridge.adminSecretFile = adminSecretFile;
       await bridge.services.start();
+      await bridge.libpeer?.start();
+      if (bridge.libpeer && !tls && (await credentials.list()).some((i) => i.profile === 'libpeer')) {
+        log.warn('libpeer devices are registered but MQTT over TLS is off: libpeer always speaks TLS (tali cert, then --tls-cert and --tls-key)');
+      }
     } catch (err) {
       await bridge.close();
       throw err;
@@ -229,6 +252,7 @@ export class Bridge {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.libpeer?.close();
       await this.services.close();
       await this.embedded?.drain(1000);
       this.#brokerPipe?.pipe.close();

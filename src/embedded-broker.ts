@@ -13,10 +13,11 @@ import { RedisBackend } from './broker/cluster.ts';
 import { connectInProcess } from './broker/in-process.ts';
 import { TcpListener } from './broker/tcp.ts';
 import { WebSocketListener } from './broker/websocket.ts';
-import type { BridgeConfig } from './config/config.ts';
+import { libpeerPrefixes, type BridgeConfig } from './config/config.ts';
 import type { HttpServer } from './http/server.ts';
 import { connectMqtt } from './mqtt/connect.ts';
-import type { Topics } from './protocol/topics.ts';
+import { LibpeerTopics, type Topics } from './protocol/topics.ts';
+import { libpeerCard } from './profiles/libpeer/card.ts';
 import type { RelayPlacement } from './relay/relay.ts';
 import { AccessPolicy } from './security/access.ts';
 import { passwordAuthenticator } from './security/authenticator.ts';
@@ -80,7 +81,12 @@ export class EmbeddedBroker {
     const broker = await Broker.create({
       id: config.bridgeId,
       authenticate: passwordAuthenticator({ store: options.credentials, allowAnonymous: config.allowAnonymous, tokens: tokenKeyLoader(config.dataDir) }),
-      access: new AccessPolicy(topics),
+      access: new AccessPolicy(topics, { libpeer: new LibpeerTopics(libpeerPrefixes(config.libpeerPrefixes)) }),
+      // A libpeer device sends no will; its offline card is given as one, so that a cluster node's death marks it too.
+      willFor: (identity) =>
+        identity.role === 'device' && identity.profile === 'libpeer'
+          ? { topic: topics.device(identity.id, 'status'), payload: Buffer.from(libpeerCard('offline')), qos: 1, retain: true }
+          : undefined,
       logger: log.child({ component: 'broker' }),
       shared: backend?.shared,
       connectTimeoutMs: config.mqttConnectTimeoutMs,
@@ -122,7 +128,7 @@ export class EmbeddedBroker {
   }
 
   /** Connects one of the bridge's own MQTT clients in-process; it reconnects by itself if the broker drops it. */
-  connect(role: 'answerer' | 'relay', will?: MqttWill): Promise<MqttClient> {
+  connect(role: 'answerer' | 'relay' | 'libpeer', will?: MqttWill): Promise<MqttClient> {
     const suffix = role === 'answerer' ? '' : `-${role}`;
     return connectMqtt({
       target: () => connectInProcess(this.broker),

@@ -16,8 +16,14 @@ import type { DevicePeer, DevicePeerFactory, DevicePeerState, IceCandidateInit }
 import { TypedEmitter } from '../../src/client/emitter.ts';
 import { withTimeout } from '../../src/client/mqtt-link.ts';
 
+/**
+ * What the keeper uses of its client: a DeviceClient, or anything that speaks protocol v1 for a device the same way
+ * (the bridge's libpeer adapter, src/profiles/libpeer/, speaks for devices that signal otherwise).
+ */
+export type SessionLink = Pick<DeviceClient, 'connected' | 'onlineBridge' | 'bridges' | 'send' | 'forgetSession' | 'on'>;
+
 export interface SessionKeeperOptions {
-  client: DeviceClient;
+  client: SessionLink;
   createPeer: DevicePeerFactory;
   /** Milliseconds from offer to answer before offering again (default 10 000). */
   answerTimeoutMs?: number | undefined;
@@ -60,7 +66,7 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
     opened: 0, connected: 0, answersReceived: 0, candidatesSent: 0, candidatesReceived: 0, byesReceived: 0,
     errorsReceived: 0, iceFailures: 0, answerTimeouts: 0, connectTimeouts: 0, retries: 0,
   };
-  readonly #client: DeviceClient;
+  readonly #client: SessionLink;
   readonly #options: SessionKeeperOptions;
   readonly #backoff: BackoffOptions;
   /** Last online card ts per bridge: a new ts means the bridge restarted and knows none of our sessions. */

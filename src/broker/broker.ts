@@ -28,10 +28,23 @@ export interface BrokerOptions {
   /** Limits on clients from outside (./gate.ts); defaults fill what is not given. */
   limits?: Partial<BrokerLimits> | undefined;
   /**
+   * A last will the bridge gives a connection whatever its CONNECT carried, e.g. the offline card of a libpeer device
+   * (which sends none): published like any will when the connection ends without DISCONNECT, also by another node's
+   * sweep in a cluster.
+   */
+  willFor?: ((identity: Identity, clientId: string) => BrokerWill | undefined) | undefined;
+  /**
    * Cluster mode: Aedes routes through this emitter and keeps its state in this persistence, shared with the other
    * nodes; ./cluster.ts installs the rest on the created broker.
    */
   shared?: { mq: unknown; persistence: unknown; heartbeatIntervalMs: number } | undefined;
+}
+
+export interface BrokerWill {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1;
+  retain: boolean;
 }
 
 interface Peer {
@@ -46,6 +59,8 @@ interface Peer {
 export interface BrokerEvents {
   clientReady: [clientId: string, identity: Identity, transport: Transport];
   clientGone: [clientId: string, identity: Identity | undefined, transport: Transport];
+  /** A client's SUBSCRIBE was acknowledged; `filters` are the ones granted. */
+  subscribed: [clientId: string, identity: Identity, filters: string[]];
   authFailed: [transport: Transport, returnCode: number];
   denied: [action: 'publish' | 'subscribe', role: string | undefined];
 }
@@ -100,6 +115,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     aedes.on('clientDisconnect', (client) => {
       const peer = broker.#peers.get(client.conn);
       if (peer?.ready) broker.emit('clientGone', client.id, peer.identity, peer.transport);
+    });
+    aedes.on('subscribe', (subscriptions, client) => {
+      const identity = broker.identityOf(client);
+      const granted = subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => s.topic); // 128: refused (MQTT-3.9.3)
+      if (identity !== undefined && granted.length > 0) broker.emit('subscribed', client.id, identity, granted);
     });
     aedes.on('clientError', (client, err) => broker.#log.debug({ clientId: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) =>
@@ -240,6 +260,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
           throw new AuthError(2, `client ID "${client.id}" is in use by another identity`);
         }
         peer.identity = identity;
+        const will = this.#options.willFor?.(identity, client.id);
+        // Aedes stores client._will as the will after authenticate (lib/handlers/connect.js storeWill).
+        if (will !== undefined) (client as unknown as { _will: BrokerWill })._will = will;
         done(null, true);
       })
       .catch((err: unknown) => {

@@ -2,7 +2,7 @@
  * `tali device …` and `tali user …`: the identities in the data directory's credential store. A running bridge
  * picks every change up without a restart, and closes the connections of what was removed (or re-keyed).
  *
- *   tali device add <id> [--replace] [--quiet]     prints the device's new secret, once
+ *   tali device add <id> [--profile libpeer] [--replace] [--quiet]   prints the device's new secret, once
  *   tali device remove <id>
  *   tali device list [--json]                        with online / last seen, from the running bridge
  *   tali user add <name> --role viewer|admin [--replace] [--quiet]
@@ -15,7 +15,9 @@
 import { parseArgs } from 'node:util';
 import { OPTIONS } from '../config/options.ts';
 import { TaliError } from '../errors.ts';
-import { isValidId } from '../protocol/topics.ts';
+import { isValidId, LIBPEER_MAX_ID_LENGTH } from '../protocol/topics.ts';
+import { libpeerToken } from '../profiles/libpeer/token.ts';
+import { DEVICE_PROFILES, type DeviceProfile } from '../security/identity.ts';
 import { readPresence } from '../fleet/presence.ts';
 import { CredentialStore, type StoredIdentity } from '../security/credentials.ts';
 import { parseDevices, parseTtl, TokenSigner } from '../security/tokens.ts';
@@ -24,11 +26,13 @@ import type { CliIo } from './main.ts';
 type Kind = 'device' | 'user';
 
 const USAGE: Record<Kind, string> = {
-  device: `usage: tali device add <id> [--replace] [--quiet]
+  device: `usage: tali device add <id> [--profile libpeer|native] [--replace] [--quiet]
        tali device remove <id>
        tali device list [--json]     (ONLINE and LAST SEEN come from the bridge running on DIR)
 
   --data-dir DIR   the bridge's data directory (default $TALI_DATA_DIR or ./data)
+  --profile NAME   libpeer: the device runs sepfy/libpeer's MQTT signaling (docs/devices.md; ID at most 31
+                   characters); native (default): protocol v1. With --replace, the old profile is kept unless given
   --replace        re-key an existing device (its old secret stops working, its connection is closed)
   --quiet          print only the secret
 `,
@@ -61,6 +65,7 @@ async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
       options: {
         'data-dir': { type: 'string' },
         role: { type: 'string' },
+        profile: { type: 'string' },
         devices: { type: 'string' },
         ttl: { type: 'string' },
         replace: { type: 'boolean' },
@@ -87,11 +92,18 @@ async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
         const role = kind === 'device' ? 'device' : values.role;
         if (role !== 'device' && role !== 'viewer' && role !== 'admin') return usage(kind, io, '--role must be viewer or admin');
         const id = requireName(kind, name);
+        const parsedProfile = parseProfile(kind, values.profile);
+        if (typeof parsedProfile === 'object' && parsedProfile !== null) return usage(kind, io, parsedProfile.problem);
+        const profile = parsedProfile;
         const existing = await store.get(id);
         if (existing && existing.role !== role) throw wrongRole(existing, kind);
         if (existing && !values.replace) throw new TaliError('TALI_ERR_IDENTITY_EXISTS', `${id} exists already (remove it first, or --replace to re-key it)`);
-        const secret = await store.add(id, role, { replace: Boolean(values.replace) });
-        io.stdout.write(values.quiet ? `${secret}\n` : added(kind, id, role, secret, dataDir));
+        const effective = profile === undefined ? existing?.profile : (profile ?? undefined);
+        if (effective === 'libpeer' && id.length > LIBPEER_MAX_ID_LENGTH) {
+          throw new TaliError('TALI_ERR_INVALID_ID', `device ID ${id}: a libpeer device's client ID is at most ${LIBPEER_MAX_ID_LENGTH} characters (libpeer cuts longer ones)`);
+        }
+        const secret = await store.add(id, role, { replace: Boolean(values.replace), ...(profile !== undefined && { profile }) });
+        io.stdout.write(values.quiet ? `${secret}\n` : added(kind, id, role, secret, dataDir, effective));
         return 0;
       }
       case 'remove': {
@@ -105,7 +117,9 @@ async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
       }
       case 'list': {
         if (name !== undefined) return usage(kind, io, `list takes no name`);
-        const rows = (await store.list()).filter((i) => (i.role === 'device') === (kind === 'device')).map(({ id, role, created }) => ({ id, role, created }));
+        const rows = (await store.list())
+          .filter((i) => (i.role === 'device') === (kind === 'device'))
+          .map(({ id, role, created, profile }) => ({ id, role, created, ...(profile && { profile }) }));
         if (kind === 'device') await listDevices(rows, dataDir, Boolean(values.json), io);
         else if (values.json) io.stdout.write(`${JSON.stringify(rows)}\n`);
         else for (const r of rows) io.stdout.write(`${r.id.padEnd(24)} ${r.role.padEnd(7)} ${r.created}\n`);
@@ -141,7 +155,7 @@ async function run(kind: Kind, argv: string[], io: CliIo): Promise<number> {
  * Devices with what the running bridge says of them (its presence file in the data directory, src/fleet/presence.ts):
  * online, and when last seen. With no bridge running on this data directory, "online" is unknown.
  */
-async function listDevices(rows: { id: string; role: string; created: string }[], dataDir: string, json: boolean, io: CliIo): Promise<void> {
+async function listDevices(rows: { id: string; role: string; created: string; profile?: string }[], dataDir: string, json: boolean, io: CliIo): Promise<void> {
   const { running, devices } = await readPresence(dataDir);
   const withPresence = rows.map((r) => {
     const p = devices.get(r.id);
@@ -154,7 +168,8 @@ async function listDevices(rows: { id: string; role: string; created: string }[]
   io.stdout.write(`${'DEVICE'.padEnd(24)} ${'ONLINE'.padEnd(7)} ${'LAST SEEN'.padEnd(24)} CREATED\n`);
   for (const r of withPresence) {
     const online = r.online === null ? '?' : r.online ? 'yes' : 'no';
-    io.stdout.write(`${r.id.padEnd(24)} ${online.padEnd(7)} ${(r.online ? 'now' : (r.lastSeen ?? 'never')).padEnd(24)} ${r.created}\n`);
+    const profile = r.profile ? ` ${r.profile}` : '';
+    io.stdout.write(`${r.id.padEnd(24)} ${online.padEnd(7)} ${(r.online ? 'now' : (r.lastSeen ?? 'never')).padEnd(24)} ${r.created}${profile}\n`);
   }
   if (!running) io.stdout.write(`(no bridge is running on ${dataDir}: ONLINE unknown; LAST SEEN from its last run)\n`);
 }
@@ -177,11 +192,25 @@ function asTaliError(err: unknown): TaliError {
   throw err;
 }
 
-function added(kind: Kind, id: string, role: string, secret: string, dataDir: string): string {
+/** `--profile`: a profile, null for native, undefined when not given, or the problem with the value. */
+function parseProfile(kind: Kind, value: string | undefined): DeviceProfile | null | undefined | { problem: string } {
+  if (value === undefined) return undefined;
+  if (kind !== 'device') return { problem: '--profile is for devices' };
+  if (value === 'native') return null;
+  if ((DEVICE_PROFILES as readonly string[]).includes(value)) return value as DeviceProfile;
+  return { problem: `--profile must be ${[...DEVICE_PROFILES, 'native'].join(' or ')}` };
+}
+
+function added(kind: Kind, id: string, role: string, secret: string, dataDir: string, profile?: DeviceProfile): string {
   const use =
-    kind === 'device'
-      ? `Connect with client ID and user name "${id}" and this secret as the password. A simulated camera:\n\n  TALI_DEVICE_SECRET=${secret} npx tali camera --id ${id}\n`
-      : `Sign in to the dashboard as "${id}" with it, or issue short-lived tokens: tali user token ${id} --data-dir ${dataDir}\n`;
+    kind === 'user'
+      ? `Sign in to the dashboard as "${id}" with it, or issue short-lived tokens: tali user token ${id} --data-dir ${dataDir}\n`
+      : profile === 'libpeer'
+        ? `A libpeer device (docs/devices.md): give peer_signaling_connect() this URL and token (TLS: the bridge needs
+--tls-cert/--tls-key, see tali cert; the path is one of libpeerPrefixes, default /public, then the device ID):\n
+  url:   mqtts://BRIDGE-HOST:8883/public/${id}
+  token: ${libpeerToken(id, secret)}\n`
+        : `Connect with client ID and user name "${id}" and this secret as the password. A simulated camera:\n\n  TALI_DEVICE_SECRET=${secret} npx tali camera --id ${id}\n`;
   return `Added ${role} ${id}. Its secret, shown only now (tali stores a scrypt hash of it):\n\n  ${secret}\n\n${use}`;
 }
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { IceServer } from '../protocol/messages.ts';
-import { ID_PATTERN } from '../protocol/topics.ts';
+import { assertValidLibpeerPrefix, ID_PATTERN } from '../protocol/topics.ts';
 import { envOf, flagOf, OPTIONS, type OptionName, type OptionSpec } from './options.ts';
 
 type ValueOf<S extends OptionSpec> = S extends { type: 'integer' }
@@ -217,6 +217,18 @@ function checkTogether(config: Record<string, unknown>, problems: string[]): voi
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push('tlsCert and tlsKey: give both or neither');
   // A payload at the limit must still arrive to be refused with TALI_ERR_PAYLOAD_TOO_LARGE, not cut the connection.
   if ((config.maxPacketBytes as number) < (config.maxMessageBytes as number) + 1024) problems.push('maxPacketBytes: must be at least maxMessageBytes + 1024');
+  for (const prefix of libpeerPrefixes(String(config.libpeerPrefixes ?? ''))) {
+    try {
+      assertValidLibpeerPrefix(prefix);
+    } catch (err) {
+      problems.push(`libpeerPrefixes: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** The `libpeerPrefixes` option as a list. */
+export function libpeerPrefixes(option: string): string[] {
+  return option === '' ? [] : option.split(',');
 }
 
 function defaultBridgeId(): string {

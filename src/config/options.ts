@@ -117,6 +117,13 @@ export const OPTIONS = {
     doc: "ffmpeg for the dashboard's camera stills (GET /api/snapshots/ID.jpg; a name on PATH or a path); empty: no stills",
   },
   snapshotRefreshMs: { type: 'integer', default: 5000, min: 500, max: 3_600_000, unit: 'ms', doc: 'a camera still older than this, when someone looks, asks the camera for a keyframe' },
+  libpeerPrefixes: {
+    type: 'string',
+    default: '/public',
+    pattern: /^$|^(?!\$)[^+#,\u0000]*[^+#,/\u0000](,(?!\$)[^+#,\u0000]*[^+#,/\u0000])*$/,
+    hint: 'topic prefixes like /public or acme/cams, separated by commas',
+    doc: 'where libpeer devices signal (docs/devices.md): a device registered with --profile libpeer uses PREFIX/ID/invoke and PREFIX/ID/result; comma-separated; empty: none',
+  },
   // Limits on clients (docs/security.md). Each one that trips is logged (event "limit") and counted.
   maxPacketBytes: { type: 'integer', default: 65_536, min: 2048, max: 16_777_216, unit: 'bytes', doc: 'largest MQTT packet a client may send; a larger one closes its connection' },
   maxClientBufferBytes: { type: 'integer', default: 1_048_576, min: 65_536, max: 268_435_456, unit: 'bytes', doc: 'bytes waiting for a client that does not read before it is disconnected' },

@@ -126,3 +126,63 @@ export class Topics {
     return this.#depth + 1;
   }
 }
+
+/**
+ * The topics of the libpeer profile (github.com/sepfy/libpeer, src/peer_signaling.c): a libpeer device is given a URL
+ * `mqtts://host:port/<path>`, subscribes to `<path>/invoke` and publishes to `<path>/result`, and uses the last level
+ * of `<path>` as its client ID. tali expects `<path>` = `<prefix>/<deviceId>` for one of the configured prefixes, so
+ * the device level sits right after the prefix, as in the native topics. A prefix keeps libpeer's leading `/`
+ * (`/public/cam-lp1/invoke` has an empty first level).
+ *
+ *   <prefix>/{deviceId}/invoke   bridge → device   JSON-RPC 2.0 requests: offer, answer, state, close
+ *   <prefix>/{deviceId}/result   device → bridge   their responses
+ */
+export const LIBPEER_CHANNELS = ['invoke', 'result'] as const;
+export type LibpeerChannel = (typeof LIBPEER_CHANNELS)[number];
+
+/** libpeer copies the client ID into a 32-byte buffer (snprintf): IDs longer than 31 characters arrive truncated. */
+export const LIBPEER_MAX_ID_LENGTH = 31;
+
+/** A prefix: one or more levels (the first may be empty, as in `/public`), no wildcards, U+0000 or leading `$`. */
+export function assertValidLibpeerPrefix(prefix: string): void {
+  const levels = prefix.split('/');
+  const ok =
+    prefix.length > 0 &&
+    prefix.length <= 128 &&
+    !prefix.startsWith('$') &&
+    !prefix.endsWith('/') &&
+    levels.slice(1).every((level) => level.length > 0) &&
+    levels.every((level) => !/[+#,\u0000]/.test(level));
+  if (!ok) throw new TypeError(`invalid libpeer topic prefix ${JSON.stringify(prefix)}: use levels like "/public" or "acme/cams"`);
+}
+
+export class LibpeerTopics {
+  readonly prefixes: readonly string[];
+
+  /** `prefixes`: where libpeer devices signal, e.g. ["/public"]; none disables the profile's topics. */
+  constructor(prefixes: readonly string[]) {
+    for (const prefix of prefixes) assertValidLibpeerPrefix(prefix);
+    this.prefixes = [...new Set(prefixes)];
+  }
+
+  topic(prefix: string, deviceId: string, channel: LibpeerChannel): string {
+    return `${prefix}/${deviceId}/${channel}`;
+  }
+
+  /** Subscription filters for one channel of every device, one per prefix. */
+  allDevices(channel: LibpeerChannel): string[] {
+    return this.prefixes.map((prefix) => `${prefix}/+/${channel}`);
+  }
+
+  /** Returns undefined for any topic that is not exactly `<prefix>/<valid ID>/<channel>` under a configured prefix. */
+  parse(topic: string): { prefix: string; id: string; channel: LibpeerChannel } | undefined {
+    for (const prefix of this.prefixes) {
+      if (!topic.startsWith(`${prefix}/`)) continue;
+      const levels = topic.slice(prefix.length + 1).split('/');
+      if (levels.length !== 2) continue;
+      const [id, channel] = levels as [string, string];
+      if (isValidId(id) && (LIBPEER_CHANNELS as readonly string[]).includes(channel)) return { prefix, id, channel: channel as LibpeerChannel };
+    }
+    return undefined;
+  }
+}

@@ -10,20 +10,31 @@
  *   bridge   everything                      everything
  *
  * (Paths are relative to `{root}/v1/`.) Only status cards (and the bridge's metrics) may be retained.
+ *
+ * A device with a profile (identity.ts) gets that profile's topics instead of the native ones, with `{id}` at the
+ * same place, so the same isolation holds (the bridge speaks v1 for it on its native topics):
+ *
+ *   libpeer  <prefix>/{id}/result           <prefix>/{id}/invoke        (for each of libpeerPrefixes)
  */
-import type { Topics } from '../protocol/topics.ts';
-import type { Identity, Role } from './identity.ts';
+import type { LibpeerTopics, Topics } from '../protocol/topics.ts';
+import type { DeviceProfile, Identity, Role } from './identity.ts';
 
 interface RoleRules {
   publish: readonly string[];
   subscribe: readonly string[];
 }
 
+export interface AccessPolicyOptions {
+  /** Where libpeer devices signal; without it a libpeer device may publish and subscribe nothing. */
+  libpeer?: LibpeerTopics | undefined;
+}
+
 export class AccessPolicy {
   readonly #topics: Topics;
   readonly #rules: Record<Role, RoleRules>;
+  readonly #profiles: Record<DeviceProfile, RoleRules>;
 
-  constructor(topics: Topics) {
+  constructor(topics: Topics, options: AccessPolicyOptions = {}) {
     this.#topics = topics;
     const t = topics;
     const id = '{id}';
@@ -42,6 +53,13 @@ export class AccessPolicy {
       },
       bridge: { publish: ['#', '$SYS/#'], subscribe: ['#', '$SYS/#'] },
     };
+    const libpeer = options.libpeer;
+    this.#profiles = {
+      libpeer: {
+        publish: libpeer?.prefixes.map((p) => libpeer.topic(p, id, 'result')) ?? [],
+        subscribe: libpeer?.prefixes.map((p) => libpeer.topic(p, id, 'invoke')) ?? [],
+      },
+    };
   }
 
   /** The table, for documentation and for generating other brokers' ACLs. */
@@ -49,9 +67,17 @@ export class AccessPolicy {
     return this.#rules[role];
   }
 
-  /** Where the broker tells a client about itself (e.g. TALI_ERR_RATE_LIMITED): a device's or viewer's down topic. */
+  /** The rules of a device profile (libpeer), for documentation. */
+  profileRules(profile: DeviceProfile): RoleRules {
+    return this.#profiles[profile];
+  }
+
+  /**
+   * Where the broker tells a client about itself (e.g. TALI_ERR_RATE_LIMITED): a device's or viewer's down topic.
+   * None for a device with a profile: it reads no v1 message.
+   */
   replyTopic(identity: Identity): string | undefined {
-    if (identity.role === 'device') return this.#topics.device(identity.id, 'down');
+    if (identity.role === 'device') return identity.profile === undefined ? this.#topics.device(identity.id, 'down') : undefined;
     if (identity.role === 'viewer' || identity.role === 'admin') return this.#topics.viewer(identity.id, 'down');
     return undefined;
   }
@@ -65,7 +91,7 @@ export class AccessPolicy {
       const parsed = this.#topics.parse(topic);
       if (parsed?.channel !== 'status') return false;
     }
-    if (!this.#rules[identity.role].publish.some((pattern) => covers(expand(pattern, identity.id), topic))) return false;
+    if (!this.#rulesOf(identity).publish.some((pattern) => covers(expand(pattern, identity.id), topic))) return false;
     return identity.devices === undefined || payload === undefined || withinScope(identity.devices, payload);
   }
 
@@ -77,7 +103,11 @@ export class AccessPolicy {
       const own = [t.viewer(identity.id, 'down'), t.allBridges()];
       return [...own, ...scoped].some((pattern) => covers(pattern, filter));
     }
-    return this.#rules[identity.role].subscribe.some((pattern) => covers(expand(pattern, identity.id), filter));
+    return this.#rulesOf(identity).subscribe.some((pattern) => covers(expand(pattern, identity.id), filter));
+  }
+
+  #rulesOf(identity: Identity): RoleRules {
+    return identity.role === 'device' && identity.profile !== undefined ? this.#profiles[identity.profile] : this.#rules[identity.role];
   }
 }
 

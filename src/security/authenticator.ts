@@ -59,7 +59,7 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
     if (identity === undefined) {
       const entry = await store.verify(username, password);
       if (entry === undefined) throw new AuthError(4, 'bad user name or password');
-      identity = { role: entry.role, id: entry.id, source: 'secret', credential: entry.created };
+      identity = { role: entry.role, id: entry.id, source: 'secret', credential: entry.created, ...(entry.profile && { profile: entry.profile }) };
       if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
       cache.set(key, identity);
     }

@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertValidId } from '../protocol/topics.ts';
-import type { Role } from './identity.ts';
+import type { DeviceProfile, Role } from './identity.ts';
 
 /** N=2^14, r=8, p=1: ~16 MiB and tens of ms per check, the interactive-login figure from RFC 7914 §2. */
 const SCRYPT: ScryptOptions = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
@@ -20,6 +20,8 @@ export interface StoredIdentity {
   salt: string;
   hash: string;
   created: string;
+  /** Devices that speak another wire protocol than v1 (see DeviceProfile); absent for native devices. */
+  profile?: DeviceProfile;
 }
 
 interface StoreFile {
@@ -85,8 +87,11 @@ export class CredentialStore {
     return this.#cache.get(id);
   }
 
-  /** Adds (or, with replace, re-keys) an identity and returns its new secret, the only time it exists in clear. */
-  async add(id: string, role: StoredIdentity['role'], options: { replace?: boolean } = {}): Promise<string> {
+  /**
+   * Adds (or, with replace, re-keys) an identity and returns its new secret, the only time it exists in clear. A
+   * device's profile is `options.profile` when given (null: native), else what it was (re-keying keeps it).
+   */
+  async add(id: string, role: StoredIdentity['role'], options: { replace?: boolean; profile?: DeviceProfile | null } = {}): Promise<string> {
     assertValidId(id, role === 'device' ? 'device ID' : 'user name');
     // The slow part (scrypt) before taking the lock, so other writers wait only for the file itself.
     const secret = generateSecret();
@@ -96,7 +101,11 @@ export class CredentialStore {
       const existing = this.#cache.get(id);
       if (existing && !options.replace) throw new Error(`${id} already exists (remove it first)`);
       if (existing && existing.role !== role) throw new Error(`${id} exists with role ${existing.role}`);
-      this.#cache.set(id, { id, role, salt: salt.toString('base64'), hash: hash.toString('base64'), created: new Date().toISOString() });
+      const profile = options.profile === undefined ? existing?.profile : (options.profile ?? undefined);
+      this.#cache.set(id, {
+        id, role, salt: salt.toString('base64'), hash: hash.toString('base64'), created: new Date().toISOString(),
+        ...(role === 'device' && profile !== undefined && { profile }),
+      });
       return true;
     });
     return secret;

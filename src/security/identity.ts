@@ -5,10 +5,20 @@
 export const ROLES = ['device', 'viewer', 'admin', 'bridge'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * How a device signals. Native devices speak protocol v1 (docs/protocol.md); a profile names another wire protocol
+ * that an edge adapter translates into the same messages (src/profiles/): `libpeer` is sepfy/libpeer's JSON-RPC over
+ * MQTT. The profile decides the device's topics (src/security/access.ts), nothing else about it.
+ */
+export const DEVICE_PROFILES = ['libpeer'] as const;
+export type DeviceProfile = (typeof DEVICE_PROFILES)[number];
+
 export interface Identity {
   readonly role: Role;
   /** Device ID for devices, user name for viewers and admins, node ID for the bridge. */
   readonly id: string;
+  /** Devices only: the wire protocol it speaks when it is not the native one. */
+  readonly profile?: DeviceProfile;
   /** Viewer tokens may be limited to some devices; undefined means every device. */
   readonly devices?: readonly string[];
   /** How the client proved it: a stored secret, a signed token, nothing (--allow-anonymous), or in-process. */
