@@ -43,7 +43,7 @@ export interface CoreMqttEvents {
   publish(topic: string, payload: Buffer): void;
   /** A PUBLISH dropped for its size, as coreMQTT does ("Incoming packet will be dumped"). */
   dropped(bytes: number): void;
-  suback(codes: number[]): void;
+  suback(codes: number[], packetId: number): void;
   /** The TLS connection is gone (closed by the broker, or a keep-alive timeout made the loop fail). */
   closed(reason: string): void;
 }
@@ -92,8 +92,11 @@ export class CoreMqtt {
     return rc;
   }
 
-  subscribe(filter: string): void {
-    this.#send(packet(TYPE.SUBSCRIBE << 4 | 0x02, Buffer.concat([u16(this.#nextPacketId()), str(filter), Buffer.from([0])])));
+  /** Returns the packet id (SUBACKs may come back in another order). */
+  subscribe(filter: string): number {
+    const id = this.#nextPacketId();
+    this.#send(packet(TYPE.SUBSCRIBE << 4 | 0x02, Buffer.concat([u16(id), str(filter), Buffer.from([0])])));
+    return id;
   }
 
   unsubscribe(filter: string): void {
@@ -169,7 +172,7 @@ export class CoreMqtt {
         this.#connack = undefined;
         return;
       case TYPE.SUBACK:
-        this.#events.suback([...body.subarray(2)]);
+        this.#events.suback([...body.subarray(2)], body.readUInt16BE(0));
         return;
       case TYPE.PINGRESP:
         this.#pingSentAt = undefined;

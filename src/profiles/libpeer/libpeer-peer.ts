@@ -43,10 +43,12 @@ export class LibpeerPeer implements DevicePeer {
   #state: DevicePeerState = 'connecting';
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #pollMs: { connecting: number; connected: number };
 
-  constructor(rpc: RpcChannel, log: Logger) {
+  constructor(rpc: RpcChannel, log: Logger, pollMs: Partial<{ connecting: number; connected: number }> = {}) {
     this.#rpc = rpc;
     this.#log = log;
+    this.#pollMs = { connecting: CONNECTING_POLL_MS, connected: CONNECTED_POLL_MS, ...pollMs };
   }
 
   async createOffer(): Promise<string> {
@@ -100,7 +102,7 @@ export class LibpeerPeer implements DevicePeer {
     const fitted = toLibpeerAnswer(sdp, (candidate) => this.#rpc.fits('answer', candidate));
     this.#rpc.notify('answer', fitted);
     this.#answered = true;
-    this.#schedulePoll(CONNECTING_POLL_MS);
+    this.#schedulePoll(this.#pollMs.connecting);
   }
 
   #schedulePoll(ms: number): void {
@@ -117,7 +119,7 @@ export class LibpeerPeer implements DevicePeer {
       // A lost request or reply (QoS 0): ask again. A device that stopped answering also stops its media, and the
       // answerer's media timeout ends the session.
       this.#log.debug({ err: (err as Error).message }, 'no state from libpeer');
-      this.#schedulePoll(this.#state === 'connected' ? CONNECTED_POLL_MS : CONNECTING_POLL_MS);
+      this.#schedulePoll(this.#state === 'connected' ? this.#pollMs.connected : this.#pollMs.connecting);
       return;
     }
     if (this.#closed) return;
@@ -126,7 +128,7 @@ export class LibpeerPeer implements DevicePeer {
     else if (state === 'failed') this.#setState('failed');
     else if (state === 'closed' || state === 'disconnected' || state === 'new') this.#setState('closed');
     if (this.#state === 'connecting' || this.#state === 'connected') {
-      this.#schedulePoll(this.#state === 'connected' ? CONNECTED_POLL_MS : CONNECTING_POLL_MS);
+      this.#schedulePoll(this.#state === 'connected' ? this.#pollMs.connected : this.#pollMs.connecting);
     }
   }
 

@@ -49,11 +49,12 @@ export function toLibpeerAnswer(sdp: string, fits: (sdp: string) => boolean): st
   if (candidates.length === 0) throw new LibpeerSdpError('the answer has no UDP IPv4 candidate, the only kind libpeer can use');
   const others = lines.filter((line) => !line.startsWith('a=candidate:'));
   if (others.some((line) => line.length > LIBPEER_MAX_LINE)) throw new LibpeerSdpError(`the answer has a line of ${LIBPEER_MAX_LINE + 1}+ characters`);
-  for (const trimmed of [others, others.filter((line) => !OPTIONAL_ATTRIBUTES.test(line))]) {
-    for (let n = candidates.length; n >= 1; n--) {
-      const text = render(trimmed, candidates.slice(0, n));
-      if (fits(text)) return text;
-    }
+  const full = render(others, candidates);
+  if (fits(full)) return full;
+  const trimmed = others.filter((line) => !OPTIONAL_ATTRIBUTES.test(line));
+  for (let n = candidates.length; n >= 1; n--) {
+    const text = render(trimmed, candidates.slice(0, n));
+    if (fits(text)) return text;
   }
   throw new LibpeerSdpError('the answer does not fit libpeer\'s 4096-byte MQTT buffer even with one candidate');
 }
@@ -63,23 +64,22 @@ interface Usable {
   parsed: ParsedCandidate;
 }
 
-/** UDP IPv4 candidates, highest priority first, distinct foundations, at most LIBPEER_MAX_CANDIDATES. */
+/** UDP IPv4 host, srflx and relay candidates, highest priority first, distinct foundations, at most LIBPEER_MAX_CANDIDATES. */
 function usableCandidates(lines: readonly string[]): Usable[] {
-  const seen = new Set<string>();
   const usable: Usable[] = [];
   for (const line of lines) {
     if (!line.startsWith('a=candidate:') || line.length > LIBPEER_MAX_LINE) continue;
-    let parsed: ParsedCandidate;
     try {
-      parsed = parseCandidate(line);
+      const parsed = parseCandidate(line);
+      // ice_candidate_from_description knows host, srflx and relay only.
+      if (parsed.transport === 'udp' && parsed.type !== 'prflx' && !parsed.mdns && !parsed.address.includes(':')) usable.push({ line, parsed });
     } catch {
-      continue;
+      // not a candidate tali could parse: libpeer would not use it either
     }
-    if (parsed.transport !== 'udp' || parsed.mdns || parsed.address.includes(':') || seen.has(parsed.foundation)) continue;
-    seen.add(parsed.foundation);
-    usable.push({ line, parsed });
   }
-  return usable.sort((a, b) => b.parsed.priority - a.parsed.priority).slice(0, LIBPEER_MAX_CANDIDATES);
+  usable.sort((a, b) => b.parsed.priority - a.parsed.priority);
+  const seen = new Set<string>();
+  return usable.filter((c) => !seen.has(c.parsed.foundation) && seen.add(c.parsed.foundation)).slice(0, LIBPEER_MAX_CANDIDATES);
 }
 
 /** The candidates go into the first m-section (the BUNDLE tag's, RFC 8843 §7.3.1); libpeer reads them anywhere. */
