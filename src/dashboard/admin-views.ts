@@ -27,6 +27,16 @@ export function cameraPageUrl(deviceId: string, secret: string): string {
   return new URL(`camera#${new URLSearchParams({ id: deviceId, secret })}`, location.href).href;
 }
 
+/** Runs `run`, showing its error (the bridge's message) in the page's `errorId` element instead of throwing. */
+async function guarded(errorId: string, run: () => Promise<void>): Promise<void> {
+  try {
+    byId(errorId).textContent = '';
+    await run();
+  } catch (err) {
+    byId(errorId).textContent = (err as Error).message;
+  }
+}
+
 function action(label: string, run: () => Promise<void>, confirmText?: string): HTMLElement {
   const button = el('button', { type: 'button', 'data-action': label.toLowerCase() }, label);
   button.addEventListener('click', () => {
@@ -43,7 +53,7 @@ export class DevicesView {
   readonly #onSubmit = (event: SubmitEvent) => {
     event.preventDefault();
     const id = String(new FormData(this.#form).get('id') ?? '');
-    void this.#guard(async () => {
+    void guarded('devices-error', async () => {
       const added = await this.#session.json<{ id: string; secret: string }>('api/devices', { method: 'POST', body: { id } });
       this.#form.reset();
       this.#showSecret(added.id, added.secret);
@@ -84,7 +94,7 @@ export class DevicesView {
   }
 
   async #load(): Promise<void> {
-    await this.#guard(async () => {
+    await guarded('devices-error', async () => {
       const { devices } = await this.#session.json<{ devices: DeviceRow[] }>('api/devices');
       devices.sort((a, b) => naturalCompare(a.id, b.id));
       byId('devices-table').querySelector('tbody')?.replaceChildren(...devices.map((d) => this.#row(d)));
@@ -106,26 +116,17 @@ export class DevicesView {
       el(
         'td',
         {},
-        action('Re-key', async () => this.#guard(async () => {
+        action('Re-key', async () => guarded('devices-error', async () => {
           const { secret } = await this.#session.json<{ secret: string }>(`api/devices/${encodeURIComponent(d.id)}/secret`, { method: 'POST' });
           this.#showSecret(d.id, secret);
         }), `Give ${d.id} a new secret? Its old one stops working and its connection is closed.`),
         ' ',
-        action('Remove', async () => this.#guard(async () => {
+        action('Remove', async () => guarded('devices-error', async () => {
           await this.#session.json(`api/devices/${encodeURIComponent(d.id)}`, { method: 'DELETE' });
           await this.#load();
         }), `Remove ${d.id}? Its connection is closed and its secret stops working.`),
       ),
     );
-  }
-
-  async #guard(run: () => Promise<void>): Promise<void> {
-    try {
-      byId('devices-error').textContent = '';
-      await run();
-    } catch (err) {
-      byId('devices-error').textContent = (err as Error).message;
-    }
   }
 }
 
@@ -137,7 +138,7 @@ export class UsersView {
   readonly #onSubmit = (event: SubmitEvent) => {
     event.preventDefault();
     const data = new FormData(this.#form);
-    void this.#guard(async () => {
+    void guarded('users-error', async () => {
       const added = await this.#session.json<{ id: string; secret: string }>('api/users', { method: 'POST', body: { id: String(data.get('id')), role: String(data.get('role')) } });
       this.#form.reset();
       this.#showSecret(added.id, added.secret);
@@ -147,7 +148,7 @@ export class UsersView {
   readonly #onMint = (event: SubmitEvent) => {
     event.preventDefault();
     const data = new FormData(this.#mint);
-    void this.#guard(async () => {
+    void guarded('users-error', async () => {
       const link = await this.#session.json<{ url: string; expiresAt: string }>('api/links', {
         method: 'POST',
         body: { deviceId: String(data.get('deviceId')), user: String(data.get('user')), ttlS: Number(data.get('ttlS')) },
@@ -188,7 +189,7 @@ export class UsersView {
   }
 
   async #load(): Promise<void> {
-    await this.#guard(async () => {
+    await guarded('users-error', async () => {
       const { users } = await this.#session.json<{ users: UserRow[] }>('api/users');
       users.sort((a, b) => naturalCompare(a.id, b.id));
       byId('users-table').querySelector('tbody')?.replaceChildren(...users.map((u) => this.#row(u)));
@@ -214,26 +215,17 @@ export class UsersView {
         ...(self
           ? []
           : [
-              action('Re-key', async () => this.#guard(async () => {
+              action('Re-key', async () => guarded('users-error', async () => {
                 const { secret } = await this.#session.json<{ secret: string }>(`api/users/${encodeURIComponent(u.id)}/secret`, { method: 'POST' });
                 this.#showSecret(u.id, secret);
               }), `Give ${u.id} a new password? The old one and its tokens stop working.`),
               ' ',
-              action('Remove', async () => this.#guard(async () => {
+              action('Remove', async () => guarded('users-error', async () => {
                 await this.#session.json(`api/users/${encodeURIComponent(u.id)}`, { method: 'DELETE' });
                 await this.#load();
               }), `Remove ${u.id}? Its connections close and its tokens stop working.`),
             ]),
       ),
     );
-  }
-
-  async #guard(run: () => Promise<void>): Promise<void> {
-    try {
-      byId('users-error').textContent = '';
-      await run();
-    } catch (err) {
-      byId('users-error').textContent = (err as Error).message;
-    }
   }
 }

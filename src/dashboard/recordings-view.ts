@@ -54,7 +54,7 @@ export class RecordingsView {
     const end = Date.parse(f.modified);
     const play = el('button', { type: 'button', class: 'play' }, 'Play');
     play.addEventListener('click', () => this.#play(f));
-    const download = el('a', { href: this.#fileUrl(f, true), download: `${f.deviceId}-${f.name}`, class: 'download' }, 'Download');
+    const download = el('a', { href: this.#fileUrl(f, true), download: f.name, class: 'download' }, 'Download');
     return el(
       'tr',
       { 'data-file': f.name, 'data-device': f.deviceId },

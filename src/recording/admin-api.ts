@@ -13,6 +13,7 @@
  * Errors are JSON {"error": CODE, "message": …} with a stable code.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendError, sendJson } from '../http/api-request.ts';
 import type { Route } from '../http/server.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { ApiCallers } from '../web/api/callers.ts';
@@ -26,33 +27,33 @@ export function recordingsApi(recorder: Recorder, callers: ApiCallers): { list: 
   const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, queryToken = false): Route => callers.route('admin', handler, { queryToken });
 
   const list = guarded(async (req, res) => {
-    if (req.method !== 'GET') return fail(res, 405, 'TALI_ERR_METHOD', 'use GET', { allow: 'GET' });
-    send(res, 200, { recordings: recorder.statuses(), files: (await recorder.files()).map(fileJson) });
+    if (req.method !== 'GET') return sendError(res, 405, 'TALI_ERR_METHOD', 'use GET', { allow: 'GET' });
+    sendJson(res, 200, { recordings: recorder.statuses(), files: (await recorder.files()).map(fileJson) });
   });
 
   const device = guarded(async (req, res) => {
     const [deviceId, files, name, ...more] = decodeURIComponent((req.url ?? '').split('?')[0]!.slice(RECORDINGS_PATH.length + 1)).split('/');
-    if (!isValidId(deviceId)) return fail(res, 404, 'TALI_ERR_NOT_FOUND', 'not a device ID');
+    if (!isValidId(deviceId)) return sendError(res, 404, 'TALI_ERR_NOT_FOUND', 'not a device ID');
     if (files !== undefined) {
-      if (files !== 'files' || name === undefined || more.length > 0) return fail(res, 404, 'TALI_ERR_NOT_FOUND', `use ${RECORDINGS_PATH}/{deviceId}/files/{name}`);
-      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'TALI_ERR_METHOD', 'use GET', { allow: 'GET, HEAD' });
-      if (!(await serveRecording(req, res, recorder.dir, deviceId, name))) fail(res, 404, 'TALI_ERR_NOT_FOUND', `no finished recording ${name} of ${deviceId}`);
+      if (files !== 'files' || name === undefined || more.length > 0) return sendError(res, 404, 'TALI_ERR_NOT_FOUND', `use ${RECORDINGS_PATH}/{deviceId}/files/{name}`);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'TALI_ERR_METHOD', 'use GET', { allow: 'GET, HEAD' });
+      if (!(await serveRecording(req, res, recorder.dir, deviceId, name))) sendError(res, 404, 'TALI_ERR_NOT_FOUND', `no finished recording ${name} of ${deviceId}`);
       return;
     }
     try {
       switch (req.method) {
         case 'GET':
-          return send(res, 200, { ...recorder.status(deviceId), files: (await recorder.files(deviceId)).map(fileJson) });
+          return sendJson(res, 200, { ...recorder.status(deviceId), files: (await recorder.files(deviceId)).map(fileJson) });
         case 'POST':
-          return send(res, 202, recorder.start(deviceId));
+          return sendJson(res, 202, recorder.start(deviceId));
         case 'DELETE':
-          return send(res, 200, await recorder.stop(deviceId));
+          return sendJson(res, 200, await recorder.stop(deviceId));
         default:
-          return fail(res, 405, 'TALI_ERR_METHOD', 'use GET, POST or DELETE', { allow: 'GET, POST, DELETE' });
+          return sendError(res, 405, 'TALI_ERR_METHOD', 'use GET, POST or DELETE', { allow: 'GET, POST, DELETE' });
       }
     } catch (err) {
       if (!(err instanceof RecordingError)) throw err;
-      fail(res, err.code === 'TALI_ERR_RECORDING_CONFIGURED' ? 409 : 503, err.code, err.message);
+      sendError(res, err.code === 'TALI_ERR_RECORDING_CONFIGURED' ? 409 : 503, err.code, err.message);
     }
   }, true);
 
@@ -61,12 +62,4 @@ export function recordingsApi(recorder: Recorder, callers: ApiCallers): { list: 
 
 function fileJson(f: RecordingFile) {
   return { deviceId: f.deviceId, name: f.name, bytes: f.bytes, modified: f.modified.toISOString() };
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(body)}\n`);
-}
-
-function fail(res: ServerResponse, status: number, error: string, message: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify({ error, message })}\n`);
 }

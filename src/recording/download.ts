@@ -31,7 +31,7 @@ export async function serveRecording(req: IncomingMessage, res: ServerResponse, 
     'cache-control': 'private, no-store', // the URL may carry a token (RFC 6750 §5.3)
     'x-content-type-options': 'nosniff',
   };
-  if (new URL(req.url ?? '/', 'http://x').searchParams.get('download') === '1') headers['content-disposition'] = `attachment; filename="${deviceId}-${name}"`;
+  if (new URL(req.url ?? '/', 'http://x').searchParams.get('download') === '1') headers['content-disposition'] = `attachment; filename="${name}"`; // the recorder names files after the device
   const range = parseRange(req.headers.range, size);
   if (range === 'unsatisfiable') {
     res.writeHead(416, { ...headers, 'content-range': `bytes */${size}` }).end();
