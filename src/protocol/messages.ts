@@ -158,7 +158,7 @@ const Connection = Type.String({
 
 export const Watch = Type.Object(
   { ...session, type: Type.Literal('watch'), deviceId: DeviceId, sdp: Sdp, connection: Type.Optional(Connection) },
-  { title: 'watch', description: "a viewer's recvonly offer for one camera's media; answered once the camera's media flows" },
+  { title: 'watch', description: "a viewer's recvonly offer for one camera's media; answered as soon as the camera's codecs are known (at once if it has a session, else once its new offer is answered)" },
 );
 
 export const Stream = Type.Object(

@@ -60,13 +60,26 @@ describe.each(TRANSPORTS)('camera session over %s', (transport) => {
     expect(tb.bridge.answerer.sessions.get('cam1')).toBe(second.session);
   });
 
-  it('reusing the live sessionId for a new offer is refused', async () => {
+  it('an offer reusing the live sessionId is a duplicate (dropped), one with seq ≠ 1 is refused (§5.1, §8)', async () => {
     const tb = await startBridge();
     const cam = await connectRawDevice(tb, transport);
     const { session } = await negotiate(tb, cam, 'sess-reuse', 'answered');
     const { sdp } = await createOfferer();
-    await cam.send(cam.message('offer', 'sess-reuse', 5, { sdp }));
-    await cam.down.next((m) => m.code === 'TALI_ERR_UNEXPECTED_TYPE', 5000, 'refusal');
+    await cam.send(cam.message('offer', 'sess-reuse', 1, { sdp }));
+    await cam.send(cam.message('offer', 'sess-other', 2, { sdp }));
+    // MQTT keeps the order on the down topic: had the duplicate been answered, its reply would be the first error.
+    const refusal = await cam.down.next((m) => m.type === 'error', 5000, 'refusal');
+    expect(refusal).toMatchObject({ code: 'TALI_ERR_INVALID_MESSAGE', sessionId: 'sess-other', ref: { type: 'offer', seq: 2 } });
+    expect(session.state).not.toBe('closed');
+    expect(tb.bridge.answerer.sessions.get('cam1')).toBe(session);
+  });
+
+  it('a stale candidate of the live session is refused and the session goes on (§11)', async () => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, transport);
+    const { session } = await negotiate(tb, cam, 'sess-stale', 'answered');
+    await cam.send({ ...cam.message('candidate', 'sess-stale', 2, { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 5000 typ host' }), ts: 1 });
+    expect(await cam.down.next((m) => m.type === 'error', 5000, 'refusal')).toMatchObject({ code: 'TALI_ERR_STALE', sessionId: 'sess-stale' });
     expect(session.state).not.toBe('closed');
   });
 

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import Schema from 'typebox/schema';
+import { OPTIONS } from '../../src/config/options.ts';
 import { describe, expect, it } from 'vitest';
 import { DOC_PATH, renderSchema, SCHEMA_PATH, withErrorTable } from '../../scripts/gen-schema.ts';
 import {
@@ -187,10 +188,23 @@ describe('docs/protocol.md text', () => {
     }
   });
 
-  it('states the size limits of src/protocol/limits.ts', () => {
+  it('states the size limits of src/protocol/limits.ts, and the broker\'s packet limit', () => {
     const text = chapter(doc, 10);
-    for (const limit of [MAX_DOWN_BYTES, DEFAULT_MAX_UP_BYTES, MAX_CANDIDATE_CHARS, MAX_SDP_CHARS]) {
+    for (const limit of [MAX_DOWN_BYTES, DEFAULT_MAX_UP_BYTES, MAX_CANDIDATE_CHARS, MAX_SDP_CHARS, OPTIONS.maxPacketBytes.default]) {
       expect(text, String(limit)).toContain(String(limit));
     }
+    expect(text).toContain('`maxPacketBytes`');
+  });
+
+  it('tells a viewer how to connect (section 16): CONNECT fields, its topics as Topics builds them, no `error` sent', () => {
+    const text = chapter(doc, 16);
+    expect(text).toContain('| CONNECT field | Value |');
+    for (const field of ['Client ID', 'User name', 'Password', 'Will topic / QoS / retain', 'Will payload']) expect(text).toContain(`| ${field} |`);
+    const t = new Topics('{root}');
+    for (const topic of [t.viewer('{viewerId}', 'up'), t.viewer('{viewerId}', 'down'), t.allDevices('status'), t.allBridges()]) {
+      expect(text, topic).toContain(`\`${topic}\``);
+    }
+    expect(CHANNEL_TYPES['viewer-up']).not.toContain('error');
+    expect(text).toContain('A viewer never sends `error`');
   });
 });

@@ -5,6 +5,12 @@ import { Session } from '../session.ts';
 
 /** A new offer replaces the device's live session (the old one gets bye "replaced"). */
 export async function handleOffer(ctx: AnswererContext, deviceId: string, offer: Offer): Promise<void> {
+  if (offer.seq !== 1) {
+    // docs/protocol.md §5.1: the offer opens its session, so it is the device's seq 1 in it.
+    const ref = { sessionId: offer.sessionId, seq: offer.seq, type: 'offer' };
+    ctx.reject(deviceId, new ProtocolError('TALI_ERR_INVALID_MESSAGE', 'an offer opens a new session: its seq must be 1', ref));
+    return;
+  }
   const current = ctx.sessions.get(deviceId);
   if (current?.sessionId === offer.sessionId) {
     const ref = { sessionId: offer.sessionId, seq: offer.seq, type: 'offer' };
