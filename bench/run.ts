@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `npm run bench` (a few minutes on a 2-core machine) or `npm run bench -- --quick` (~30 s
- * smoke run, what test/bench/quick.test.ts executes so the suite cannot rot). Runs the six measurements in turn,
+ * smoke run, what test/bench/quick.test.ts executes so the suite cannot rot). Runs the measurements in turn,
  * prints each table as it completes, and writes under the output folder (default bench/results/, or
  * bench/results/quick/ with --quick):
  *
@@ -23,11 +23,12 @@ import { runConcurrency } from './concurrency.ts';
 import { runConnections } from './connections.ts';
 import { markdownSection, printTable, type BenchTable } from './lib/report.ts';
 import { boxPlotSvg } from './lib/svg.ts';
+import { runPeerStacks, runLossy } from './interop.ts';
 import { runRelay } from './relay.ts';
 import { runSignaling } from './signaling.ts';
 import { runWireBytes } from './wire-bytes.ts';
 
-export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes'] as const;
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy'] as const;
 export type MeasurementId = (typeof MEASUREMENTS)[number];
 
 const TITLES: Record<MeasurementId, string> = {
@@ -37,6 +38,8 @@ const TITLES: Record<MeasurementId, string> = {
   connections: 'Connections',
   relay: 'Relay',
   'wire-bytes': 'Bytes on the wire',
+  interop: 'Time to first frame per peer stack',
+  lossy: 'Camera sessions on a lossy link',
 };
 
 function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> {
@@ -48,6 +51,8 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         connections: () => runConnections({ levels: [50, 150], baselineUpTo: 150, window: 50 }),
         relay: () => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60 }),
         'wire-bytes': () => runWireBytes(),
+        interop: () => runPeerStacks({ rounds: 1 }),
+        lossy: () => runLossy({ trials: 2, cameras: 2, losses: [0.05] }),
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
@@ -57,6 +62,8 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         relay: () =>
           runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, identities: 8 }),
         'wire-bytes': () => runWireBytes(),
+        interop: () => runPeerStacks({ rounds: 20 }),
+        lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15] }),
       };
 }
 
