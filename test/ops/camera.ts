@@ -1,8 +1,10 @@
 /**
  * A camera that streams real media, signaled by hand: a werift sender fed by the simulated camera's media sources
- * (a looped VP8 or H264 clip, a G.711 tone), answering PLI with a keyframe. Works against an in-process bridge
- * (TestBridge) or a bridge in another process (URL, device ID and secret).
+ * (a looped VP8 or H264 clip, a G.711 tone), answering PLI with a keyframe (unless told to ignore it, as some
+ * firmware does). Works against an in-process bridge (TestBridge) or a bridge in another process (URL, device ID and
+ * secret). `vp8Clip` writes the IVF clips that such a camera sends.
  */
+import { writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { onTestFinished } from 'vitest';
@@ -22,6 +24,10 @@ export interface StreamingCameraOptions {
   root?: string;
   codec?: VideoCodec;
   audio?: 'PCMU' | 'PCMA' | undefined;
+  /** The video clip to loop (default: the simulated camera's). */
+  clip?: string;
+  /** Counts PLIs but sends no keyframe for them (firmware with a fixed GOP, or a hostile camera). */
+  ignoreKeyframeRequests?: boolean;
 }
 
 export interface StreamingCamera {
@@ -50,12 +56,12 @@ export async function startStreamingCamera(options: StreamingCameraOptions): Pro
   });
   const videoSender = pc.addTransceiver('video', { direction: 'sendonly' }).sender;
   const audioSender = options.audio ? pc.addTransceiver('audio', { direction: 'sendonly' }).sender : undefined;
-  const video = new VideoSource({ codec });
+  const video = new VideoSource({ codec, ...(options.clip !== undefined && { clip: options.clip }) });
   const audio = options.audio ? new ToneSource({ codec: options.audio, beep: { onMs: 200, periodMs: 1000 } }) : undefined;
   let plis = 0;
   videoSender.onPictureLossIndication.subscribe(() => {
     plis++;
-    video.requestKeyframe();
+    if (!options.ignoreKeyframeRequests) video.requestKeyframe();
   });
   let stopped: Promise<void> | undefined;
   const stop = () =>
@@ -87,4 +93,26 @@ export async function startStreamingCamera(options: StreamingCameraOptions): Pro
   video.start((packet) => void videoSender.sendRtp(packet).catch(() => {}));
   audio?.start((packet) => void audioSender?.sendRtp(packet).catch(() => {}));
   return { id: options.id, sessionId, client, down, pc, video, audio, keyframeRequests: () => plis, stop };
+}
+
+/** Writes a VP8 IVF clip (the simulated camera's format, see devices/camera/media/containers.ts) from frames. */
+export async function writeVp8Clip(path: string, frames: Uint8Array[], size = { width: 320, height: 240, fps: 30 }): Promise<void> {
+  const header = Buffer.alloc(32);
+  header.write('DKIF', 0, 'latin1');
+  header.writeUInt16LE(0, 4);
+  header.writeUInt16LE(32, 6);
+  header.write('VP80', 8, 'latin1');
+  header.writeUInt16LE(size.width, 12);
+  header.writeUInt16LE(size.height, 14);
+  header.writeUInt32LE(size.fps, 16);
+  header.writeUInt32LE(1, 20);
+  header.writeUInt32LE(frames.length, 24);
+  const parts = [header];
+  frames.forEach((frame, i) => {
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(frame.length, 0);
+    head.writeBigUInt64LE(BigInt(i), 4);
+    parts.push(head, Buffer.from(frame));
+  });
+  await writeFile(path, Buffer.concat(parts));
 }

@@ -2,71 +2,17 @@
  * Graceful shutdown of a real `tali start` process: SIGTERM during a recorded camera session ends the session with
  * bye "shutdown", finalises the recording (playable, no ".part" left) and exits 0 within shutdownTimeoutMs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { CredentialStore } from '../../src/security/credentials.ts';
+import { startTali } from '../helpers/tali-process.ts';
 import { until, withTimeout } from '../helpers/wait.ts';
 import { startStreamingCamera } from './camera.ts';
 import { probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SHUTDOWN_TIMEOUT_MS = 5000;
-
-interface Running {
-  child: ChildProcess;
-  logs: Record<string, unknown>[];
-  /** Resolves with the first log record that matches. */
-  log(match: (record: Record<string, unknown>) => boolean, what: string, ms?: number): Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-function startTali(args: string[]): Running {
-  // process.execPath: the Node running the tests (the project's Node 24), not whatever `node` is first on PATH.
-  const child = spawn(process.execPath, [join(ROOT, 'bin/tali.js'), 'start', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, unknown>[] = [];
-  const waiters = new Set<() => void>();
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: line });
-    }
-    for (const wake of waiters) wake();
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
-  );
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  return {
-    child,
-    logs,
-    exited,
-    log: (match, what, ms = 15_000) => {
-      let wake!: () => void;
-      const found = new Promise<Record<string, unknown>>((resolve, reject) => {
-        wake = () => {
-          const hit = logs.find(match);
-          if (hit) resolve(hit);
-          else if (child.exitCode !== null) reject(new Error(`tali exited (${child.exitCode}) before ${what}: ${stderr}`));
-        };
-        waiters.add(wake);
-        child.once('exit', wake);
-        wake();
-      });
-      return withTimeout(found, ms, what).finally(() => waiters.delete(wake));
-    },
-  };
-}
 
 describe.skipIf(SKIP_WITHOUT_FFPROBE)('tali start, then SIGTERM', () => {
   it('drains within shutdownTimeoutMs: bye "shutdown" to the camera, recording finalised and playable, exit 0', async () => {
