@@ -82,7 +82,6 @@ export class Bridge {
       config,
       log,
       topics: this.topics,
-      credentials,
       http,
       connect: (role, will) => (embedded ? embedded.connect(role, will) : connectExternal(config, role, will)),
       placement: embedded?.placement,

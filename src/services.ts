@@ -6,7 +6,7 @@
  *   Services ─┬─ Answerer ── MQTT client ── Sessions (cameras) ── werift peers
  *             ├─ Relay ───── MQTT client ── CameraStreams ── ViewerSessions ── werift peers
  *             ├─ Fleet (the dashboard's grid: rates and stills of the live cameras, stills decoded by ffmpeg)
- *             └─ Recorder · BridgeMetrics (/metrics) · recordings API
+ *             └─ Recorder · BridgeMetrics (/metrics) · recordings API (./recording/admin-api.ts)
  */
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -22,10 +22,9 @@ import { observeAnswerer, observeRelay } from './metrics/observe.ts';
 import { metricsRoute } from './metrics/route.ts';
 import { publishTimelines } from './metrics/timeline-publisher.ts';
 import type { Topics } from './protocol/topics.ts';
-import { RECORDINGS_PATH, recordingsApi } from './recording/admin-api.ts';
+import { routeRecordings } from './recording/admin-api.ts';
 import { Recorder } from './recording/recorder.ts';
 import { Relay, type RelayPlacement } from './relay/relay.ts';
-import type { CredentialStore } from './security/credentials.ts';
 import type { ApiCallers } from './web/api/callers.ts';
 import { VERSION } from './version.ts';
 
@@ -35,7 +34,6 @@ export interface ServicesOptions {
   config: BridgeConfig;
   log: Logger;
   topics: Topics;
-  credentials: CredentialStore;
   http: HttpServer;
   /** Connects one of the node's MQTT clients (`role`: answerer or relay) to the broker, with an optional will. */
   connect: (role: 'answerer' | 'relay', will?: MqttWill) => Promise<MqttClient>;
@@ -99,6 +97,7 @@ export class Services {
     publishTimelines(this.answerer, config.bridgeId, this.relay);
     this.recorder = new Recorder({
       dir: join(config.dataDir, 'recordings'),
+      owner: config.bridgeId,
       always: config.record,
       segmentMs: config.recordSegmentMs,
       retention: { maxAgeMs: config.recordMaxAgeHours * 3_600_000, maxBytes: config.recordMaxMegabytes * 1_000_000 },
@@ -113,9 +112,7 @@ export class Services {
       keyframeRequested: () => this.metrics.keyframeRequested('snapshot'),
     });
     this.fleet.attach(this.answerer);
-    const api = recordingsApi(this.recorder, options.callers);
-    http.route(RECORDINGS_PATH, api.list);
-    http.routePrefix(`${RECORDINGS_PATH}/`, api.device);
+    routeRecordings(http, this.recorder, options.callers);
     http.route('/metrics', metricsRoute(this.metrics));
   }
 

@@ -21,6 +21,7 @@ export const ID = {
   Info: 0x1549a966,
   TimestampScale: 0x2ad7b1,
   Duration: 0x4489,
+  DateUTC: 0x4461,
   MuxingApp: 0x4d80,
   WritingApp: 0x5741,
   Tracks: 0x1654ae6b,
@@ -111,4 +112,61 @@ export function float64(id: number, value: number): Buffer {
 
 export function string(id: number, value: string): Buffer {
   return element(id, Buffer.from(value, 'utf8'));
+}
+
+/** Element IDs are read with their marker bits, as they are written (RFC 8794 §5). */
+export function readId(data: Buffer, at: number): { id: number; length: number } | undefined {
+  const first = data[at];
+  if (first === undefined || first === 0) return undefined;
+  const length = Math.clz32(first) - 23; // leading zeros of the byte, plus one
+  if (length > 4 || at + length > data.length) return undefined;
+  return { id: data.readUIntBE(at, length), length };
+}
+
+/** A variable-length size (RFC 8794 §4); `value` is undefined for "unknown size" (all value bits set). */
+export function readSize(data: Buffer, at: number): { value: number | undefined; length: number } | undefined {
+  const first = data[at];
+  if (first === undefined || first === 0) return undefined;
+  const length = Math.clz32(first) - 23;
+  if (at + length > data.length) return undefined;
+  let value = first & (0xff >> length);
+  let allOnes = value === 0xff >> length;
+  for (let i = 1; i < length; i++) {
+    const byte = data[at + i] as number;
+    value = value * 256 + byte;
+    allOnes &&= byte === 0xff;
+  }
+  return { value: allOnes ? undefined : value, length };
+}
+
+/** One element's header: its ID, where its data starts and how long it is (undefined: unknown size). */
+export interface ElementHead {
+  id: number;
+  start: number;
+  dataStart: number;
+  size: number | undefined;
+}
+
+export function readHead(data: Buffer, at: number): ElementHead | undefined {
+  const id = readId(data, at);
+  if (id === undefined) return undefined;
+  const size = readSize(data, at + id.length);
+  if (size === undefined) return undefined;
+  return { id: id.id, start: at, dataStart: at + id.length + size.length, size: size.value };
+}
+
+/** The children of an element whose data is all in `data[start, end)`; stops at the first one that does not fit. */
+export function* children(data: Buffer, start: number, end: number): Generator<ElementHead & { size: number }> {
+  for (let at = start; at < end; ) {
+    const head = readHead(data, at);
+    if (head === undefined || head.size === undefined || head.dataStart + head.size > end) return;
+    yield head as ElementHead & { size: number };
+    at = head.dataStart + head.size;
+  }
+}
+
+export function readUint(data: Buffer, head: { dataStart: number; size: number }): number {
+  let value = 0;
+  for (let i = 0; i < head.size; i++) value = value * 256 + (data[head.dataStart + i] as number);
+  return value;
 }

@@ -2,8 +2,9 @@
  * Writes one Matroska (or WebM, its subset) file from encoded frames: header, then a cluster per keyframe (or per 5 s),
  * then on finish() the cues, the duration and the segment size, patched in place, and the `.part` suffix dropped.
  *
- * The segment size starts as "unknown", so a file cut short by a crash still plays up to its last whole cluster;
- * a file without the `.part` suffix is finalised (seekable, with its duration).
+ * The segment size starts as "unknown", so a file cut short by a crash still plays up to its last whole cluster, and
+ * ./recovery.ts can finish it on the next start with the same finalisingWrites(); a file without the `.part` suffix
+ * is finalised (seekable, with its duration). Files are created 0600, like everything in the data directory.
  */
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { element, float64, ID, idBytes, string, uint, uintBytes, UNKNOWN_SIZE_8, vintOfLength } from './ebml.ts';
@@ -30,12 +31,64 @@ export interface FileSummary {
   audioFrames: number;
 }
 
+/** Where a file's fields that finish() patches are: known to the writer, found by parsing for recovery. */
+export interface HeaderLayout {
+  /** Offset of the Segment's data; its 8-byte size field is just before. */
+  segmentDataStart: number;
+  /** Offset of the Info's 8-byte Duration float. */
+  durationOffset: number;
+  /** Offset of the 8-byte SeekPosition of the SeekHead's entry for the Cues. */
+  cuesSeekOffset: number;
+}
+
+/** A seek point: a cluster that starts with a keyframe (or any cluster of an audio-only file). */
+export interface Cue {
+  timeMs: number;
+  track: number;
+  /** The cluster's offset in the file. */
+  clusterOffset: number;
+}
+
 /** Clusters start at each video keyframe, and at least this often (audio-only files, long GOPs). */
 const MAX_CLUSTER_MS = 5000;
-const PART = '.part';
+export const PART = '.part';
+/** Matroska's DateUTC counts nanoseconds from 2001-01-01T00:00:00 UTC (RFC 9559 §5.1.2.3). */
+const MATROSKA_EPOCH_MS = Date.UTC(2001, 0, 1);
+
+/**
+ * The writes that finalise a file whose last cluster ends at `end`: the Cues appended there, then the Duration, the
+ * Cues' position in the SeekHead and the Segment's size patched in place (in that order: the size last, so that an
+ * interrupted finish still reads as an unknown-size segment).
+ */
+export function finalisingWrites(layout: HeaderLayout, end: number, cues: readonly Cue[], endMs: number): { position: number; data: Buffer }[] {
+  const writes: { position: number; data: Buffer }[] = [];
+  const points = cues.map((c) =>
+    element(
+      ID.CuePoint,
+      uint(ID.CueTime, c.timeMs),
+      element(ID.CueTrackPositions, uint(ID.CueTrack, c.track), uint(ID.CueClusterPosition, c.clusterOffset - layout.segmentDataStart)),
+    ),
+  );
+  const cuesElement = points.length > 0 ? element(ID.Cues, ...points) : Buffer.alloc(0);
+  if (cuesElement.length > 0) writes.push({ position: end, data: cuesElement });
+  const duration = Buffer.alloc(8);
+  duration.writeDoubleBE(endMs);
+  writes.push({ position: layout.durationOffset, data: duration });
+  writes.push({ position: layout.cuesSeekOffset, data: uintBytes(points.length > 0 ? end - layout.segmentDataStart : 0, 8) });
+  writes.push({ position: layout.segmentDataStart - 8, data: vintOfLength(end + cuesElement.length - layout.segmentDataStart, 8) });
+  return writes;
+}
+
+export interface WriterOptions {
+  /** The file being written until finish() renames it to `path` (default `path` + ".part"). */
+  partPath?: string;
+  /** Wall-clock time of the first frame, stored as the file's DateUTC (default now). */
+  startedAt?: Date;
+}
 
 export class MatroskaWriter {
   readonly path: string;
+  readonly partPath: string;
   readonly #tracks: readonly TrackSpec[];
   readonly #videoTrack: number;
   readonly #file: Promise<FileHandle>;
@@ -43,11 +96,9 @@ export class MatroskaWriter {
   #failure: Error | undefined;
   /** Bytes written (or queued) so far: the next element's offset. */
   #offset = 0;
-  #segmentDataStart = 0;
-  #durationOffset = 0;
-  #cuesSeekOffset = 0;
+  #layout: HeaderLayout = { segmentDataStart: 0, durationOffset: 0, cuesSeekOffset: 0 };
   #cluster: { time: number; offset: number; blocks: Buffer[]; bytes: number } | undefined;
-  readonly #cues: Buffer[] = [];
+  readonly #cues: Cue[] = [];
   readonly #lastTime: number[];
   #endMs = 0;
   #lastVideoMs = -1;
@@ -56,24 +107,26 @@ export class MatroskaWriter {
   #audioFrames = 0;
   #finished: Promise<FileSummary | undefined> | undefined;
 
-  /** Starts writing `path` + ".part" (created now, replaced if it exists). */
-  constructor(path: string, docType: 'webm' | 'matroska', tracks: readonly TrackSpec[]) {
+  /** Starts writing the part file (created now with mode 0600, replaced if it exists). */
+  constructor(path: string, docType: 'webm' | 'matroska', tracks: readonly TrackSpec[], options: WriterOptions = {}) {
     this.path = path;
+    this.partPath = options.partPath ?? path + PART;
     this.#tracks = tracks;
     this.#videoTrack = tracks.findIndex((t) => t.kind === 'video');
     this.#lastTime = tracks.map(() => 0);
-    this.#file = open(path + PART, 'w');
+    this.#file = open(this.partPath, 'w', 0o600);
     this.#chain = this.#file;
     this.#chain.catch((err: Error) => (this.#failure ??= err));
-    this.#append(this.#header(docType));
+    this.#append(this.#header(docType, options.startedAt ?? new Date()));
   }
 
   get durationMs(): number {
     return this.#endMs;
   }
 
+  /** Bytes so far, the cluster being gathered included. */
   get bytes(): number {
-    return this.#offset;
+    return this.#offset + (this.#cluster?.bytes ?? 0);
   }
 
   /**
@@ -126,23 +179,19 @@ export class MatroskaWriter {
   async #finish(): Promise<FileSummary | undefined> {
     const frames = this.#videoFrames + this.#audioFrames;
     this.#flushCluster();
-    const cuesPosition = this.#offset - this.#segmentDataStart;
-    if (this.#cues.length > 0) this.#append(element(ID.Cues, ...this.#cues));
-    const segmentSize = this.#offset - this.#segmentDataStart;
-    const duration = Buffer.alloc(8);
-    duration.writeDoubleBE(this.#endMs);
-    this.#patch(this.#durationOffset, duration);
-    this.#patch(this.#cuesSeekOffset, uintBytes(this.#cues.length > 0 ? cuesPosition : 0, 8));
-    this.#patch(this.#segmentDataStart - 8, vintOfLength(segmentSize, 8));
+    for (const { position, data } of finalisingWrites(this.#layout, this.#offset, this.#cues, this.#endMs)) {
+      this.#write(data, position);
+      this.#offset = Math.max(this.#offset, position + data.length);
+    }
     const file = await this.#file.catch(() => undefined);
     await this.#chain.catch(() => {});
     await file?.close().catch(() => {});
     if (this.#failure !== undefined || frames === 0) {
-      await rm(this.path + PART, { force: true });
+      await rm(this.partPath, { force: true });
       if (this.#failure) throw this.#failure;
       return undefined;
     }
-    await rename(this.path + PART, this.path);
+    await rename(this.partPath, this.path);
     return {
       path: this.path,
       bytes: this.#offset,
@@ -152,7 +201,7 @@ export class MatroskaWriter {
     };
   }
 
-  #header(docType: 'webm' | 'matroska'): Buffer {
+  #header(docType: 'webm' | 'matroska', startedAt: Date): Buffer {
     const ebml = element(
       ID.EBML,
       uint(ID.EBMLVersion, 1),
@@ -164,12 +213,14 @@ export class MatroskaWriter {
       uint(ID.DocTypeReadVersion, 2),
     );
     const segmentHead = Buffer.concat([idBytes(ID.Segment), UNKNOWN_SIZE_8]);
-    this.#segmentDataStart = ebml.length + segmentHead.length;
-
+    const segmentDataStart = ebml.length + segmentHead.length;
+    const date = Buffer.alloc(8);
+    date.writeBigInt64BE(BigInt(startedAt.getTime() - MATROSKA_EPOCH_MS) * 1_000_000n);
     const info = element(
       ID.Info,
       uint(ID.TimestampScale, 1_000_000), // block times in milliseconds
       float64(ID.Duration, 0),
+      element(ID.DateUTC, date), // when the first frame arrived: players show it, the recordings API lists it
       string(ID.MuxingApp, 'tali'),
       string(ID.WritingApp, 'tali'),
     );
@@ -180,11 +231,13 @@ export class MatroskaWriter {
     const seekHeadSize = (entries: number) => element(ID.SeekHead, ...Array.from({ length: entries }, () => seek(ID.Info, 0))).length;
     const infoPosition = seekHeadSize(3);
     const seekHead = element(ID.SeekHead, seek(ID.Info, infoPosition), seek(ID.Tracks, infoPosition + info.length), seek(ID.Cues, 0));
-    // The last 8 bytes of the SeekHead are the Cues' SeekPosition value.
-    this.#cuesSeekOffset = this.#segmentDataStart + seekHead.length - 8;
-    // Duration: the float's 8 bytes end 2 + 8 bytes after the Info's TimestampScale (ID 0x4489, size 0x88).
+    // The last 8 bytes of the SeekHead are the Cues' SeekPosition value; the Duration float follows its ID and size.
     const durationInInfo = info.indexOf(Buffer.from([0x44, 0x89, 0x88])) + 3;
-    this.#durationOffset = this.#segmentDataStart + seekHead.length + durationInInfo;
+    this.#layout = {
+      segmentDataStart,
+      cuesSeekOffset: segmentDataStart + seekHead.length - 8,
+      durationOffset: segmentDataStart + seekHead.length + durationInInfo,
+    };
     return Buffer.concat([ebml, segmentHead, seekHead, info, tracks]);
   }
 
@@ -192,15 +245,7 @@ export class MatroskaWriter {
     this.#flushCluster();
     this.#cluster = { time, offset: this.#offset, blocks: [], bytes: 0 };
     if (keyframe || this.#videoTrack < 0) {
-      const track = this.#videoTrack < 0 ? 1 : this.#videoTrack + 1;
-      const position = this.#offset - this.#segmentDataStart;
-      this.#cues.push(
-        element(
-          ID.CuePoint,
-          uint(ID.CueTime, time),
-          element(ID.CueTrackPositions, uint(ID.CueTrack, track), uint(ID.CueClusterPosition, position)),
-        ),
-      );
+      this.#cues.push({ timeMs: time, track: this.#videoTrack < 0 ? 1 : this.#videoTrack + 1, clusterOffset: this.#offset });
     }
   }
 
@@ -214,10 +259,6 @@ export class MatroskaWriter {
   #append(data: Buffer): void {
     const position = this.#offset;
     this.#offset += data.length;
-    this.#write(data, position);
-  }
-
-  #patch(position: number, data: Buffer): void {
     this.#write(data, position);
   }
 

@@ -1,19 +1,29 @@
 /**
  * Which camera sessions are recorded, and where: devices listed in the `record` option (or all, "*") always; others
  * on demand (start/stop through the admin API), from their live session or their next one. Files go to
- * `{dataDir}/recordings/{deviceId}/`, and retention runs after every finished file and every 10 minutes.
+ * `{dataDir}/recordings/{deviceId}/` (./store.ts), and retention runs after every finished file and every 10 minutes.
+ *
+ * On attach, the part files this bridge left when it last stopped without finishing them (a crash) are recovered
+ * (./recovery.ts) before the first retention sweep; listing files waits for that.
  */
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Answerer } from '../answerer/answerer.ts';
 import type { Session } from '../answerer/session.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
-import { enforceRetention, listRecordings, type RecordingFile, type RetentionLimits } from './retention.ts';
+import { isValidId } from '../protocol/topics.ts';
+import { HEADER_READ_BYTES, parseHeader } from './matroska-reader.ts';
+import { recoverPart } from './recovery.ts';
+import { enforceRetention, type RetentionLimits } from './retention.ts';
 import { SessionRecorder } from './session-recorder.ts';
+import { listRecordings, listStored, makePrivate, RECORDING_EXTENSIONS, startOfName, type StoredFile } from './store.ts';
 
 export interface RecorderOptions {
   /** Where recordings go: one sub-directory per device. */
   dir: string;
+  /** This bridge's ID: it names the part files it writes, and it recovers only its own after a crash. */
+  owner: string;
   /** Devices recorded whenever they stream: "*" for all. */
   always: '*' | readonly string[];
   segmentMs: number;
@@ -33,6 +43,19 @@ export interface RecordingStatus {
   file?: string;
 }
 
+/** A finished recording, as the recordings API lists it. */
+export interface RecordingEntry {
+  deviceId: string;
+  name: string;
+  bytes: number;
+  /** Wall-clock time of the first frame (ISO 8601). */
+  startedAt: string;
+  durationMs: number;
+  /** When the file was finalised (ISO 8601). */
+  modified: string;
+  path: string;
+}
+
 export class RecordingError extends Error {
   readonly code: 'TALI_ERR_RECORDING_CONFIGURED' | 'TALI_ERR_RECORDING_CLOSED';
   constructor(code: RecordingError['code'], message: string) {
@@ -43,6 +66,14 @@ export class RecordingError extends Error {
 }
 
 const RETENTION_EVERY_MS = 10 * 60_000;
+/** Files close at a tenth of the retention limit (so retention keeps about ten of them), within these bounds. */
+const MIN_SEGMENT_BYTES = 256 * 1024;
+const MAX_SEGMENT_BYTES = 1_000_000_000;
+
+/** The size at which a file closes, whatever its frame type: what keeps one file from filling the retention limit. */
+export function segmentBytesFor(maxBytes: number): number {
+  return maxBytes > 0 ? Math.min(MAX_SEGMENT_BYTES, Math.max(MIN_SEGMENT_BYTES, Math.floor(maxBytes / 10))) : MAX_SEGMENT_BYTES;
+}
 
 export class Recorder {
   readonly dir: string;
@@ -50,12 +81,18 @@ export class Recorder {
   readonly #log: Logger;
   readonly #onDemand = new Set<string>();
   readonly #active = new Map<string, SessionRecorder>();
+  /** Every recorder whose files are not all finished yet (#active, and those finishing their last file). */
+  readonly #writing = new Set<SessionRecorder>();
   readonly #pending = new Set<Promise<unknown>>();
   /** Sessions whose recorder is being set up (the device directory is being created). */
   readonly #preparing = new Set<Session>();
   #answerer: Answerer | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Recovery of crash-left files, then each retention sweep in turn. */
+  #recovered: Promise<void> = Promise.resolve();
   #sweeping: Promise<unknown> = Promise.resolve();
+  /** What each finished file's header says, by path (with the size and time it had). */
+  readonly #info = new Map<string, { bytes: number; modified: number; startedAt: Date | undefined; durationMs: number }>();
   #closed: Promise<void> | undefined;
 
   constructor(options: RecorderOptions) {
@@ -64,12 +101,17 @@ export class Recorder {
     this.#log = options.log;
   }
 
-  /** Records the answerer's sessions from now on, and starts the periodic retention sweep. */
+  /**
+   * Records the answerer's sessions from now on, recovers what a crash left, and starts the periodic retention sweep.
+   * The recovery runs in the background: the bridge is ready without waiting for it.
+   */
   attach(answerer: Answerer): void {
     this.#answerer = answerer;
     answerer.on('session', (session) => {
       if (this.wants(session.deviceId)) this.#record(session);
     });
+    this.#recovered = this.#recover().catch((err: Error) => this.#log.error({ err: err.message }, 'recovering recordings failed'));
+    this.#sweeping = this.#recovered;
     if (this.#limited) {
       this.#timer = setInterval(() => this.#sweep(), RETENTION_EVERY_MS);
       this.#timer.unref();
@@ -99,11 +141,7 @@ export class Recorder {
     this.#onDemand.delete(deviceId);
     const active = this.#active.get(deviceId);
     this.#active.delete(deviceId);
-    if (active) {
-      const stopped = active.stop();
-      this.#keep(stopped);
-      await stopped;
-    }
+    if (active) await this.#stopRecorder(active);
     return this.status(deviceId);
   }
 
@@ -125,8 +163,33 @@ export class Recorder {
     return [...ids].sort().map((id) => this.status(id));
   }
 
-  files(deviceId?: string): Promise<RecordingFile[]> {
-    return listRecordings(this.dir, deviceId);
+  /** Finished recordings (crash-left ones once recovered), oldest first, with their start time and duration. */
+  async files(deviceId?: string): Promise<RecordingEntry[]> {
+    await this.#recovered;
+    const files = await listRecordings(this.dir, deviceId);
+    const entries: RecordingEntry[] = [];
+    for (const file of files) {
+      const info = await this.#headerOf(file);
+      const startedAt = info.startedAt ?? startOfName(file.name) ?? new Date(file.modified.getTime() - info.durationMs);
+      entries.push({
+        deviceId: file.deviceId,
+        name: file.name,
+        bytes: file.bytes,
+        startedAt: startedAt.toISOString(),
+        durationMs: Math.round(info.durationMs),
+        modified: file.modified.toISOString(),
+        path: file.path,
+      });
+    }
+    return entries;
+  }
+
+  /** A finished recording of `deviceId` by its name, or undefined (never a path outside the device's directory). */
+  async file(deviceId: string, name: string): Promise<RecordingEntry | undefined> {
+    if (!isValidId(deviceId) || name.includes('/') || name.startsWith('.') || !RECORDING_EXTENSIONS.some((ext) => name.endsWith(ext))) {
+      return undefined;
+    }
+    return (await this.files(deviceId)).find((f) => f.name === name);
   }
 
   /** Finalises every open file (shutdown: called after the answerer closed its sessions). Idempotent. */
@@ -134,10 +197,11 @@ export class Recorder {
     this.#closed ??= (async () => {
       clearInterval(this.#timer);
       this.#timer = undefined;
-      for (const recorder of this.#active.values()) this.#keep(recorder.stop());
+      for (const recorder of this.#active.values()) void this.#stopRecorder(recorder);
       this.#active.clear();
       // Until nothing is pending: a recorder still being set up when close() began is stopped once it exists.
       while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+      await this.#recovered;
       await this.#sweeping;
     })();
     return this.#closed;
@@ -165,6 +229,8 @@ export class Recorder {
       const recorder = new SessionRecorder(session, {
         dir,
         segmentMs: this.#options.segmentMs,
+        segmentBytes: segmentBytesFor(this.#options.retention.maxBytes),
+        partSuffix: `.${this.#options.owner}.part`,
         log: session.log.child({ component: 'recorder' }),
         requestKeyframe: () => {
           session.requestKeyframe();
@@ -177,12 +243,20 @@ export class Recorder {
         },
       });
       this.#active.set(deviceId, recorder);
+      this.#writing.add(recorder);
       session.once('closed', () => {
         if (this.#active.get(deviceId) === recorder) this.#active.delete(deviceId);
-        this.#keep(recorder.stop()); // the recorder finalises its file; close() waits for that
+        void this.#stopRecorder(recorder); // the recorder finalises its file; close() waits for that
       });
     })().catch((err: Error) => this.#log.error({ deviceId, err: err.message }, 'recording could not start'));
     this.#keep(starting);
+  }
+
+  /** Stops a recorder (idempotent); its files count as being written until they are finished. */
+  #stopRecorder(recorder: SessionRecorder): Promise<void> {
+    const stopped = recorder.stop().finally(() => this.#writing.delete(recorder));
+    this.#keep(stopped);
+    return stopped;
   }
 
   /** Work that close() must wait for: recorders being set up, files being finalised. */
@@ -191,9 +265,49 @@ export class Recorder {
     void work.finally(() => this.#pending.delete(work));
   }
 
+  /** The part files this bridge left unfinished: finalised and renamed (./recovery.ts). */
+  async #recover(): Promise<void> {
+    await makePrivate(this.dir);
+    const parts = (await listStored(this.dir)).filter((f) => f.part?.owner === this.#options.owner || f.part?.owner === '');
+    for (const part of parts) {
+      if (this.#closed) return;
+      const finalPath = join(this.dir, part.deviceId, part.part!.finalName);
+      try {
+        const result = await recoverPart(part.path, finalPath);
+        if (result.outcome === 'recovered') {
+          this.#log.warn({ event: 'recording_recovered', ...result, partBytes: part.bytes }, 'recording left by a crash recovered');
+        } else if (result.outcome === 'empty') {
+          this.#log.info({ path: part.path }, 'recording left by a crash held no frame: deleted');
+        } else {
+          this.#log.warn({ path: part.path, reason: result.reason }, 'recording left by a crash not recovered');
+        }
+      } catch (err) {
+        this.#log.warn({ path: part.path, err: (err as Error).message }, 'recording left by a crash not recovered');
+      }
+    }
+  }
+
+  /** Part files that must stay: the ones this bridge writes now, and every other bridge's (it may be writing them). */
+  readonly #mustStay = (file: StoredFile): boolean => {
+    if (file.part === undefined) return false;
+    if (file.part.owner !== this.#options.owner && file.part.owner !== '') return true;
+    return [...this.#writing].some((r) => r.partFiles.includes(file.path));
+  };
+
+  async #headerOf(file: StoredFile): Promise<{ startedAt: Date | undefined; durationMs: number }> {
+    const cached = this.#info.get(file.path);
+    if (cached && cached.bytes === file.bytes && cached.modified === file.modified.getTime()) return cached;
+    const handle = await open(file.path, 'r').catch(() => undefined);
+    const header = handle && (await handle.read({ buffer: Buffer.alloc(HEADER_READ_BYTES), position: 0 }).then(({ buffer, bytesRead }) => parseHeader(buffer.subarray(0, bytesRead))).finally(() => handle.close()));
+    const info = { bytes: file.bytes, modified: file.modified.getTime(), startedAt: header?.startedAt, durationMs: header?.durationMs ?? 0 };
+    if (this.#info.size > 10_000) this.#info.clear();
+    this.#info.set(file.path, info);
+    return info;
+  }
+
   #sweep(): void {
     this.#sweeping = this.#sweeping
-      .then(() => enforceRetention(this.dir, this.#options.retention))
+      .then(() => enforceRetention(this.dir, this.#options.retention, this.#mustStay))
       .then((deleted) => {
         for (const file of deleted) this.#log.info({ path: file.path, bytes: file.bytes }, 'recording deleted by retention');
       })

@@ -1,5 +1,5 @@
 /**
- * Records one camera session into files of about `segmentMs` each, every file starting on a keyframe.
+ * Records one camera session into files of about `segmentMs` and at most `segmentBytes` each.
  *
  *   rtp ─► per track: RtpClock ─► video: VideoAssembler ─► (H264: Annex-B → length-prefixed) ─┐
  *                               └► audio: Opus as is, G.711 → 16-bit PCM ──────────────────────┴► MatroskaWriter
@@ -7,8 +7,14 @@
  * Container: WebM when every track is WebM-legal (VP8, Opus), Matroska otherwise (H264, or G.711 audio stored as PCM);
  * both are the same format to ffmpeg, VLC and mpv, and WebM plays in browsers too.
  *
- * A new file starts at the first keyframe (one is requested when recording starts), then at the first keyframe after
- * `segmentMs` (one is requested when the time is up, so files do not wait for the camera's next GOP).
+ * The first file starts at the first keyframe (one is requested when recording starts): nothing before it decodes.
+ * The next file starts at the first keyframe after `segmentMs`, or after 3/4 of `segmentBytes` (one is requested
+ * then, so files do not wait for the camera's next GOP). A camera that ignores the request (one keyframe, then only
+ * delta frames; or a GOP longer than a segment) does not hold the file open: after KEYFRAME_WAIT_MS, or once the file
+ * reaches `segmentBytes`, the next file starts on whatever frame comes. Such a file plays from its first keyframe
+ * (its first cue; ffmpeg, VLC and browsers skip the frames before it), and its leading frames decode when it is
+ * played after the previous file, which holds the pictures they refer to. The track headers (picture size, H264
+ * parameter sets) come from the last keyframe, so every file is complete on its own.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,11 +26,16 @@ import { RtpClock, VideoAssembler } from './frames.ts';
 import { g711ToPcm16le } from './g711.ts';
 import { avcDecoderConfiguration, NAL_PPS, NAL_SPS, nalType, splitAnnexB, spsPictureSize, toLengthPrefixed } from './h264.ts';
 import { MatroskaWriter, type FileSummary, type TrackSpec } from './matroska-writer.ts';
+import { recordingName } from './store.ts';
 
 export interface SessionRecorderOptions {
   /** Directory for this device's files (created if missing). */
   dir: string;
   segmentMs: number;
+  /** A file closes at this size on whatever frame comes next. */
+  segmentBytes: number;
+  /** Appended to a file's name while it is written, e.g. ".bridge-a.part": whose it is, for recovery after a crash. */
+  partSuffix: string;
   log: Logger;
   /** Sends PLI to the camera (counted by the caller). */
   requestKeyframe: () => void;
@@ -36,6 +47,8 @@ interface Input {
   track: RemoteTrack;
   clock: RtpClock;
   assembler: VideoAssembler | undefined;
+  /** VP8: the picture size of the last keyframe, for files that start between keyframes. */
+  size?: { width: number; height: number } | undefined;
 }
 
 interface OpenFile {
@@ -45,8 +58,12 @@ interface OpenFile {
   index: Map<number, number>;
 }
 
-/** Shortest time between two keyframe requests after packet loss. */
-const LOSS_PLI_INTERVAL_MS = 1000;
+/** Shortest time between two keyframe requests for the same reason (packet loss; a file to end). */
+const PLI_INTERVAL_MS = 1000;
+/** How long a file waits for the keyframe it asked for before the next one starts without it (at most half a segment). */
+const KEYFRAME_WAIT_MS = 1000;
+/** A keyframe is asked for when the file reaches this share of segmentBytes, so that it closes on one. */
+const EARLY_SPLIT = 0.75;
 const OPUS_FRAME_MS = 20;
 /** The Opus track's CodecPrivate: an identification header (RFC 7845 §5.1) for WebRTC's 48 kHz stereo. */
 export const OPUS_HEAD = Buffer.from([
@@ -58,11 +75,14 @@ export class SessionRecorder {
   readonly #options: SessionRecorderOptions;
   readonly #inputs = new Map<number, Input>();
   readonly #finishing = new Set<Promise<void>>();
+  /** Part files not yet renamed: the open one, and those being finalised. */
+  readonly #parts = new Set<string>();
   #file: OpenFile | undefined;
-  #splitRequested = false;
+  /** When the open file asked for a keyframe to end on (bridge clock, ms). */
+  #splitAskedAt: number | undefined;
   #sps: Buffer | undefined;
   #pps: Buffer | undefined;
-  #lastLossPli = -Infinity;
+  readonly #lastPli = { loss: -Infinity, split: -Infinity };
   #stopped: Promise<void> | undefined;
   readonly #onTrack = (track: RemoteTrack) => this.#input(track);
   readonly #onRtp = (track: RemoteTrack, packet: RtpPacket) => this.#onPacket(track, packet);
@@ -82,6 +102,11 @@ export class SessionRecorder {
   /** The file being written, if any. */
   get currentFile(): string | undefined {
     return this.#file?.writer.path;
+  }
+
+  /** Its part files on disk: the one being written and those being finalised. */
+  get partFiles(): string[] {
+    return [...this.#parts];
   }
 
   /** Finalises the current file and stops listening to the session. Idempotent. */
@@ -119,7 +144,7 @@ export class SessionRecorder {
       return;
     }
     const { frame, lost } = input.assembler.push(packet);
-    if (lost) this.#lossKeyframe();
+    if (lost) this.#askKeyframe('loss');
     if (frame === undefined) return;
     let data = frame.data;
     if (input.track.codec === 'H264') {
@@ -130,13 +155,16 @@ export class SessionRecorder {
       }
       data = toLengthPrefixed(nals);
     }
-    if (frame.keyframe && (this.#file === undefined || this.#splitRequested)) this.#rotate(timeMs, frame.data);
+    if (frame.keyframe && input.track.codec === 'VP8') input.size = vp8Size(frame.data) ?? input.size;
+    if (frame.keyframe && (this.#file === undefined || this.#splitAskedAt !== undefined)) this.#rotate(timeMs);
+    else if (this.#overdue(timeMs)) this.#rotate(timeMs);
     this.#write(input, timeMs, frame.keyframe, data, 0);
   }
 
   #onAudio(input: Input, packet: RtpPacket, timeMs: number): void {
     const audioOnly = ![...this.#inputs.values()].some((i) => i.assembler !== undefined);
-    if (audioOnly && (this.#file === undefined || this.#splitRequested)) this.#rotate(timeMs, undefined);
+    if (audioOnly && (this.#file === undefined || this.#splitAskedAt !== undefined)) this.#rotate(timeMs);
+    else if (this.#overdue(timeMs)) this.#rotate(timeMs);
     const codec = input.track.codec;
     if (codec === 'PCMU' || codec === 'PCMA') {
       this.#write(input, timeMs, true, g711ToPcm16le(codec, packet.payload), (packet.payload.length * 1000) / 8000);
@@ -151,18 +179,28 @@ export class SessionRecorder {
     if (file === undefined || index === undefined) return; // before the first keyframe, or a track that came late
     const at = timeMs - file.startMs;
     file.writer.write(index, at, keyframe, data, frameMs);
-    if (!this.#splitRequested && at >= this.#options.segmentMs) {
-      this.#splitRequested = true;
-      this.#options.requestKeyframe();
+    const { segmentMs, segmentBytes } = this.#options;
+    if (this.#splitAskedAt === undefined && (at >= segmentMs || file.writer.bytes >= segmentBytes * EARLY_SPLIT)) {
+      this.#splitAskedAt = timeMs;
+      this.#askKeyframe('split');
     }
   }
 
-  /** Closes the current file (if any) and opens the next one at `timeMs`, which is a keyframe's time. */
-  #rotate(timeMs: number, keyframe: Buffer | undefined): void {
+  /** Whether the open file must close before the next frame, keyframe or not: it is full, or its keyframe is late. */
+  #overdue(timeMs: number): boolean {
+    const file = this.#file;
+    if (file === undefined) return false; // the first file waits for a keyframe: nothing before one decodes
+    if (file.writer.bytes >= this.#options.segmentBytes) return true;
+    const wait = Math.min(KEYFRAME_WAIT_MS, this.#options.segmentMs / 2);
+    return this.#splitAskedAt !== undefined && timeMs - this.#splitAskedAt >= wait;
+  }
+
+  /** Closes the current file (if any) and opens the next one at `timeMs`. */
+  #rotate(timeMs: number): void {
     const tracks: TrackSpec[] = [];
     const index = new Map<number, number>();
     for (const input of this.#inputs.values()) {
-      const spec = this.#spec(input, keyframe);
+      const spec = this.#spec(input);
       if (spec === undefined) return; // H264 before its first SPS and PPS: wait for the next keyframe
       index.set(input.track.ssrc, tracks.length);
       tracks.push(spec);
@@ -170,20 +208,20 @@ export class SessionRecorder {
     if (tracks.length === 0) return;
     this.#close();
     const webm = tracks.every((t) => t.codecId === 'V_VP8' || t.codecId === 'A_OPUS');
-    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
-    const path = join(this.#options.dir, `${this.session.deviceId}-${stamp}.${webm ? 'webm' : 'mkv'}`);
-    this.#file = { writer: new MatroskaWriter(path, webm ? 'webm' : 'matroska', tracks), startMs: timeMs, index };
-    this.#splitRequested = false;
+    const startedAt = new Date();
+    const path = join(this.#options.dir, recordingName(this.session.deviceId, startedAt, webm ? '.webm' : '.mkv'));
+    const writer = new MatroskaWriter(path, webm ? 'webm' : 'matroska', tracks, { partPath: path + this.#options.partSuffix, startedAt });
+    this.#file = { writer, startMs: timeMs, index };
+    this.#parts.add(writer.partPath);
+    this.#splitAskedAt = undefined;
     this.#options.fileStarted(path);
     this.#options.log.info({ path, tracks: tracks.map((t) => t.codecId) }, 'recording file started');
   }
 
-  #spec(input: Input, keyframe: Buffer | undefined): TrackSpec | undefined {
+  #spec(input: Input): TrackSpec | undefined {
     switch (input.track.codec) {
-      case 'VP8': {
-        const size = keyframe && vp8Size(keyframe);
-        return { kind: 'video', codecId: 'V_VP8', width: size?.width, height: size?.height };
-      }
+      case 'VP8':
+        return { kind: 'video', codecId: 'V_VP8', width: input.size?.width, height: input.size?.height };
       case 'H264': {
         if (this.#sps === undefined || this.#pps === undefined) return undefined;
         const size = spsPictureSize(this.#sps);
@@ -218,19 +256,22 @@ export class SessionRecorder {
       },
     );
     this.#finishing.add(done);
-    void done.finally(() => this.#finishing.delete(done));
+    void done.finally(() => {
+      this.#finishing.delete(done);
+      this.#parts.delete(file.writer.partPath);
+    });
   }
 
-  #lossKeyframe(): void {
+  #askKeyframe(reason: 'loss' | 'split'): void {
     const now = performance.now();
-    if (now - this.#lastLossPli < LOSS_PLI_INTERVAL_MS) return;
-    this.#lastLossPli = now;
+    if (now - this.#lastPli[reason] < PLI_INTERVAL_MS) return;
+    this.#lastPli[reason] = now;
     this.#options.requestKeyframe();
   }
 
-  /** Creates the device's directory; call before the first file opens. */
+  /** Creates the device's directory, private to the bridge's user like the rest of the data directory. */
   static async prepare(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   }
 }
 

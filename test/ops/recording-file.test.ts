@@ -15,7 +15,8 @@ import { RtpClock, VideoAssembler, type VideoFrame } from '../../src/recording/f
 import { g711ToPcm16le } from '../../src/recording/g711.ts';
 import { avcDecoderConfiguration, nalType, splitAnnexB, spsPictureSize, toLengthPrefixed } from '../../src/recording/h264.ts';
 import { MatroskaWriter, type TrackSpec } from '../../src/recording/matroska-writer.ts';
-import { enforceRetention, listRecordings } from '../../src/recording/retention.ts';
+import { enforceRetention } from '../../src/recording/retention.ts';
+import { listRecordings, listStored } from '../../src/recording/store.ts';
 import { OPUS_HEAD } from '../../src/recording/session-recorder.ts';
 import { decodeErrors, probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
 
@@ -189,7 +190,7 @@ describe('recording parts', () => {
     expect(clock.toMs(90_000, 1200)).toBeCloseTo(2100, 6);
   });
 
-  it('retention deletes files past the age limit, then the oldest until under the size limit; never .part files', async () => {
+  it('retention deletes files past the age limit, then the oldest until under the size limit; part files count (issue 11 #11)', async () => {
     const dir = await tempDir();
     const now = Date.now();
     const make = async (device: string, name: string, bytes: number, ageMs: number) => {
@@ -198,15 +199,22 @@ describe('recording parts', () => {
       const t = new Date(now - ageMs);
       await utimes(join(dir, device, name), t, t);
     };
+    const open = 'cam2-20261206T000000000Z.mkv.node-a.part'; // being written: counts, stays
+    const stray = 'cam1-20261205T000000000Z.webm.node-a.part'; // left by a crash and not recoverable: counts, goes
+    await make('cam1', stray, 100, 20 * 3_600_000);
     await make('cam1', 'a.webm', 100, 10 * 3_600_000); // too old
     await make('cam1', 'b.mkv', 300, 3 * 3_600_000);
     await make('cam2', 'c.webm', 300, 2 * 3_600_000);
     await make('cam2', 'd.mkv', 300, 1 * 3_600_000);
-    await make('cam2', 'e.mkv.part', 5000, 20 * 3_600_000); // being written
-    const deleted = await enforceRetention(dir, { maxAgeMs: 5 * 3_600_000, maxBytes: 650 }, now);
-    expect(deleted.map((f) => f.name)).toEqual(['a.webm', 'b.mkv']);
+    await make('cam2', open, 400, 0);
+    // 1 500 bytes: the stray part and a.webm are too old; then b.mkv goes, which leaves 1 000 (the open part included).
+    const deleted = await enforceRetention(dir, { maxAgeMs: 5 * 3_600_000, maxBytes: 1000 }, (f) => f.name === open, now);
+    expect(deleted.map((f) => f.name)).toEqual([stray, 'a.webm', 'b.mkv']);
+    expect((await listStored(dir)).map((f) => f.name)).toEqual(['c.webm', 'd.mkv', open]);
     expect((await listRecordings(dir)).map((f) => f.name)).toEqual(['c.webm', 'd.mkv']);
-    expect(await readdir(join(dir, 'cam2'))).toContain('e.mkv.part');
-    expect(await enforceRetention(dir, { maxAgeMs: 0, maxBytes: 0 }, now)).toEqual([]);
+    // Over the limit with only the open part left to delete: it stays.
+    expect((await enforceRetention(dir, { maxAgeMs: 0, maxBytes: 10 }, (f) => f.name === open, now)).map((f) => f.name)).toEqual(['c.webm', 'd.mkv']);
+    expect(await readdir(join(dir, 'cam2'))).toEqual([open]);
+    expect(await enforceRetention(dir, { maxAgeMs: 0, maxBytes: 0 }, () => false, now)).toEqual([]);
   });
 });

@@ -38,7 +38,8 @@ async function endSession(camera: StreamingCamera, session: Session): Promise<vo
 }
 
 function basic(user: string, secret: string): Record<string, string> {
-  return { authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}` };
+  // x-tali-request: what a page of the bridge sends on state-changing calls, and a form on another site cannot.
+  return { authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`, 'x-tali-request': '1' };
 }
 
 describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera', () => {
@@ -99,12 +100,20 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera', () => {
     const viewer = await tb.bridge.credentials.add('dash', 'viewer');
     const { camera } = await stream(tb, { codec: 'VP8' });
 
-    // State-changing calls carry X-Tali-Request (or a JSON body): a cross-site form cannot (CSRF, docs/security.md).
     const post = { method: 'POST', headers: { 'x-tali-request': '1' } };
-    expect((await fetch(`${api}/cam1`, post)).status).toBe(401);
-    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: basic('ops', admin) })).status).toBe(403);
-    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: { ...post.headers, ...basic('ops', 'wrong') } })).status).toBe(401);
-    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: { ...post.headers, ...basic('dash', viewer) } })).status).toBe(403);
+    const anonymous = await fetch(`${api}/cam1`, { method: 'POST', headers: { 'x-tali-request': '1' } });
+    expect(anonymous.status).toBe(401);
+    // Issue 11 #14: no WWW-Authenticate, so browsers never cache a password that forged requests would then carry.
+    expect(anonymous.headers.get('www-authenticate')).toBeNull();
+    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: basic('ops', 'wrong') })).status).toBe(401);
+    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: basic('dash', viewer) })).status).toBe(403);
+    // A form on another site, with the admin's credentials (cached by the browser): refused, nothing starts.
+    const forged = await fetch(`${api}/cam1`, { method: 'POST', headers: { ...basic('ops', admin), origin: 'http://evil.example' } });
+    expect(forged.status).toBe(403);
+    expect(await forged.json()).toMatchObject({ error: 'TALI_ERR_FORBIDDEN' });
+    const { 'x-tali-request': _, ...plain } = basic('ops', admin);
+    expect((await fetch(`${api}/cam1`, { method: 'POST', headers: { ...plain, 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(403);
+    expect(tb.bridge.recorder.statuses().map((r) => r.deviceId)).toEqual(['cam9']);
 
     const started = await fetch(`${api}/cam1`, { method: 'POST', headers: { ...post.headers, ...basic('ops', admin) } });
     expect(started.status).toBe(202);
@@ -139,7 +148,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera', () => {
     const throttled = await fetch(api, { headers: basic('ops', admin) });
     expect(throttled.status).toBe(429);
     expect(await throttled.json()).toMatchObject({ error: 'TALI_ERR_RATE_LIMITED' });
-    const failures = tb.logs.filter((l) => l.event === 'auth_failed' && l.path === '/api/recordings');
+    const failures = tb.logs.filter((l) => l.event === 'auth_failed' && l.transport === 'http');
     expect(failures).toHaveLength(11);
     expect(failures[0]).toMatchObject({ username: 'ops', status: 401, address: expect.any(String) });
     expect(JSON.stringify(failures)).not.toContain('wrong0');
