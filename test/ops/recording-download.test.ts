@@ -113,6 +113,10 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('downloading a recording', () => {
     });
     const { token } = (await issued.json()) as { token: string };
     expect((await fetch(url, { headers: { authorization: `Bearer ${token}`, range: 'bytes=0-3' } })).status).toBe(206);
+    // …and in the URL, what a <video src> can carry.
+    const inUrl = await fetch(`${url}?access_token=${encodeURIComponent(token)}`, { headers: { range: 'bytes=0-3' } });
+    expect(inUrl.status).toBe(206);
+    expect(inUrl.headers.get('cache-control')).toBe('private, no-store');
 
     // Who may not: nobody signed in (401, no browser login dialog), a viewer (403).
     const anonymous = await fetch(url);
