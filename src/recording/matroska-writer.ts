@@ -131,7 +131,8 @@ export class MatroskaWriter {
 
   /**
    * Adds one frame of track `index` (0-based) at `timeMs` from the file's start; times never go backwards.
-   * `frameMs`: how long the frame lasts, when the caller knows (audio); video uses the last frame interval.
+   * `frameMs`: how long the frame lasts, when the caller knows (audio; video: the interval before it, which the
+   * caller knows across files); otherwise video uses the last frame interval in this file.
    */
   write(index: number, timeMs: number, keyframe: boolean, data: Buffer, frameMs = 0): void {
     if (this.#finished) return;
@@ -158,7 +159,8 @@ export class MatroskaWriter {
     current.bytes += block.length;
     if (isVideo) {
       this.#videoFrames++;
-      if (this.#lastVideoMs >= 0 && time > this.#lastVideoMs) this.#frameMs = time - this.#lastVideoMs;
+      if (frameMs > 0) this.#frameMs = frameMs;
+      else if (this.#lastVideoMs >= 0 && time > this.#lastVideoMs) this.#frameMs = time - this.#lastVideoMs;
       this.#lastVideoMs = time;
       this.#endMs = Math.max(this.#endMs, time + this.#frameMs);
     } else {

@@ -49,6 +49,9 @@ interface Input {
   assembler: VideoAssembler | undefined;
   /** VP8: the picture size of the last keyframe, for files that start between keyframes. */
   size?: { width: number; height: number } | undefined;
+  /** Video: the last frame's time and the interval before it (a file's first frame lasts that long too). */
+  lastFrameMs?: number;
+  frameMs?: number;
 }
 
 interface OpenFile {
@@ -158,7 +161,9 @@ export class SessionRecorder {
     if (frame.keyframe && input.track.codec === 'VP8') input.size = vp8Size(frame.data) ?? input.size;
     if (frame.keyframe && (this.#file === undefined || this.#splitAskedAt !== undefined)) this.#rotate(timeMs);
     else if (this.#overdue(timeMs)) this.#rotate(timeMs);
-    this.#write(input, timeMs, frame.keyframe, data, 0);
+    if (input.lastFrameMs !== undefined && timeMs > input.lastFrameMs) input.frameMs = timeMs - input.lastFrameMs;
+    input.lastFrameMs = timeMs;
+    this.#write(input, timeMs, frame.keyframe, data, input.frameMs ?? 0);
   }
 
   #onAudio(input: Input, packet: RtpPacket, timeMs: number): void {

@@ -18,7 +18,7 @@ import type { Session } from '../../src/answerer/session.ts';
 import { segmentBytesFor } from '../../src/recording/recorder.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { until, waitFor } from '../helpers/wait.ts';
-import { startStreamingCamera, writeVp8Clip, type StreamingCameraOptions } from './camera.ts';
+import { startStreamingCamera, writeVp8Clip, type StreamingCamera, type StreamingCameraOptions } from './camera.ts';
 import { decodeErrors, probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
 
 const run = promisify(execFile);
@@ -55,7 +55,13 @@ async function endSession(tb: TestBridge, session: Session, camera: { stop(): Pr
   await tb.bridge.recorder.close();
 }
 
-const filesStarted = (tb: TestBridge) => tb.logs.filter((l) => l.msg === 'recording file started').length;
+/**
+ * Lets the camera send `frames` frames (30 a second). File boundaries follow the media's own clock (RTP time), so
+ * what is asserted below depends on how much media went through, not on how fast a loaded machine moved it.
+ */
+async function sendFrames(camera: StreamingCamera, frames: number): Promise<void> {
+  await until(() => camera.video.framesSent >= frames, 120_000, `${frames} frames sent`);
+}
 
 /** Every file in `dir`, part files included (synchronous: sampled while the bridge writes). */
 function sizes(dir: string): { name: string; bytes: number }[] {
@@ -72,21 +78,24 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera that sends no keyframe
   it('files rotate every segment all the same; the later ones start on a delta frame; files 0600 in 0700 folders', async () => {
     const tb = await startBridge({ record: 'cam1', recordSegmentMs: 1000 });
     const { camera, session } = await stream(tb, { clip: await oneKeyframeClip(0), ignoreKeyframeRequests: true });
-    await until(() => filesStarted(tb) >= 4, 20_000, '4 files started'); // before: one file for as long as it streamed
+    await sendFrames(camera, 180); // 6 s; before: one file for as long as it streamed
     await endSession(tb, session, camera);
 
     const root = join(tb.dataDir, 'recordings');
     const dir = join(root, 'cam1');
     const names = (await readdir(dir)).sort();
     expect(names.every((n) => /^cam1-\d{8}T\d{9}Z\.webm$/.test(n)), names.join()).toBe(true); // all finalised
-    expect(names.length).toBeGreaterThanOrEqual(4);
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    let seconds = 0;
     for (const [i, name] of names.entries()) {
       const info = await probe(join(dir, name));
+      seconds += info.durationS;
       expect(info.streams[0], name).toMatchObject({ codec: 'vp8', width: 320, height: 240 }); // size from the last keyframe
       expect(info.startsOnKeyframe, name).toBe(i === 0);
       // A segment, then at most half a segment waiting for the keyframe that never comes.
       if (i < names.length - 1) expect(info.durationS, name).toBeLessThan(1.6);
     }
+    expect(seconds).toBeGreaterThan(3.5);
     expect(camera.keyframeRequests()).toBeGreaterThanOrEqual(2);
     // Private to the bridge's user, like identities.json (finding 16: they were 0644 in 0755 folders).
     expect((await stat(root)).mode & 0o777).toBe(0o700);
@@ -108,7 +117,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera that sends no keyframe
         peak = Math.max(peak, total);
         return camera.video.bytesSent > 3 * limit;
       },
-      30_000,
+      120_000,
       '3 MB streamed',
     );
     // At any time: the limit, the open file, and one just closed that the sweep has yet to see.
@@ -128,7 +137,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera that sends no keyframe
     // The shipped clip has a keyframe every 30 frames (1 s); a deaf camera cannot make one come sooner.
     const tb = await startBridge({ record: 'cam1', recordSegmentMs: 1000 });
     const { camera, session } = await stream(tb, { codec: 'VP8', ignoreKeyframeRequests: true });
-    await until(() => filesStarted(tb) >= 4, 20_000, '4 files started');
+    await sendFrames(camera, 180);
     await endSession(tb, session, camera);
 
     const dir = join(tb.dataDir, 'recordings', 'cam1');
