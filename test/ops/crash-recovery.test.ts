@@ -23,7 +23,8 @@ async function tempDir(): Promise<string> {
 }
 
 describe.skipIf(SKIP_WITHOUT_FFPROBE)('recordings left by a SIGKILL', () => {
-  it('are recovered on the next start: listed, downloadable and playable through the API; junk counts for retention', async () => {
+  // Two bridge processes, a camera and ffprobe: more than the default 30 s on a loaded 2-core machine.
+  it('are recovered on the next start: listed, downloadable and playable through the API; junk counts for retention', { timeout: 90_000 }, async () => {
     const dataDir = await tempDir();
     const args = ['--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--data-dir', dataDir, '--record', '*', '--log-level', 'info'];
     const before = Date.now();
