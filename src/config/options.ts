@@ -108,7 +108,7 @@ export const OPTIONS = {
     default: [],
     doc: 'devices recorded whenever they stream: comma-separated IDs, or * for all; others on demand (POST /api/recordings/ID)',
   },
-  recordSegmentMs: { type: 'integer', default: 600_000, min: 1000, max: 86_400_000, unit: 'ms', doc: 'length of one recording file: the next starts on the first keyframe after it, or on any frame 1 s later' },
+  recordSegmentMs: { type: 'integer', default: 600_000, min: 1000, max: 86_400_000, unit: 'ms', doc: 'length of one recording file: the next starts on the first keyframe after it, or on any frame one more segment (at most 10 s) later' },
   recordMaxAgeHours: { type: 'integer', default: 168, min: 0, max: 87_600, unit: 'hours', doc: 'recordings older than this are deleted; 0 keeps them' },
   recordMaxMegabytes: { type: 'integer', default: 10_000, min: 0, max: 100_000_000, unit: 'MB', doc: 'total size of recordings (1 MB = 10^6 bytes), files being written included; the oldest go first; a file closes at a tenth of it; 0: no limit' },
   ffmpegPath: {

@@ -10,7 +10,8 @@
  * The first file starts at the first keyframe (one is requested when recording starts): nothing before it decodes.
  * The next file starts at the first keyframe after `segmentMs`, or after 3/4 of `segmentBytes` (one is requested
  * then, so files do not wait for the camera's next GOP). A camera that ignores the request (one keyframe, then only
- * delta frames; or a GOP longer than a segment) does not hold the file open: after KEYFRAME_WAIT_MS, or once the file
+ * delta frames; or a GOP longer than a segment) does not hold the file open: after one more segment (KEYFRAME_WAIT_MS
+ * at most: long enough for a camera's fixed GOP, or a slow answer, to end the file on its keyframe), or once the file
  * reaches `segmentBytes`, the next file starts on whatever frame comes. Such a file plays from its first keyframe
  * (its first cue; ffmpeg, VLC and browsers skip the frames before it), and its leading frames decode when it is
  * played after the previous file, which holds the pictures they refer to. The track headers (picture size, H264
@@ -63,8 +64,8 @@ interface OpenFile {
 
 /** Shortest time between two keyframe requests for the same reason (packet loss; a file to end). */
 const PLI_INTERVAL_MS = 1000;
-/** How long a file waits for the keyframe it asked for before the next one starts without it (at most half a segment). */
-const KEYFRAME_WAIT_MS = 1000;
+/** How long a file waits for the keyframe it asked for before the next one starts without it (at most a segment). */
+const KEYFRAME_WAIT_MS = 10_000;
 /** A keyframe is asked for when the file reaches this share of segmentBytes, so that it closes on one. */
 const EARLY_SPLIT = 0.75;
 const OPUS_FRAME_MS = 20;
@@ -196,7 +197,7 @@ export class SessionRecorder {
     const file = this.#file;
     if (file === undefined) return false; // the first file waits for a keyframe: nothing before one decodes
     if (file.writer.bytes >= this.#options.segmentBytes) return true;
-    const wait = Math.min(KEYFRAME_WAIT_MS, this.#options.segmentMs / 2);
+    const wait = Math.min(KEYFRAME_WAIT_MS, this.#options.segmentMs);
     return this.#splitAskedAt !== undefined && timeMs - this.#splitAskedAt >= wait;
   }
 
