@@ -246,21 +246,37 @@ export class Bridge {
   }
 
   /**
-   * Sessions end with bye "shutdown", the bridge card goes offline, then listeners and the broker close and every
-   * port is released. Idempotent: later calls return the same promise.
+   * Sessions end with bye "shutdown", recordings are finalised, the bridge card goes offline, then listeners and the
+   * broker close and every port is released: within `budgetMs` (default shutdownTimeoutMs) whatever the broker or
+   * the cluster's Redis does. Each step has until its share of the budget is up; one that is not done by then is left
+   * behind (logged) and the next one starts, so that the local work (recordings, ports) is done even when nothing on
+   * the network answers. Idempotent: later calls return the same promise.
    */
-  close(): Promise<void> {
+  close(budgetMs = this.config.shutdownTimeoutMs): Promise<void> {
     this.#closing ??= (async () => {
-      await this.libpeer?.close();
-      await this.services.close();
-      await this.embedded?.drain(1000);
-      this.#brokerPipe?.pipe.close();
-      await this.#brokerPipe?.ws.close();
-      await (this.embedded ? this.embedded.closeListeners(this.http) : this.http.close());
-      await this.embedded?.close();
-      await this.presence?.close();
+      const start = performance.now();
+      const by = (share: number) => start + budgetMs * share;
+      const cut: string[] = [];
+      const step = async (name: string, until: number, work: () => Promise<unknown> | undefined): Promise<void> => {
+        if (!(await settlesBy(work(), until))) cut.push(name);
+      };
+      await step('sessions and recordings', by(0.6), async () => {
+        await this.libpeer?.close();
+        await this.services.close();
+      });
+      await step('broker drain', Math.min(by(0.7), performance.now() + 1000), () => this.embedded?.drain(1000));
+      await step('listeners', by(0.85), async () => {
+        this.#brokerPipe?.pipe.close();
+        await this.#brokerPipe?.ws.close();
+        await (this.embedded ? this.embedded.closeListeners(this.http) : this.http.close());
+      });
+      await step('broker', by(1), () => this.embedded?.close());
+      // A broker that could not close (its Redis does not answer) leaves its Redis connections: drop them.
+      if (cut.includes('broker')) await settlesBy(this.embedded?.backend?.close(), performance.now() + 100);
+      await settlesBy(this.presence?.close(), by(1));
       this.services.metrics.close();
-      this.log.info('tali stopped');
+      if (cut.length > 0) this.log.warn({ cut, budgetMs }, 'tali stopped: some steps did not finish in time');
+      else this.log.info('tali stopped');
     })();
     return this.#closing;
   }
@@ -293,4 +309,16 @@ async function adminSecretPath(dataDir: string): Promise<string | undefined> {
 
 function isConfig(value: unknown): value is BridgeConfig {
   return typeof value === 'object' && value !== null && Object.isFrozen(value);
+}
+
+/** Whether `work` settles (resolves or rejects) before `deadline` (performance.now() time); it runs on either way. */
+async function settlesBy(work: Promise<unknown> | undefined, deadline: number): Promise<boolean> {
+  if (work === undefined) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - performance.now()), false)));
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
 }

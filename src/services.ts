@@ -132,8 +132,10 @@ export class Services {
   /** Viewers and cameras get bye "shutdown", the bridge card goes offline, recordings are finalised. Idempotent. */
   async close(): Promise<void> {
     this.fleet.close();
-    await this.relay.close();
-    await this.answerer.close();
-    await this.recorder.close(); // sessions are closed: finalise their files
+    // Recordings are finalised at once, on the local disk: not after the byes and the card, which need the broker.
+    await Promise.all([this.recorder.close(), (async () => {
+      await this.relay.close();
+      await this.answerer.close();
+    })()]);
   }
 }

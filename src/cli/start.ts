@@ -65,21 +65,36 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
     return 1;
   }
 
-  // SIGINT/SIGTERM: drain (bye to cameras, offline card, ports released) within shutdownTimeoutMs, then exit.
+  // SIGINT/SIGTERM: drain (bye to cameras, recordings finalised, offline card, ports released), then exit, all
+  // within shutdownTimeoutMs whatever the broker or Redis does: the drain gets the time less a margin for the exit,
+  // and if it still has not returned when the margin starts, the process exits anyway (code 1). A second signal
+  // exits at once.
   const done = new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
-      bridge.log.info({ signal }, 'shutting down');
-      const timer = setTimeout(() => {
-        bridge.log.error({ timeoutMs: bridge.config.shutdownTimeoutMs }, 'shutdown timed out');
+      if (stopping) {
+        bridge.log.warn({ signal }, 'second signal: exiting now');
         resolve(1);
-      }, bridge.config.shutdownTimeoutMs);
-      bridge.close().then(() => {
-        clearTimeout(timer);
-        resolve(0);
-      });
+        return;
+      }
+      stopping = true;
+      const timeoutMs = bridge.config.shutdownTimeoutMs;
+      const margin = Math.min(500, Math.max(20, timeoutMs / 10));
+      bridge.log.info({ signal, timeoutMs }, 'shutting down');
+      const timer = setTimeout(() => {
+        bridge.log.error({ timeoutMs }, 'shutdown timed out');
+        resolve(1);
+      }, timeoutMs - margin / 2);
+      bridge.close(timeoutMs - margin).then(
+        () => resolve(0),
+        (err: unknown) => {
+          bridge.log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      ).finally(() => clearTimeout(timer));
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
   const code = await done;
   bridge.log.flush();

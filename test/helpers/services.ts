@@ -65,6 +65,10 @@ export interface Service {
   output: string[];
   /** Stops the process (SIGTERM, then SIGKILL after 3 s); the port stays reserved for `start()`. */
   stop(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open and nothing answers, like a host that went away. */
+  pause(): void;
+  /** Thaws it (SIGCONT). */
+  resume(): void;
   /** Starts it again on the same port and config (after `stop()`); resolves when ready. */
   start(): Promise<void>;
   /** Stops it for good and removes its directory. Idempotent. */
@@ -111,6 +115,7 @@ async function startService(spec: ServiceSpec): Promise<Service> {
     child = undefined;
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGCONT'); // if paused: a stopped process would not act on SIGTERM
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
     await exited;
@@ -123,6 +128,8 @@ async function startService(spec: ServiceSpec): Promise<Service> {
     dir,
     output,
     stop,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     start: async () => {
       if (closed) throw new Error('service closed');
       if (child === undefined) await start();
