@@ -21,7 +21,9 @@ import { libpeerPrefixes, loadConfig, type BridgeConfig } from './config/config.
 import type { OptionName } from './config/options.ts';
 import { EmbeddedBroker } from './embedded-broker.ts';
 import { PresenceBook } from './fleet/presence.ts';
+import { requireBearer } from './http/bearer.ts';
 import { healthz, readyz } from './http/health.ts';
+import { originCheck } from './http/origin.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { dataDirError, listenError, prepareDataDir } from './start-errors.ts';
@@ -93,7 +95,13 @@ export class Bridge {
         maxPipesPerAddress: config.maxConnectionsPerAddress,
         logger: log.child({ component: 'broker-pipe' }),
       });
-      this.#brokerPipe = { pipe, ws: new WebSocketListener(http.server, { path: config.wsPath, maxMessageBytes: config.maxPacketBytes, onStream: pipe.accept }) };
+      const ws = new WebSocketListener(http.server, {
+        path: config.wsPath,
+        maxMessageBytes: config.maxPacketBytes,
+        allowOrigin: originCheck(config),
+        onStream: pipe.accept,
+      });
+      this.#brokerPipe = { pipe, ws };
     }
     if (embedded) observeBroker(this.services.metrics, embedded.broker);
     if (embedded?.backend) observeCluster(this.services.metrics, embedded.backend);
@@ -136,11 +144,14 @@ export class Bridge {
     http.route('/healthz', healthz);
     http.route(
       '/readyz',
-      readyz({
-        shutdown: () => (this.#closing ? 'shutting down' : undefined),
-        ...embedded?.checks(),
-        ...this.services.checks(config.maxSessions),
-      }),
+      requireBearer(
+        config.metricsToken,
+        readyz({
+          shutdown: () => (this.#closing ? 'shutting down' : undefined),
+          ...embedded?.checks(),
+          ...this.services.checks(config.maxSessions),
+        }),
+      ),
     );
   }
 
@@ -152,8 +163,14 @@ export class Bridge {
     const external = config.broker !== '';
     if (config.allowAnonymous) log.warn('anonymous clients are allowed (--allow-anonymous): development only');
     const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
-    // Every MQTT-over-WebSocket connection is also an HTTP socket; the rest (dashboard, API, metrics) gets 256 more.
-    const http = new HttpServer(tls, { maxSockets: config.maxConnections + 256 });
+    // Every MQTT-over-WebSocket connection is also an HTTP socket; the rest (dashboard, API, metrics) gets 256 more,
+    // and one address as many more as maxHttpSocketsPerAddress.
+    const http = new HttpServer(tls, {
+      maxSockets: config.maxConnections + 256,
+      maxSocketsPerAddress: config.maxConnectionsPerAddress + config.maxHttpSocketsPerAddress,
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+    });
     const topics = new Topics(config.root);
     const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls });
     const bridge = new Bridge(config, log, credentials, http, embedded);

@@ -14,6 +14,7 @@ import { connectInProcess } from './broker/in-process.ts';
 import { TcpListener } from './broker/tcp.ts';
 import { WebSocketListener } from './broker/websocket.ts';
 import { libpeerPrefixes, type BridgeConfig } from './config/config.ts';
+import { originCheck } from './http/origin.ts';
 import type { HttpServer } from './http/server.ts';
 import { connectMqtt } from './mqtt/connect.ts';
 import { LibpeerTopics, type Topics } from './protocol/topics.ts';
@@ -58,6 +59,7 @@ export class EmbeddedBroker {
       path: config.wsPath,
       // Above maxPacketBytes, so that the broker's guard, which logs it, is what refuses an oversized packet.
       maxMessageBytes: config.maxPacketBytes * 2,
+      allowOrigin: originCheck(config),
       onStream: (stream, req) => broker.accept(stream, tls ? 'wss' : 'ws', req.socket.remoteAddress ?? 'unknown', req),
     });
     this.revocation = new RevocationWatcher({ store: options.credentials, dataDir: config.dataDir, broker, logger: options.log.child({ component: 'security' }) });

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { Answerer } from './answerer/answerer.ts';
 import { resolveMediaAddresses } from './webrtc/media-addresses.ts';
 import type { BridgeConfig } from './config/config.ts';
+import { requireBearer } from './http/bearer.ts';
 import type { HttpServer } from './http/server.ts';
 import { Fleet } from './fleet/fleet.ts';
 import { JpegDecoder } from './fleet/jpeg-decoder.ts';
@@ -113,7 +114,7 @@ export class Services {
     });
     this.fleet.attach(this.answerer);
     routeRecordings(http, this.recorder, options.callers);
-    http.route('/metrics', metricsRoute(this.metrics));
+    http.route('/metrics', requireBearer(config.metricsToken, metricsRoute(this.metrics)));
   }
 
   async start(): Promise<void> {

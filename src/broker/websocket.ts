@@ -17,6 +17,8 @@ export interface WebSocketListenerOptions {
   onStream: (stream: Duplex, req: IncomingMessage) => void;
   /** Largest WebSocket message accepted, in bytes; larger ones close the connection (ws `maxPayload`). */
   maxMessageBytes: number;
+  /** Whether the page that asks may connect (src/http/origin.ts); refused handshakes get 403. Default: any. */
+  allowOrigin?: ((req: IncomingMessage) => boolean) | undefined;
 }
 
 export class WebSocketListener {
@@ -32,6 +34,10 @@ export class WebSocketListener {
       // MQTT §6: the client offers the "mqtt" subprotocol; pick it when offered, accept plain clients too.
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
       perMessageDeflate: false,
+      ...(options.allowOrigin && {
+        verifyClient: ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) =>
+          options.allowOrigin?.(req) === false ? done(false, 403, 'origin not allowed') : done(true),
+      }),
     });
     this.#onUpgrade = (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];

@@ -133,6 +133,27 @@ export const OPTIONS = {
   mqttConnectTimeoutMs: { type: 'integer', default: 10_000, min: 500, max: 120_000, unit: 'ms', doc: 'time from opening a connection to CONNACK (CONNECT sent, login checked) before it is closed' },
   publishRate: { type: 'integer', default: 20, min: 1, max: 100_000, unit: 'messages/s', doc: 'messages (PUBLISH, SUBSCRIBE) per second per client; over it: dropped with TALI_ERR_RATE_LIMITED' },
   publishBurst: { type: 'integer', default: 50, min: 1, max: 1_000_000, unit: 'messages', doc: 'messages a client may send at once above publishRate; as many more dropped in a row disconnect it' },
+  maxHttpSocketsPerAddress: {
+    type: 'integer',
+    default: 64,
+    min: 1,
+    max: 1_000_000,
+    doc: 'HTTP(S) sockets from one IP address at once besides its MQTT-over-WebSocket connections (maxConnectionsPerAddress); more are closed on arrival',
+  },
+  httpHeadersTimeoutMs: { type: 'integer', default: 10_000, min: 500, max: 120_000, unit: 'ms', doc: "time for an HTTP request's head (and the TLS handshake) to arrive before its socket is closed" },
+  httpRequestTimeoutMs: { type: 'integer', default: 30_000, min: 1000, max: 600_000, unit: 'ms', doc: 'time for a whole HTTP request, body included, to arrive before its socket is closed' },
+  allowedOrigins: {
+    type: 'string',
+    default: '',
+    pattern: /^$|^https?:\/\/[^\s,/]+(\s*,\s*https?:\/\/[^\s,/]+)*$/,
+    hint: 'comma-separated origins like https://dash.example.com',
+    doc: "web origins besides the bridge's own whose pages may open MQTT over WebSocket (browsers send Origin; clients without one are let in)",
+  },
+  metricsToken: {
+    type: 'string',
+    default: '',
+    doc: 'when set, /metrics and /readyz need "Authorization: Bearer <this>"; empty: both are public (/healthz always is)',
+  },
   tokenMaxTtlS: { type: 'integer', default: 86_400, min: 60, max: 2_592_000, unit: 's', doc: 'longest lifetime of a viewer token, and of a chain of refreshed tokens since the password was given' },
 } as const satisfies Record<string, OptionSpec>;
 
