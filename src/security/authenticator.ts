@@ -10,10 +10,10 @@
  * registered device. The broker also refuses an ID that another identity holds at that moment.
  */
 import { createHash } from 'node:crypto';
-import { BucketsByIdentity } from './token-bucket.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore } from './credentials.ts';
 import { AuthError, type Authenticator, type Identity } from './identity.ts';
+import type { LoginAttempt } from './login-throttle.ts';
 import { TOKEN_PREFIX, type TokenSigner } from './tokens.ts';
 
 export interface PasswordAuthOptions {
@@ -24,13 +24,6 @@ export interface PasswordAuthOptions {
   cacheSize?: number;
   /** The data directory's token key; without it, tokens are refused like wrong passwords. */
   tokens?: (() => Promise<TokenSigner>) | undefined;
-  /**
-   * Failed logins one address may have at once (default 10) before it is refused without a scrypt run; one more
-   * is allowed every `failureRefillS` seconds (default 6). Each scrypt run costs tens of ms of a libuv thread, so
-   * guessing would otherwise slow everyone's logins.
-   */
-  failureBurst?: number;
-  failureRefillS?: number;
 }
 
 const TOKEN_BYTES = Buffer.from(TOKEN_PREFIX);
@@ -40,7 +33,6 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
   const cacheSize = options.cacheSize ?? 10_000;
   const cache = new Map<string, Identity>();
   let cachedFor = '';
-  const failures = new BucketsByIdentity(1 / (options.failureRefillS ?? 6), options.failureBurst ?? 10);
 
   async function byToken(username: string, token: string): Promise<Identity> {
     const claims = options.tokens ? (await options.tokens()).verify(token) : undefined;
@@ -49,54 +41,61 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
     if (user === undefined || user.role === 'device' || user.created !== claims.cred) {
       throw new AuthError(4, 'token of a removed or re-keyed user');
     }
-    const identity: Identity = { role: 'viewer', id: claims.sub, source: 'token', expiresAt: claims.exp * 1000 };
+    const identity: Identity = { role: 'viewer', id: claims.sub, source: 'token', credential: claims.cred, expiresAt: claims.exp * 1000 };
     return claims.devices === '*' ? identity : { ...identity, devices: claims.devices };
   }
 
-  async function bySecret(username: string, password: Buffer): Promise<Identity> {
-    const key = `${username}\u0000${createHash('sha256').update(password).digest('base64')}`;
-    let identity = cache.get(key);
-    if (identity === undefined) {
-      const entry = await store.verify(username, password);
-      if (entry === undefined) throw new AuthError(4, 'bad user name or password');
-      identity = { role: entry.role, id: entry.id, source: 'secret', credential: entry.created, ...(entry.profile && { profile: entry.profile }) };
-      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
-      cache.set(key, identity);
-    }
-    return identity;
+  async function bySecret(username: string, password: Buffer, attempt: LoginAttempt): Promise<Identity> {
+    if (store.isSlowCheck(username) && !(await attempt.slot())) throw new AuthError(3, 'busy checking other logins; retry');
+    const entry = await store.verify(username, password);
+    if (entry === undefined) throw new AuthError(4, 'bad user name or password');
+    return { role: entry.role, id: entry.id, source: 'secret', credential: entry.created, ...(entry.profile && { profile: entry.profile }) };
   }
 
-  return async (attempt) => {
-    const held = failures.acquire(attempt.address);
+  /** The credential check: a remembered success at once, anything else through the store's login throttle. */
+  async function check(username: string, password: Buffer, address: string): Promise<Identity> {
+    const isToken = password.subarray(0, TOKEN_BYTES.length).equals(TOKEN_BYTES);
+    const key = isToken ? undefined : `${username}\u0000${createHash('sha256').update(password).digest('base64')}`;
+    const cached = key === undefined ? undefined : cache.get(key);
+    if (cached !== undefined) return cached;
+    // Taken before the check and given back when it succeeds: concurrent guesses cannot all pass a look-ahead.
+    const attempt = store.logins.begin(address);
+    if (attempt === 'throttled') throw new AuthError(5, `too many failed logins from ${address}; wait and retry`);
     try {
-      // Checked before the scrypt run, spent only when the login fails.
-      if (!held.bucket.peek()) throw new AuthError(5, `too many failed logins from ${attempt.address}; wait and retry`);
-      return await login(attempt);
+      const identity = isToken ? await byToken(username, password.toString('utf8')) : await bySecret(username, password, attempt);
+      attempt.succeeded();
+      if (key !== undefined) {
+        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
+        cache.set(key, identity);
+      }
+      return identity;
     } catch (err) {
-      if (err instanceof AuthError && err.returnCode === 4) held.bucket.take();
+      if (!(err instanceof AuthError && err.returnCode === 4)) attempt.notCharged();
       throw err;
     } finally {
-      held.release();
+      attempt.end();
     }
-  };
+  }
 
-  async function login({ clientId, username, password }: { clientId: string; username: string | undefined; password: Buffer | undefined }): Promise<Identity> {
+  return async ({ clientId, username, password, address }) => {
     if (username === undefined || username === '') {
       if (allowAnonymous && isValidId(clientId)) return { role: 'device', id: clientId, source: 'anonymous' };
       throw new AuthError(5, 'anonymous clients are not allowed');
     }
-    if (password === undefined || password.length === 0) throw new AuthError(4, 'missing password');
-
     await store.refresh();
     if (store.version !== cachedFor) {
       cache.clear();
       cachedFor = store.version;
     }
-    const isToken = password.subarray(0, TOKEN_BYTES.length).equals(TOKEN_BYTES);
-    const identity = isToken ? await byToken(username, password.toString('utf8')) : await bySecret(username, password);
+    if (password === undefined || password.length === 0) {
+      const attempt = store.logins.begin(address); // a failure like a wrong password
+      if (attempt !== 'throttled') attempt.end();
+      throw new AuthError(4, 'missing password');
+    }
+    const identity = await check(username, password, address);
     checkClientId(identity, clientId, store);
     return identity;
-  }
+  };
 }
 
 function checkClientId(identity: Identity, clientId: string, store: CredentialStore): void {

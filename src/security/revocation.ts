@@ -29,7 +29,8 @@ export function stillValid(store: CredentialStore, identity: Identity): boolean 
   if (identity.role === 'bridge' || identity.source === 'anonymous' || identity.source === 'internal') return true;
   const stored = store.lookup(identity.id);
   if (stored === undefined) return false;
-  if (identity.source === 'token') return stored.role !== 'device';
+  // A token carries the stamp of the credential it was issued under (`cred`): re-keying the user voids it.
+  if (identity.source === 'token') return stored.role !== 'device' && stored.created === identity.credential;
   return stored.role === identity.role && (identity.credential === undefined || stored.created === identity.credential);
 }
 

@@ -26,6 +26,11 @@ export class TokenBucket {
     return this.#tokens + ((now - this.#last) / 1000) * this.#rate >= 1;
   }
 
+  /** Gives back a token taken for something that turned out not to cost one (never above the burst). */
+  refund(): void {
+    this.#tokens = Math.min(this.#burst, this.#tokens + 1);
+  }
+
   /** Takes one token if there is one. */
   take(now = performance.now()): boolean {
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);

@@ -14,8 +14,8 @@ import type { Logger } from 'pino';
 import type { Route } from '../http/server.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore, StoredIdentity } from './credentials.ts';
-import { readBasic } from './http-login.ts';
-import { BucketsByIdentity } from './token-bucket.ts';
+import { readBasic, REFUSED_LOGIN, verifyThrottled } from './http-login.ts';
+import type { LoginRefusal } from './login-throttle.ts';
 import type { TokenClaims, TokenSigner } from './tokens.ts';
 
 export const TOKEN_PATH = '/api/token';
@@ -31,26 +31,13 @@ export interface TokenRouteOptions {
 
 export function tokenRoute(options: TokenRouteOptions): Route {
   const { store, maxTtlS, logger } = options;
-  // As for MQTT logins: 10 failures per address at once, one more every 6 s; then 429 without a scrypt run.
-  const failures = new BucketsByIdentity(1 / 6, 10);
   return async (req, res) => {
     if (req.method !== 'POST') return fail(res, 405, 'TALI_ERR_METHOD', 'use POST', { allow: 'POST' });
-    const address = req.socket.remoteAddress;
-    const held = failures.acquire(address ?? 'unknown');
-    try {
-      if (!held.bucket.peek()) {
-        logger.warn({ event: 'auth_failed', transport: 'http', path: TOKEN_PATH, address, status: 429 }, 'too many failed logins from this address');
-        return fail(res, 429, 'TALI_ERR_RATE_LIMITED', 'too many failed logins from this address; wait and retry', { 'retry-after': '6' });
-      }
-      await issue(req, res, address, () => held.bucket.take());
-    } finally {
-      held.release();
-    }
+    await issue(req, res, req.socket.remoteAddress ?? 'unknown');
   };
 
-  async function issue(req: IncomingMessage, res: ServerResponse, address: string | undefined, failed: () => void): Promise<void> {
+  async function issue(req: IncomingMessage, res: ServerResponse, address: string): Promise<void> {
     const refused = (status: number, code: string, message: string, user?: string) => {
-      if (status === 401) failed();
       logger.warn({ event: 'auth_failed', transport: 'http', path: TOKEN_PATH, username: user, address, status }, message);
       // No `WWW-Authenticate: Basic` on the 401: browsers would show their own login dialog over the dashboard's and
       // then send the cached password with every request to this origin, forged ones too (issue 11, finding 14).
@@ -67,23 +54,38 @@ export function tokenRoute(options: TokenRouteOptions): Route {
     const header = req.headers.authorization ?? '';
 
     // Who asks, and within what: a password login may ask for anything its role allows; a token only for itself
-    // and at most its own devices, before its chain's end.
+    // and at most its own devices, before its chain's end. Both go through the login throttle (./http-login.ts).
     let caller: StoredIdentity | undefined;
     let previous: TokenClaims | undefined;
     if (header.startsWith('Bearer ')) {
-      previous = signer.verify(header.slice(7).trim(), now);
       await store.refresh();
-      caller = previous && store.lookup(previous.sub);
-      if (!previous || !caller || caller.role === 'device' || caller.created !== previous.cred) {
-        return refused(401, 'TALI_ERR_UNAUTHORIZED', 'invalid or expired token', previous?.sub);
+      const attempt = store.logins.begin(address);
+      if (attempt === 'throttled') return refusedLogin('throttled');
+      try {
+        previous = signer.verify(header.slice(7).trim(), now);
+        caller = previous && store.lookup(previous.sub);
+        if (!previous || !caller || caller.role === 'device' || caller.created !== previous.cred) {
+          return refused(401, 'TALI_ERR_UNAUTHORIZED', 'invalid or expired token', previous?.sub);
+        }
+        attempt.succeeded();
+      } finally {
+        attempt.end();
       }
     } else if (header.startsWith('Basic ')) {
       const basic = readBasic(req);
       if (basic === undefined) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'HTTP Basic credentials required');
-      caller = await store.verify(basic.user, basic.secret).catch(() => undefined);
+      const checked = await verifyThrottled(store, address, basic.user, basic.secret);
+      if (typeof checked === 'string') return refusedLogin(checked, basic.user);
+      caller = checked;
       if (caller === undefined) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'bad user name or password', basic.user);
     } else {
       return refused(401, 'TALI_ERR_UNAUTHORIZED', 'HTTP Basic credentials or a Bearer token required');
+    }
+
+    function refusedLogin(why: LoginRefusal, user?: string): void {
+      const { status, error, message, retryAfterS } = REFUSED_LOGIN[why];
+      logger.warn({ event: 'auth_failed', transport: 'http', path: TOKEN_PATH, username: user, address, status }, message);
+      fail(res, status, error, message, { 'retry-after': String(retryAfterS) });
     }
     if (caller.role === 'device') return refused(403, 'TALI_ERR_FORBIDDEN', 'devices do not get viewer tokens', caller.id);
 

@@ -15,6 +15,9 @@ import { join } from 'node:path';
 import { isValidId } from '../protocol/topics.ts';
 
 export const TOKEN_PREFIX = 'tali1.';
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** 32 bytes of HMAC-SHA256 in unpadded base64url. */
+const MAC_TEXT = /^[A-Za-z0-9_-]{43}$/;
 
 export interface TokenClaims {
   sub: string;
@@ -63,6 +66,9 @@ export class TokenSigner {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 4096) return undefined;
     const [body, mac, extra] = token.slice(TOKEN_PREFIX.length).split('.');
     if (body === undefined || mac === undefined || extra !== undefined) return undefined;
+    // Only the one spelling sign() makes: Node's base64url decoder skips characters outside the alphabet and
+    // padding, so `mac + "!"` would decode to the same bytes and pass.
+    if (!BASE64URL.test(body) || !MAC_TEXT.test(mac)) return undefined;
     const given = Buffer.from(mac, 'base64url');
     const expected = this.#mac(body);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;

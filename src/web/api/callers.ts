@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { forgedRequest, sendError } from '../../http/api-request.ts';
 import type { Route } from '../../http/server.ts';
 import type { CredentialStore } from '../../security/credentials.ts';
-import { httpLogins } from '../../security/http-login.ts';
+import { httpLogins, REFUSED_LOGIN } from '../../security/http-login.ts';
 import type { TokenSigner } from '../../security/tokens.ts';
 
 export interface ApiCaller {
@@ -34,7 +34,7 @@ export interface ApiCallersOptions {
   logger: Logger;
 }
 
-type Refusal = { status: 401 | 403 | 429; code: string; message: string };
+type Refusal = { status: 401 | 403 | 429 | 503; code: string; message: string };
 
 export class ApiCallers {
   readonly #options: ApiCallersOptions;
@@ -57,7 +57,10 @@ export class ApiCallers {
         return sendError(res, 403, 'TALI_ERR_FORBIDDEN', forged);
       }
       const caller = await this.identify(req, options.queryToken === true);
-      if ('status' in caller) return sendError(res, caller.status, caller.code, caller.message, caller.status === 429 ? { 'retry-after': '6' } : {});
+      if ('status' in caller) {
+        const retryAfter = caller.status === 429 ? { 'retry-after': '6' } : caller.status === 503 ? { 'retry-after': '1' } : {};
+        return sendError(res, caller.status, caller.code, caller.message, retryAfter);
+      }
       if (role === 'admin' && caller.role !== 'admin') {
         const message = caller.via === 'token' && caller.devices !== undefined ? 'a token limited to some devices is not an admin login' : 'admins only';
         return sendError(res, 403, 'TALI_ERR_FORBIDDEN', message);
@@ -84,9 +87,9 @@ export class ApiCallers {
       }
       const login = await basic(req);
       if ('refused' in login) {
-        return login.refused === 'failed'
-          ? { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'bad user name or password' }
-          : { status: 429, code: 'TALI_ERR_RATE_LIMITED', message: 'too many failed logins from this address; wait and retry' };
+        if (login.refused === 'failed') return { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'bad user name or password' };
+        const { status, error, message } = REFUSED_LOGIN[login.refused];
+        return { status, code: error, message };
       }
       const { identity } = login;
       if (identity.role === 'device') return { status: 403, code: 'TALI_ERR_FORBIDDEN', message: 'devices have no use of this API' };
