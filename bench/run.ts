@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { runBroker } from './broker.ts';
 import { runConcurrency } from './concurrency.ts';
 import { runConnections } from './connections.ts';
+import { runFleet } from './fleet.ts';
 import { markdownSection, printTable, type BenchTable } from './lib/report.ts';
 import { boxPlotSvg } from './lib/svg.ts';
 import { runPeerStacks, runLossy } from './interop.ts';
@@ -28,7 +29,7 @@ import { runRelay } from './relay.ts';
 import { runSignaling } from './signaling.ts';
 import { runWireBytes } from './wire-bytes.ts';
 
-export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy'] as const;
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet'] as const;
 export type MeasurementId = (typeof MEASUREMENTS)[number];
 
 const TITLES: Record<MeasurementId, string> = {
@@ -40,6 +41,7 @@ const TITLES: Record<MeasurementId, string> = {
   'wire-bytes': 'Bytes on the wire',
   interop: 'Time to first frame per peer stack',
   lossy: 'Camera sessions on a lossy link',
+  fleet: 'Fleet reconnect after a restart',
 };
 
 function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> {
@@ -53,6 +55,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 1 }),
         lossy: () => runLossy({ trials: 2, cameras: 2, losses: [0.05] }),
+        fleet: () => runFleet({ devices: 20 }),
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
@@ -64,6 +67,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 20 }),
         lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15] }),
+        fleet: () => runFleet({ devices: 1000 }),
       };
 }
 

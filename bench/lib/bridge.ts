@@ -30,8 +30,10 @@ export function withoutClientLimits(config: Partial<Record<OptionName, unknown>>
   return { ...out, ...config } as Partial<Record<OptionName, unknown>>;
 }
 
+/** A fresh data directory, removed on close; or `config.dataDir`, kept (a restart of the same bridge). */
 export async function startBenchBridge(config: Partial<Record<OptionName, unknown>> = {}): Promise<BenchBridge> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tali-bench-'));
+  const given = typeof config.dataDir === 'string' ? config.dataDir : undefined;
+  const dataDir = given ?? (await mkdtemp(join(tmpdir(), 'tali-bench-')));
   const logger = createLogger(String(config.logLevel ?? 'info'), pino.destination({ dest: '/dev/null', sync: false }));
   const bridge = await Bridge.start({
     config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, bridgeId: 'bench', ...config },
@@ -42,7 +44,7 @@ export async function startBenchBridge(config: Partial<Record<OptionName, unknow
     dataDir,
     close: async () => {
       await bridge.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (given === undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

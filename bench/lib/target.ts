@@ -6,6 +6,8 @@
  *                per-role access policy, TCP listener with Nagle off (no answerer: nothing else consumes messages)
  *   aedes        plain Aedes 1.2 with its defaults, on a TCP server with Nagle off (what tali adds is the difference)
  *   bridge       the whole bridge (Bridge.start): broker, answerer, relay, HTTP, as `tali start` runs it
+ *   fleet        the whole bridge on the data directory BENCH_DATA_DIR, with its default client limits and no
+ *                anonymous clients: a restart of a deployed bridge, for bench/fleet.ts
  *
  * IPC: { cmd: 'usage' } → cpu, memory, event-loop delay; { cmd: 'gc' } → memory after a full GC;
  * { cmd: 'heap' } → a heap snapshot summarised by constructor; { cmd: 'stop' }.
@@ -20,7 +22,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { BenchBridge } from './bridge.ts';
 
-export type TargetMode = 'tali-broker' | 'aedes' | 'bridge';
+export type TargetMode = 'tali-broker' | 'aedes' | 'bridge' | 'fleet';
 export type TargetCommand =
   | { cmd: 'usage' }
   | { cmd: 'gc' }
@@ -95,6 +97,14 @@ async function start(): Promise<void> {
     bridge = bb;
     bb.bridge.relay.on('viewer', (v) => v.once('closed', () => (forwardedGone += v.packetsSent)));
     bb.bridge.answerer.on('session', (s) => s.once('closed', () => (receivedGone += s.stats.tracks.reduce((a, t) => a + t.packets, 0))));
+    clients = () => bb.bridge.broker.connectedClients;
+    stop = () => bb.close();
+    send({ type: 'ready', port: bb.bridge.mqttPort, pid: process.pid });
+    return;
+  }
+  if (mode === 'fleet') {
+    const { startBenchBridge } = await import('./bridge.ts');
+    const bb = await startBenchBridge({ dataDir: process.env.BENCH_DATA_DIR });
     clients = () => bb.bridge.broker.connectedClients;
     stop = () => bb.close();
     send({ type: 'ready', port: bb.bridge.mqttPort, pid: process.pid });

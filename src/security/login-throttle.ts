@@ -7,7 +7,7 @@
  *    concurrent wrong passwords from one address all pass the check before any of them failed: 400 scrypt runs.
  *  - Slow checks (scrypt: human passwords, and unknown names, which cost the same so that timing does not tell
  *    which names exist) need a slot: at most `maxChecks` at once in the process (scrypt runs on libuv's 4 threads,
- *    which file and DNS work share), up to `maxWaiting` queued behind them, and at most `maxChecksPerAddress`
+ *    which file and DNS work share), up to `maxWaiting` queued behind them (256), and at most `maxChecksPerAddress`
  *    running or queued for one address. Over either bound the attempt is refused as busy (MQTT CONNACK 3, HTTP 503),
  *    with its token given back: nothing was checked. So one address keeps at most 2 of the 4 slots and a legitimate
  *    login from elsewhere is checked at once.
@@ -27,7 +27,7 @@ export interface LoginThrottleOptions {
   failureRefillS?: number;
   /** Slow checks running at once in the process (default 4). */
   maxChecks?: number;
-  /** Slow checks waiting for a slot (default 64). */
+  /** Slow checks waiting for a slot (default 256, as many as maxPendingConnections lets wait for CONNACK). */
   maxWaiting?: number;
   /** Slow checks running or waiting for one address (default 2). */
   maxChecksPerAddress?: number;
@@ -49,7 +49,7 @@ export class LoginThrottle {
   constructor(options: LoginThrottleOptions = {}) {
     this.#failures = new BucketsByIdentity(1 / (options.failureRefillS ?? 6), options.failureBurst ?? 10);
     this.#maxChecks = options.maxChecks ?? 4;
-    this.#maxWaiting = options.maxWaiting ?? 64;
+    this.#maxWaiting = options.maxWaiting ?? 256;
     this.#maxPerAddress = options.maxChecksPerAddress ?? 2;
   }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, it, onTestFinished } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy'];
+const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet'];
 
 it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 180_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'tali-bench-quick-'));
@@ -38,7 +38,7 @@ it('npm run bench -- --quick produces every table, latest.md and the chart', { t
   expect(result.machine.node).toMatch(/^v\d+/);
 
   const md = await readFile(join(out, 'latest.md'), 'utf8');
-  expect(md.match(/^## \d\. /gm)).toHaveLength(6);
+  expect(md.match(/^## \d\. /gm)).toHaveLength(ALL.length);
   const svg = await readFile(join(out, 'latest.svg'), 'utf8');
   expect(svg.startsWith('<svg')).toBe(true);
   expect(svg).toContain('</svg>');

@@ -87,12 +87,12 @@ describe('HTTP server against one hostile address', () => {
     const tb = await startBridge({ httpHeadersTimeoutMs: 1000, httpRequestTimeoutMs: 2000 });
     const [head] = await halfSentRequests(tb, 1);
     const silent = connect({ host: '127.0.0.1', port: tb.bridge.httpPort });
-    onTestFinished(() => silent.destroy());
+    onTestFinished(() => void silent.destroy());
     silent.on('error', () => {}).resume();
     await withTimeout(new Promise((resolve) => head!.once('close', resolve)), 5000, 'the half-sent head to be closed');
     await withTimeout(new Promise((resolve) => silent.once('close', resolve)), 5000, 'a socket that sends nothing to be closed');
     const body = connect({ host: '127.0.0.1', port: tb.bridge.httpPort });
-    onTestFinished(() => body.destroy());
+    onTestFinished(() => void body.destroy());
     body.on('error', () => {});
     body.write('POST /api/token HTTP/1.1\r\nHost: tali\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ttlS"');
     let reply = '';
