@@ -58,7 +58,7 @@ export class ApiCallers {
       }
       const caller = await this.identify(req, options.queryToken === true);
       if ('status' in caller) {
-        const retryAfter = caller.status === 429 ? { 'retry-after': '6' } : caller.status === 503 ? { 'retry-after': '1' } : {};
+        const retryAfter: Record<string, string> = caller.status === 429 ? { 'retry-after': '6' } : caller.status === 503 ? { 'retry-after': '1' } : {};
         return sendError(res, caller.status, caller.code, caller.message, retryAfter);
       }
       if (role === 'admin' && caller.role !== 'admin') {
