@@ -32,15 +32,15 @@ function postToken(tb: TestBridge, authorization: string, localAddress = '127.0.
   });
 }
 
-/** One raw CONNECT from `localAddress`; the CONNACK return code, or -1 when closed without one. */
-async function connack(url: string, fields: { clientId: string; username: string; password: string }, localAddress = '127.0.0.1'): Promise<number> {
-  let conn: RawConnection;
-  try {
-    conn = await RawConnection.open(url, { localAddress });
-  } catch {
-    return -1;
-  }
+/** A raw connection from `localAddress` (the socket or WebSocket is open; nothing is sent yet). */
+async function rawFrom(url: string, localAddress = '127.0.0.1'): Promise<RawConnection> {
+  const conn = await RawConnection.open(url, { localAddress });
   onTestFinished(() => conn.destroy());
+  return conn;
+}
+
+/** Sends CONNECT; the CONNACK return code, or -1 when the connection closes without one. */
+async function connack(conn: RawConnection, fields: { clientId: string; username: string; password: string }): Promise<number> {
   conn.write(connectPacket(fields));
   try {
     const reply = await conn.next(TYPE.CONNACK, 20_000);
@@ -75,8 +75,10 @@ describe('login throttle (finding 3)', () => {
     const tb = await startBridge({ maxPendingConnections: 1000, maxConnectionsPerAddress: 1000, maxHttpSocketsPerAddress: 1000 });
     const password = await tb.bridge.credentials.add('alice', 'viewer');
     const url = tb.urlFor(transport);
-    const attack = Promise.all(Array.from({ length: 400 }, (_, i) => connack(url, { clientId: `alice~g${i}`, username: 'alice', password: `guess-${i}` })));
-    const legit = await connack(url, { clientId: 'alice', username: 'alice', password }, GOOD_ADDRESS);
+    // The 400 connections open first, so that what is measured is their CONNECTs arriving together.
+    const attackers = await Promise.all(Array.from({ length: 400 }, () => rawFrom(url)));
+    const attack = Promise.all(attackers.map((conn, i) => connack(conn, { clientId: `alice:g${i}`, username: 'alice', password: `guess-${i}` })));
+    const legit = await connack(await rawFrom(url, GOOD_ADDRESS), { clientId: 'alice', username: 'alice', password });
     const codes = await attack;
     expect(legit).toBe(0);
     expect(codes.filter((c) => c === 4).length).toBeLessThanOrEqual(10);
