@@ -46,6 +46,8 @@ export class CameraView {
     this.#release = ctx.health.use();
     byId('watching').textContent = deviceId;
     ctx.log.clear();
+    byId('timeline').replaceChildren(); // the previous camera's, until this one's watch starts
+    byId('numbers').replaceChildren();
     setBadge(byId('watch-state'), undefined);
     setBadge(byId('stream-state'), undefined);
     byId('share-box').hidden = true;

@@ -115,7 +115,10 @@ async function start(session: DashboardSession, password?: string): Promise<void
   setBadge(connection, 'connecting', 'connecting…');
   const client = new ViewerClient({ user: session.user, password: password ?? session.credentials(), root: ROOT, connect: browserConnector(MQTT_URL), devices: session.devices });
   const health = new HealthPoller(session);
-  const stills = new StillsLoader(session);
+  const stills = new StillsLoader(session, () => health.stills !== false);
+  health.on('update', () => {
+    byId('stills-note').textContent = health.stills === false ? 'No stills: this bridge has no ffmpeg (option ffmpegPath).' : '';
+  });
   const grid = new FleetGrid(
     { list: byId('device-list'), empty: byId('no-devices'), search: byId<HTMLInputElement>('search'), stateFilter: byId<HTMLSelectElement>('state-filter'), count: byId('grid-count') },
     health,
@@ -190,7 +193,6 @@ async function route(): Promise<void> {
   switch (next.view) {
     case 'grid':
       s.releaseHealth = s.health.use();
-      byId('stills-note').textContent = '';
       break;
     case 'camera':
       s.view = new CameraView({ client: s.client, session: s.session, health: s.health, chart, log, connectedAt: () => s.connectedAt }, next.deviceId);

@@ -21,8 +21,12 @@ export class StillsLoader {
   #running = false;
   #busy = false;
 
-  constructor(session: DashboardSession) {
+  /** False when the bridge makes no stills (no ffmpeg): nothing is asked for then. */
+  readonly #enabled: () => boolean;
+
+  constructor(session: DashboardSession, enabled: () => boolean = () => true) {
     this.#session = session;
+    this.#enabled = enabled;
   }
 
   /** Shows `deviceId`'s still in `img` from now on (replacing an earlier img for it). */
@@ -70,7 +74,7 @@ export class StillsLoader {
     this.#timer = undefined;
     this.#busy = true;
     try {
-      if (!document.hidden) {
+      if (!document.hidden && this.#enabled()) {
         const queue = [...this.#tiles.keys()];
         const worker = async () => {
           for (let id = queue.shift(); id !== undefined; id = queue.shift()) await this.#load(id);

@@ -20,6 +20,11 @@ export interface FleetOptions {
   refreshMs?: number;
   /** Called when the fleet sends a keyframe request (for /metrics). */
   keyframeRequested?: () => void;
+  /**
+   * Bytes of keyframes kept, all cameras together (default 64 MiB: ~300 HD keyframes, thousands of small ones). Over
+   * it, the stills nobody asked for longest go first; a camera's next keyframe brings its still back.
+   */
+  maxBytes?: number;
 }
 
 export interface Still {
@@ -41,7 +46,9 @@ export interface CameraHealth extends CameraRates {
 export class Fleet {
   readonly #options: FleetOptions;
   readonly #monitors = new Map<string, CameraMonitor>();
+  /** In order of last use (a still asked for moves its camera to the end): the first ones go when over maxBytes. */
   readonly #keyframes = new Map<string, Keyframe>();
+  #keptBytes = 0;
   readonly #stills = new Map<string, { at: number; jpeg: Promise<Buffer> }>();
   readonly #asked = new Map<string, number>();
   #closed = false;
@@ -78,6 +85,10 @@ export class Fleet {
    */
   async still(deviceId: string): Promise<Still | undefined> {
     const keyframe = this.#keyframes.get(deviceId);
+    if (keyframe !== undefined) {
+      this.#keyframes.delete(deviceId); // to the end: the most recently used
+      this.#keyframes.set(deviceId, keyframe);
+    }
     const refreshMs = this.#options.refreshMs ?? 5000;
     if (keyframe === undefined || Date.now() - keyframe.at > refreshMs) this.#askForKeyframe(deviceId, refreshMs);
     if (keyframe === undefined || this.#options.decoder === undefined) return undefined;
@@ -93,9 +104,31 @@ export class Fleet {
 
   /** Drops what is kept of a device (it was removed). */
   forget(deviceId: string): void {
+    this.#drop(deviceId);
+    this.#asked.delete(deviceId);
+  }
+
+  /** Bytes of keyframes kept now (for tests and the bound above). */
+  get keptBytes(): number {
+    return this.#keptBytes;
+  }
+
+  #keep(keyframe: Keyframe): void {
+    this.#drop(keyframe.deviceId);
+    this.#keyframes.set(keyframe.deviceId, keyframe);
+    this.#keptBytes += keyframe.data.length;
+    const max = this.#options.maxBytes ?? 64 * 1024 * 1024;
+    for (const id of this.#keyframes.keys()) {
+      if (this.#keptBytes <= max || id === keyframe.deviceId) break;
+      this.#drop(id);
+    }
+  }
+
+  #drop(deviceId: string): void {
+    const kept = this.#keyframes.get(deviceId);
+    if (kept !== undefined) this.#keptBytes -= kept.data.length;
     this.#keyframes.delete(deviceId);
     this.#stills.delete(deviceId);
-    this.#asked.delete(deviceId);
   }
 
   close(): void {
@@ -108,7 +141,7 @@ export class Fleet {
     if (this.#closed || session.state === 'closed') return;
     const deviceId = session.deviceId;
     this.#monitors.get(deviceId)?.close();
-    const monitor = new CameraMonitor(session, (keyframe) => this.#keyframes.set(deviceId, keyframe));
+    const monitor = new CameraMonitor(session, (keyframe) => this.#keep(keyframe));
     this.#monitors.set(deviceId, monitor);
     session.once('closed', () => {
       monitor.close();
