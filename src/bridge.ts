@@ -34,6 +34,7 @@ import { routePlayer } from './player/route.ts';
 import { LibpeerTopics, Topics } from './protocol/topics.ts';
 import { LibpeerAdapter } from './profiles/libpeer/adapter.ts';
 import { ensureAdmin } from './security/bootstrap.ts';
+import { RevocationWatcher } from './security/revocation.ts';
 import { loadTlsFiles } from './security/tls-files.ts';
 import { tokenKeyLoader } from './security/tokens.ts';
 import { CredentialStore } from './security/credentials.ts';
@@ -69,6 +70,8 @@ export class Bridge {
   adminSecretFile: string | undefined;
   /** External-broker mode: /mqtt piped to the broker, for the dashboard and the browser camera. */
   readonly #brokerPipe: { pipe: BrokerPipe; ws: WebSocketListener } | undefined;
+  /** External-broker mode: revocation for the bridge's own sessions (WHEP); the embedded broker has its own. */
+  readonly #revocation: RevocationWatcher | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(config: BridgeConfig, log: Logger, credentials: CredentialStore, http: HttpServer, embedded: EmbeddedBroker | undefined) {
@@ -84,10 +87,16 @@ export class Bridge {
       config,
       log,
       topics: this.topics,
+      credentials,
       http,
       connect: (role, will) => (embedded ? embedded.connect(role, will) : connectExternal(config, role, will)),
       placement: embedded?.placement,
+      // One node knows which devices are connected; in a cluster another node may have the camera.
+      isOnline: embedded && !embedded.backend ? (deviceId) => this.presence?.get(deviceId)?.online === true : undefined,
     });
+    // WHEP sessions end when their user is removed or re-keyed, as its MQTT connections do.
+    this.#revocation = embedded ? undefined : new RevocationWatcher({ store: credentials, dataDir: config.dataDir, broker: this.services.whep, logger: log.child({ component: 'security' }) });
+    embedded?.revocation.add(this.services.whep);
     if (!embedded) {
       const pipe = new BrokerPipe({
         broker: config.broker,
@@ -283,6 +292,7 @@ export class Bridge {
       });
       await step('broker drain', Math.min(by(0.7), performance.now() + 1000), () => this.embedded?.drain(1000));
       await step('listeners', by(0.85), async () => {
+        this.#revocation?.close();
         this.#brokerPipe?.pipe.close();
         await this.#brokerPipe?.ws.close();
         await (this.embedded ? this.embedded.closeListeners(this.http) : this.http.close());

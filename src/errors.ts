@@ -19,8 +19,9 @@ export const PROCESS_ERRORS = {
 export type ProcessErrorCode = keyof typeof PROCESS_ERRORS;
 
 /**
- * Codes of the HTTP API's JSON errors (`{"error": CODE, "message": …}`): /api/token, /api/recordings and the
- * dashboard's API (src/web/api/). Too many failed logins or requests answer 429 with the protocol's
+ * Codes of the HTTP API's JSON errors (`{"error": CODE, "message": …}`): /api/token, /api/recordings, the
+ * dashboard's API (src/web/api/) and WHEP (src/profiles/whep/, which also answers with protocol codes:
+ * TALI_ERR_INVALID_SDP 400, TALI_ERR_NO_COMMON_CODEC 422, TALI_ERR_SESSION_LIMIT and TALI_ERR_UNAVAILABLE 503). Too many failed logins or requests answer 429 with the protocol's
  * TALI_ERR_RATE_LIMITED; a still that cannot be made 503 with TALI_ERR_UNAVAILABLE.
  */
 export const HTTP_ERRORS = {
@@ -32,6 +33,10 @@ export const HTTP_ERRORS = {
   TALI_ERR_CONFLICT: '409: a device or user with that name exists already',
   TALI_ERR_RECORDING_CONFIGURED: '409: the device is recorded by the `record` option; change the option instead',
   TALI_ERR_RECORDING_CLOSED: '503: the bridge is shutting down',
+  TALI_ERR_MEDIA_TYPE: '415: WHEP: the body is not application/sdp (POST) or application/trickle-ice-sdpfrag (PATCH)',
+  TALI_ERR_NOT_STREAMING: '409 (with Retry-After): WHEP: the camera is offline, or did not start streaming in time',
+  TALI_ERR_PRECONDITION: '428 / 412: WHEP PATCH without If-Match, or with another ETag than the session\'s',
+  TALI_ERR_ICE_RESTART: '422: WHEP: ICE restarts are not supported (DELETE the session, POST a new offer)',
 } as const;
 
 export class TaliError extends Error {

@@ -26,6 +26,9 @@ import type { Topics } from './protocol/topics.ts';
 import { routeRecordings } from './recording/admin-api.ts';
 import { Recorder } from './recording/recorder.ts';
 import { Relay, type RelayPlacement } from './relay/relay.ts';
+import { WHEP_PATH, whepRoute } from './profiles/whep/whep-route.ts';
+import { WhepSessions } from './profiles/whep/whep-sessions.ts';
+import type { CredentialStore } from './security/credentials.ts';
 import type { ApiCallers } from './web/api/callers.ts';
 import { VERSION } from './version.ts';
 
@@ -35,6 +38,8 @@ export interface ServicesOptions {
   config: BridgeConfig;
   log: Logger;
   topics: Topics;
+  /** The identities (WHEP: whether a camera exists). */
+  credentials: CredentialStore;
   http: HttpServer;
   /** Connects one of the node's MQTT clients (`role`: answerer or relay) to the broker, with an optional will. */
   connect: (role: 'answerer' | 'relay', will?: MqttWill) => Promise<MqttClient>;
@@ -42,6 +47,8 @@ export interface ServicesOptions {
   callers: ApiCallers;
   /** Cluster mode: which viewers' watches this node serves (see Relay). */
   placement?: RelayPlacement | undefined;
+  /** Whether a device is connected, when this node can tell (a single embedded broker): WHEP answers offline at once. */
+  isOnline?: ((deviceId: string) => boolean) | undefined;
 }
 
 export class Services {
@@ -50,6 +57,8 @@ export class Services {
   readonly metrics: BridgeMetrics;
   readonly recorder: Recorder;
   readonly fleet: Fleet;
+  /** WHEP playback (src/profiles/whep/): viewer sessions owned by HTTP resources. */
+  readonly whep: WhepSessions;
 
   constructor(options: ServicesOptions) {
     const { config, log, topics, http } = options;
@@ -115,6 +124,21 @@ export class Services {
     this.fleet.attach(this.answerer);
     routeRecordings(http, this.recorder, options.callers);
     http.route('/metrics', requireBearer(config.metricsToken, metricsRoute(this.metrics)));
+    this.whep = new WhepSessions({
+      relay: this.relay,
+      answerTimeoutMs: config.connectTimeoutMs,
+      maxMessageBytes: config.maxMessageBytes,
+      logger: log.child({ component: 'whep' }),
+    });
+    http.routePrefix(WHEP_PATH, whepRoute({
+      sessions: this.whep,
+      callers: options.callers,
+      store: options.credentials,
+      iceServers: () => config.iceServers,
+      isOnline: options.isOnline,
+      maxBodyBytes: config.maxMessageBytes,
+      logger: log.child({ component: 'whep' }),
+    }));
   }
 
   async start(): Promise<void> {
@@ -133,6 +157,7 @@ export class Services {
   /** Viewers and cameras get bye "shutdown", the bridge card goes offline, recordings are finalised. Idempotent. */
   async close(): Promise<void> {
     this.fleet.close();
+    await this.whep.close();
     // Recordings are finalised at once, on the local disk: not after the byes and the card, which need the broker.
     await Promise.all([this.recorder.close(), (async () => {
       await this.relay.close();

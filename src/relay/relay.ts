@@ -18,7 +18,7 @@ import { CameraStream } from './camera-stream.ts';
 import { viewerKey, type RelayContext } from './context.ts';
 import { handleLeave, handleViewerBye } from './handlers/bye.ts';
 import { handleViewerCandidate } from './handlers/candidate.ts';
-import { handleWatch } from './handlers/watch.ts';
+import { handleWatch, startOwnedWatch } from './handlers/watch.ts';
 import { ViewerSession } from './viewer.ts';
 
 /**
@@ -84,7 +84,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       viewers: this.viewers,
       maxViewers: options.maxViewers,
       stream: (deviceId) => this.#stream(deviceId),
-      createViewer: (viewerId, watch) => this.#createViewer(viewerId, watch),
+      createViewer: (viewerId, watch, send) => this.#createViewer(viewerId, watch, send),
       reject: (viewerId, error) => this.#reject(viewerId, error),
       clustered: options.placement !== undefined,
     };
@@ -131,7 +131,21 @@ export class Relay extends EventEmitter<RelayEvents> {
     return stream;
   }
 
-  #createViewer(viewerId: string, watch: Watch): ViewerSession {
+  /**
+   * A watch made another way than on the viewer topics (WHEP, src/profiles/whep/): same checks, limits, camera
+   * stream, keyframe requests and metrics as a `watch` message; the relay's messages to this viewer (answer, stream,
+   * bye, error) go to `send`. Throws ProtocolError: TALI_ERR_SESSION_LIMIT at maxViewers, TALI_ERR_UNAVAILABLE when
+   * another cluster node has the camera (its media arrives there).
+   */
+  watch(viewerId: string, watch: Watch, send: (message: Message) => void): ViewerSession {
+    const placement = this.#options.placement;
+    if (placement !== undefined && !placement.cameraHere(watch.deviceId) && this.#online.has(watch.deviceId)) {
+      throw new ProtocolError('TALI_ERR_UNAVAILABLE', 'the camera is connected to another node of the cluster', { sessionId: watch.sessionId, seq: watch.seq, type: 'watch' });
+    }
+    return startOwnedWatch(this.#context, viewerId, watch, send);
+  }
+
+  #createViewer(viewerId: string, watch: Watch, send?: (message: Message) => void): ViewerSession {
     const viewer = new ViewerSession({
       viewerId,
       watch,
@@ -140,7 +154,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       connectTimeoutMs: this.#options.connectTimeoutMs,
       logger: this.#log,
       onSent: this.#options.onRtpSent,
-      send: (message) => this.#publish(this.#options.topics.viewer(viewerId, 'down'), message),
+      send: send ?? ((message) => this.#publish(this.#options.topics.viewer(viewerId, 'down'), message)),
     });
     const key = viewerKey(viewerId, watch.sessionId);
     this.viewers.set(key, viewer);

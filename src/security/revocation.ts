@@ -36,6 +36,8 @@ export function stillValid(store: CredentialStore, identity: Identity): boolean 
 
 export class RevocationWatcher {
   readonly #options: RevocationOptions;
+  /** The broker, and whatever else holds sessions of identities (WHEP sessions, src/profiles/whep/). */
+  readonly #targets: Disconnector[];
   readonly #watcher: FSWatcher | undefined;
   readonly #poll: NodeJS.Timeout;
   #version: string;
@@ -45,6 +47,7 @@ export class RevocationWatcher {
 
   constructor(options: RevocationOptions) {
     this.#options = options;
+    this.#targets = [options.broker];
     this.#version = options.store.version;
     let watcher: FSWatcher | undefined;
     try {
@@ -59,6 +62,11 @@ export class RevocationWatcher {
     this.#poll = setInterval(() => this.check(), options.pollMs ?? 5000).unref();
   }
 
+  /** Checks `target`'s sessions too at each change of the store. */
+  add(target: Disconnector): void {
+    this.#targets.push(target);
+  }
+
   /** Re-reads the store if it changed and disconnects what no longer stands. Resolves when done. */
   check(): Promise<void> {
     if (this.#closed) return Promise.resolve();
@@ -69,7 +77,7 @@ export class RevocationWatcher {
     this.#checking = (async () => {
       do {
         this.#again = false;
-        const { store, broker, logger } = this.#options;
+        const { store, logger } = this.#options;
         try {
           await store.refresh();
         } catch (err) {
@@ -78,7 +86,7 @@ export class RevocationWatcher {
         }
         if (store.version === this.#version) continue;
         this.#version = store.version;
-        broker.disconnectWhere((identity) => !stillValid(store, identity), 'identity removed or re-keyed');
+        for (const target of this.#targets) target.disconnectWhere((identity) => !stillValid(store, identity), 'identity removed or re-keyed');
       } while (this.#again && !this.#closed);
     })().finally(() => (this.#checking = undefined));
     return this.#checking;

@@ -9,6 +9,7 @@ import { LibpeerDevice, type LibpeerDeviceOptions } from '../../devices/libpeer/
 import { selfSigned } from '../../src/cli/cert.ts';
 import type { OptionName } from '../../src/config/options.ts';
 import { libpeerToken } from '../../src/profiles/libpeer/token.ts';
+import { TokenSigner } from '../../src/security/tokens.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 
 export async function tlsBridge(config: Partial<Record<OptionName, unknown>> = {}): Promise<TestBridge> {
@@ -34,4 +35,11 @@ export async function startLibpeerDevice(
   const rc = await device.start();
   if (rc !== 0) throw new Error(`CONNACK ${rc}`);
   return { device, url, token };
+}
+
+/** A viewer token for `user` (a stored viewer or admin), as `tali user token` signs it; a negative ttl is expired. */
+export async function viewerToken(tb: TestBridge, user: string, devices: string[] | '*', ttlS = 300): Promise<string> {
+  const stored = await tb.bridge.credentials.get(user);
+  const now = Math.floor(Date.now() / 1000);
+  return (await TokenSigner.open(tb.dataDir)).sign({ sub: user, devices, iat: now, exp: now + ttlS, auth: now, cred: stored?.created ?? '' });
 }

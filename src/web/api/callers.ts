@@ -98,7 +98,24 @@ export class ApiCallers {
     return { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'sign in: Authorization: Bearer <token> or Basic <user:password>' };
   }
 
+  /**
+   * A Bearer token and nothing else (WHEP's authentication, draft-ietf-wish-whep §4.8.1): the caller, when the token
+   * stops being valid (ms since the epoch) and the credential stamp it carries, or the refusal.
+   */
+  async bearer(req: IncomingMessage): Promise<(ApiCaller & { expiresAt: number; credential: string }) | Refusal> {
+    const header = req.headers.authorization ?? '';
+    if (!header.startsWith('Bearer ')) return { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'send Authorization: Bearer <viewer token>' };
+    return this.#verify(req, header.slice(7).trim());
+  }
+
   async #byToken(req: IncomingMessage, token: string): Promise<ApiCaller | Refusal> {
+    const verified = await this.#verify(req, token);
+    if ('status' in verified) return verified;
+    const { expiresAt: _e, credential: _c, ...caller } = verified;
+    return caller;
+  }
+
+  async #verify(req: IncomingMessage, token: string): Promise<(ApiCaller & { expiresAt: number; credential: string }) | Refusal> {
     const { store, tokens, logger } = this.#options;
     const claims = (await tokens()).verify(token);
     await store.refresh();
@@ -108,7 +125,8 @@ export class ApiCallers {
       return { status: 401, code: 'TALI_ERR_UNAUTHORIZED', message: 'invalid or expired token: sign in again' };
     }
     const devices = claims.devices === '*' ? undefined : claims.devices;
-    return { id: claims.sub, role: user.role === 'admin' && devices === undefined ? 'admin' : 'viewer', devices, via: 'token' };
+    const role = user.role === 'admin' && devices === undefined ? 'admin' : 'viewer';
+    return { id: claims.sub, role, devices, via: 'token', expiresAt: claims.exp * 1000, credential: claims.cred };
   }
 }
 
