@@ -12,7 +12,9 @@
  *   <prefix>/<id>/invoke ◄─────────────────── offer · answer · state · close
  *
  * A libpeer device keeps one connection: its client ID is its device ID. A second one takes the first over
- * (MQTT-3.1.4-2), and its SUBSCRIBE starts over: the keeper sees a reconnect and offers again.
+ * (MQTT-3.1.4-2), and its SUBSCRIBE starts over: the keeper sees a reconnect and offers again. What happens to one
+ * device (online, reconnect, offline) runs in the order the broker reported it, one step after the other, so a card
+ * is never published out of turn.
  */
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -54,6 +56,10 @@ export class LibpeerAdapter {
   readonly #connections = new Map<string, number>();
   readonly #devices = new Map<string, LibpeerDevice>();
   readonly #bridges = new Map<string, BridgeStatus>();
+  /** Per device, the end of its chain of steps (online, reconnect, offline). */
+  readonly #steps = new Map<string, Promise<void>>();
+  /** SUBSCRIBEs seen before start() connected the adapter's client, played then. */
+  readonly #early = new Map<string, readonly string[]>();
   #client: MqttClient | undefined;
   #closed = false;
 
@@ -68,6 +74,8 @@ export class LibpeerAdapter {
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
     const filters = [...this.#options.libpeer.allDevices('result'), this.#options.topics.allBridges()];
     await client.subscribeAsync(filters, { qos: 0 });
+    for (const [deviceId, subscribed] of this.#early) this.subscribed(deviceId, subscribed);
+    this.#early.clear();
   }
 
   /** The libpeer devices the adapter speaks for now (subscribed to their invoke topic). */
@@ -88,30 +96,50 @@ export class LibpeerAdapter {
       return;
     }
     this.#connections.delete(deviceId);
-    void this.#goOffline(deviceId);
+    this.#early.delete(deviceId);
+    this.#step(deviceId, () => this.#goOffline(deviceId));
   }
 
   /** A libpeer device subscribed: to its invoke topic, it is online and can be called. */
   subscribed(deviceId: string, filters: readonly string[]): void {
     const invoke = filters.map((f) => this.#options.libpeer.parse(f)).find((t) => t?.channel === 'invoke' && t.id === deviceId);
-    if (invoke === undefined || this.#closed || this.#client === undefined) return;
-    const known = this.#devices.get(deviceId);
-    if (known !== undefined && known.prefix === invoke.prefix) {
-      // A new connection of the same device (it rebooted, or reconnected): its previous call is gone.
-      known.link.setConnected(false);
-      void this.#publishCard(deviceId, 'online').then(() => known.link.setConnected(true));
+    if (invoke === undefined || this.#closed) return;
+    const client = this.#client;
+    if (client === undefined) {
+      this.#early.set(deviceId, filters);
       return;
     }
-    if (known !== undefined) void this.#goOffline(deviceId);
-    void this.#goOnline(deviceId, invoke.prefix, this.#client);
+    this.#step(deviceId, async () => {
+      if (this.#closed || !this.#connections.has(deviceId)) return; // closing, or its connection ended meanwhile
+      const known = this.#devices.get(deviceId);
+      if (known !== undefined && known.prefix === invoke.prefix) {
+        // A new connection of the same device (it rebooted, or reconnected): its previous call is gone.
+        known.link.setConnected(false);
+        await this.#publishCard(deviceId, 'online');
+        known.link.setConnected(true);
+        return;
+      }
+      if (known !== undefined) await this.#goOffline(deviceId);
+      await this.#goOnline(deviceId, invoke.prefix, client);
+    });
   }
 
   /** Ends every call (libpeer gets `close`, the bridge a bye) and disconnects. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#devices.keys()].map((id) => this.#goOffline(id)));
+    await Promise.all([...this.#devices.keys()].map((id) => this.#step(id, () => this.#goOffline(id))));
     if (this.#client) await endWithin(this.#client, 1000);
+  }
+
+  /** Runs `work` after the device's previous steps; a failed step is logged and does not stop the next ones. */
+  #step(deviceId: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.#steps.get(deviceId) ?? Promise.resolve())
+      .then(work)
+      .catch((err: Error) => this.#log.error({ deviceId, err: err.message }, 'libpeer device step failed'));
+    this.#steps.set(deviceId, next);
+    void next.then(() => this.#steps.get(deviceId) === next && this.#steps.delete(deviceId));
+    return next;
   }
 
   async #goOnline(deviceId: string, prefix: string, client: MqttClient): Promise<void> {
@@ -130,7 +158,6 @@ export class LibpeerAdapter {
     // Protocol §3: subscribed to down before the online card, so a `start` answering the card cannot be lost.
     await client.subscribeAsync(topics.device(deviceId, 'down'), { qos: 1 });
     await this.#publishCard(deviceId, 'online');
-    if (this.#devices.get(deviceId) !== device) return; // gone meanwhile
     log.info({ prefix }, 'libpeer device online');
     keeper.start();
     link.setConnected(true);

@@ -1,5 +1,6 @@
 /**
- * WHEP in Debian's Chromium from a page with no tali code: plain RTCPeerConnection + fetch, as any WHEP player page
+ * The profiles in Debian's Chromium. A libpeer camera is watched on the dashboard over HTTPS/WSS like any camera.
+ * WHEP from a page with no tali code: plain RTCPeerConnection + fetch, as any WHEP player page
  * is written from the draft, served by a tiny separate HTTP server (another origin, so CORS is exercised). The page
  * offers at once and trickles its candidates with PATCH (If-Match: the ETag), plays the camera with a token scoped
  * to it, is refused another camera's token (403) and an expired one (401), and DELETEs its session. The cameras: a
@@ -14,6 +15,7 @@ import { until } from '../helpers/wait.ts';
 import { startCamera } from '../devices/helpers.ts';
 import { startLibpeerDevice, tlsBridge, viewerToken } from '../profiles/helpers.ts';
 import { chromiumAvailable, launch, openPage, screenshot, type Browser } from './browser.ts';
+import { deviceCard, signIn, watchAndPlay } from './pages.ts';
 
 const available = chromiumAvailable();
 
@@ -55,7 +57,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>WHEP playe
 </script></body></html>`;
 
 
-describe.skipIf(!available)('WHEP in Chromium, from a page with no tali code on another origin', { timeout: 90_000 }, () => {
+describe.skipIf(!available)('libpeer and WHEP in Chromium', { timeout: 90_000 }, () => {
   let browser: Browser;
   let site: Server;
   let siteUrl: string;
@@ -79,7 +81,7 @@ describe.skipIf(!available)('WHEP in Chromium, from a page with no tali code on 
     }, seconds, { timeout: 30_000 });
   }
 
-  it('plays a camera with a token scoped to it; another camera\'s token gets 403, an expired one 401; DELETE ends it', async () => {
+  it('WHEP plays a camera with a token scoped to it; another camera\'s token gets 403, an expired one 401; DELETE ends it', async () => {
     const tb = await startBridge();
     await startCamera(tb, 'mqtt', { codec: 'VP8' });
     await tb.bridge.credentials.add('alice', 'viewer');
@@ -101,7 +103,19 @@ describe.skipIf(!available)('WHEP in Chromium, from a page with no tali code on 
     await page.close();
   });
 
-  it('plays a libpeer camera (H264 + PCMA) over HTTPS: firmware and player both unchanged', async () => {
+  it('the dashboard lists a libpeer camera online and plays it (H264 over wss://)', async () => {
+    const tb = await tlsBridge();
+    await startLibpeerDevice(tb, 'cam-lp1');
+    const password = await tb.bridge.credentials.add('alice', 'viewer');
+    const page = await openPage(browser, `https://localhost:${tb.bridge.httpPort}/`);
+    await signIn(page, 'alice', password);
+    await page.waitForSelector(deviceCard('cam-lp1', 'online'), { timeout: 15_000 });
+    expect((await watchAndPlay(page, 'cam-lp1')).videoWidth).toBeGreaterThan(0);
+    await screenshot(page, 'dashboard-libpeer');
+    await page.close();
+  });
+
+  it('WHEP plays a libpeer camera (H264 + PCMA) over HTTPS: firmware and player both unchanged', async () => {
     const tb = await tlsBridge();
     await startLibpeerDevice(tb, 'cam-lp1');
     await tb.bridge.credentials.add('alice', 'viewer');
