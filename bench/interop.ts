@@ -9,7 +9,7 @@
  * presented, requestVideoFrameCallback). Each round is a new MQTT connection and session; the interval between them
  * is the viewer's own setup, not measured.
  *
- * Lossy link: werift cameras (the device SDK) in a network namespace behind a user-space link (test/netlink) with
+ * Lossy link: werift cameras (the device SDK) and aiortc cameras (test/interop/camera.py) in a network namespace behind a user-space link (test/netlink) with
  * 20 ms delay each way and 0, 5 or 15 % loss each way; the bridge here. One offer per trial; success = the bridge
  * saw media within 15 s of the offer AND the camera connected too; a one-sided session (one side DTLS-connected, the
  * other not) counts separately. Needs root (namespaces, TUN).
@@ -168,25 +168,29 @@ async function chromiumFirstFrames(
   return { samples, failures };
 }
 
-export async function runLossy(options: { trials: number; cameras: number; losses: number[] }): Promise<BenchTable> {
+export async function runLossy(options: { trials: number; cameras: number; losses: number[]; stacks: ('werift' | 'aiortc')[] }): Promise<BenchTable> {
   const why = netHostUnavailable();
-  const columns = ['loss each way', 'offers', 'streaming ≤ 15 s', 'rate', 'p50 ms', 'p90 ms', 'one-sided'];
+  const columns = ['camera', 'loss each way', 'offers', 'streaming ≤ 15 s', 'rate', 'p50 ms', 'p90 ms', 'one-sided'];
   if (why) return { id: 'lossy', title: 'Camera sessions on a lossy link', columns, rows: [], notes: [`skipped: ${why}`] };
   const host = await NetHost.create();
   const tb = await createBridge({ host: host.gateway, logLevel: 'warn' });
   const rows: string[][] = [];
   const data: Record<string, unknown> = {};
   try {
-    for (const loss of options.losses) {
+    const noAiortc = aiortcUnavailable();
+    const stacks = options.stacks.filter((stack) => stack !== 'aiortc' || noAiortc === undefined);
+    for (const stack of stacks) for (const loss of options.losses) {
       await host.shape('both', { loss, delayMs: 20 });
       const trials = await cameraTrials(host, tb.bridge, {
         cameras: options.cameras,
         trialsPerCamera: Math.ceil(options.trials / options.cameras),
-        idPrefix: `lossy${Math.round(loss * 100)}x`,
+        idPrefix: `${stack}${Math.round(loss * 100)}x`,
+        stack,
       });
       const ok = trials.filter((t) => streamed(t));
       const times = ok.map((t) => t.bridge.streaming as number).sort((a, b) => a - b);
       rows.push([
+        stack,
         `${Math.round(loss * 100)} %`,
         String(trials.length),
         String(ok.length),
@@ -195,7 +199,7 @@ export async function runLossy(options: { trials: number; cameras: number; losse
         ms(percentile(times, 90)),
         String(trials.filter(oneSided).length),
       ]);
-      data[String(loss)] = trials;
+      data[`${stack} ${loss}`] = trials;
     }
   } finally {
     await tb.close();
@@ -207,7 +211,7 @@ export async function runLossy(options: { trials: number; cameras: number; losse
     columns,
     rows,
     notes: [
-      `werift cameras (device SDK) in a network namespace, ${options.cameras} at a time, one offer per trial; the link (test/netlink: TUN + user-space forwarder) adds 20 ms and the loss each way. Time to streaming: offer received → first RTP at the bridge. Goal at 15 %: ≥ 95 % within 15 s, no one-sided session.`,
+      `Cameras in a network namespace, ${options.cameras} at a time, one offer per trial: werift (the device SDK) and aiortc (test/interop/camera.py, OpenSSL DTLS: first retransmission after 1 s, doubling). The link (test/netlink: TUN + user-space forwarder) adds 20 ms and the loss each way. Time to streaming: offer received → first RTP at the bridge. Goal at 15 %: ≥ 95 % within 15 s, no one-sided session.`,
     ],
     data,
   };

@@ -54,7 +54,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         relay: () => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60 }),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 1 }),
-        lossy: () => runLossy({ trials: 2, cameras: 2, losses: [0.05] }),
+        lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
         fleet: () => runFleet({ devices: 20 }),
       }
     : {
@@ -66,7 +66,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
           runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, identities: 8 }),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 20 }),
-        lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15] }),
+        lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15], stacks: ['werift', 'aiortc'] }),
         fleet: () => runFleet({ devices: 1000 }),
       };
 }

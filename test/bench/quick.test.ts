@@ -13,7 +13,7 @@ import { expect, it, onTestFinished } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet'];
 
-it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 180_000 }, async () => {
+it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 240_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'tali-bench-quick-'));
   onTestFinished(() => rm(out, { recursive: true, force: true }));
   const child = spawn(process.execPath, ['bench/run.ts', '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
