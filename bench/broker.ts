@@ -73,7 +73,7 @@ async function connectPairs(port: number, n: number, adminSecret: string | undef
     const sub = await MiniMqtt.connect({
       port,
       // tali's client-ID space: a user's connections are named after it.
-      clientId: adminSecret !== undefined ? `bench-admin-${i}` : `bench-s-${i}`,
+      clientId: adminSecret !== undefined ? `bench-admin:${i}` : `bench-s-${i}`,
       ...(adminSecret !== undefined && { username: 'bench-admin', password: adminSecret }),
     });
     await sub.subscribe([topic], 1);

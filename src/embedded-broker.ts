@@ -89,6 +89,7 @@ export class EmbeddedBroker {
         identity.role === 'device' && identity.profile === 'libpeer'
           ? { topic: topics.device(identity.id, 'status'), payload: Buffer.from(libpeerCard('offline')), qos: 1, retain: true }
           : undefined,
+      topics,
       logger: log.child({ component: 'broker' }),
       shared: backend?.shared,
       connectTimeoutMs: config.mqttConnectTimeoutMs,
@@ -98,8 +99,15 @@ export class EmbeddedBroker {
         maxConnections: config.maxConnections,
         maxConnectionsPerAddress: config.maxConnectionsPerAddress,
         maxPendingConnections: config.maxPendingConnections,
+        maxPendingConnectionsPerAddress: config.maxPendingConnectionsPerAddress,
         publishRate: config.publishRate,
         publishBurst: config.publishBurst,
+      },
+      sessions: {
+        maxQueuedMessages: config.maxQueuedMessages,
+        maxQueuedBytes: config.maxQueuedBytes,
+        sessionExpiryS: config.sessionExpiryS,
+        maxStoredSessions: config.maxStoredSessions,
       },
     });
     if (backend) {

@@ -21,7 +21,7 @@ export interface BenchBridge {
  * maximum, for the options this version of tali has. Benchmarks measure capacity, so admission control is off.
  */
 export function withoutClientLimits(config: Partial<Record<OptionName, unknown>> = {}): Partial<Record<OptionName, unknown>> {
-  const limits = ['maxConnections', 'maxConnectionsPerAddress', 'maxPendingConnections', 'publishRate', 'publishBurst', 'maxSessions', 'maxViewers'];
+  const limits = ['maxConnections', 'maxConnectionsPerAddress', 'maxPendingConnections', 'maxPendingConnectionsPerAddress', 'publishRate', 'publishBurst', 'maxSessions', 'maxViewers'];
   const out: Record<string, unknown> = {};
   for (const name of limits) {
     const spec = (OPTIONS as Record<string, { type: string; max?: number }>)[name];

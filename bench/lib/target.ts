@@ -140,12 +140,13 @@ async function start(): Promise<void> {
   const { withoutClientLimits } = await import('./bridge.ts');
   const lifted = withoutClientLimits() as Record<string, number>;
   const limits = Object.fromEntries(
-    ['maxConnections', 'maxConnectionsPerAddress', 'maxPendingConnections', 'publishRate', 'publishBurst'].flatMap((k) => (lifted[k] ? [[k, lifted[k]]] : [])),
+    ['maxConnections', 'maxConnectionsPerAddress', 'maxPendingConnections', 'maxPendingConnectionsPerAddress', 'publishRate', 'publishBurst'].flatMap((k) => (lifted[k] ? [[k, lifted[k]]] : [])),
   );
   const broker = await Broker.create({
     id: 'bench',
     authenticate: passwordAuthenticator({ store: credentials, allowAnonymous: true }),
     access: new AccessPolicy(new Topics('tali')),
+    topics: new Topics('tali'),
     logger: pino({ level: 'silent' }),
     limits,
   });

@@ -45,7 +45,7 @@ async function clientFor(url: string, root: string, id: string, secret: string) 
   let entry = clients.get(id);
   if (entry) return entry;
   const topics = new Topics(root);
-  const client = await connectMqtt({ target: url, clientId: `${id}-${Math.random().toString(36).slice(2, 8)}`, username: id, password: secret });
+  const client = await connectMqtt({ target: url, clientId: `${id}:${Math.random().toString(36).slice(2, 8)}`, username: id, password: secret });
   const waiters = new Map<string, (sdp: string) => void>();
   client.on('message', (_t, payload) => {
     const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };

@@ -1,14 +1,16 @@
 /**
  * Connection limits checked when a connection is accepted, before any byte is read: total connections, connections
- * per remote address, and connections that have not completed CONNECT and authentication yet ("pending"). Pending
- * connections are the cheap ones for an attacker (open a socket, say nothing) and the costly ones for us (a scrypt
- * run each when they do send a password), so they get their own, smaller bound.
+ * per remote address, and connections that have not completed CONNECT and authentication yet ("pending"), in all and
+ * per address. Pending connections are the cheap ones for an attacker (open a socket, say nothing) and the costly
+ * ones for us (a password check each when they do send one), so they get their own, smaller bounds; the one per
+ * address keeps a single address from filling the pending pool and locking everyone else out.
  */
 
 export interface AdmissionLimits {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxPendingConnections: number;
+  maxPendingConnectionsPerAddress: number;
 }
 
 export type AdmissionVerdict = { ok: true; ticket: Ticket } | { ok: false; limit: keyof AdmissionLimits; value: number };
@@ -21,7 +23,8 @@ export interface Ticket {
 
 export class Admission {
   readonly #limits: AdmissionLimits;
-  readonly #perAddress = new Map<string, number>();
+  /** Connections per address: all of them, and those still pending. */
+  readonly #perAddress = new Map<string, { total: number; pending: number }>();
   #total = 0;
   #pending = 0;
 
@@ -41,13 +44,18 @@ export class Admission {
     const l = this.#limits;
     if (this.#total >= l.maxConnections) return { ok: false, limit: 'maxConnections', value: l.maxConnections };
     if (this.#pending >= l.maxPendingConnections) return { ok: false, limit: 'maxPendingConnections', value: l.maxPendingConnections };
-    const fromAddress = this.#perAddress.get(address) ?? 0;
-    if (fromAddress >= l.maxConnectionsPerAddress) {
+    const fromAddress = this.#perAddress.get(address) ?? { total: 0, pending: 0 };
+    if (fromAddress.total >= l.maxConnectionsPerAddress) {
       return { ok: false, limit: 'maxConnectionsPerAddress', value: l.maxConnectionsPerAddress };
+    }
+    if (fromAddress.pending >= l.maxPendingConnectionsPerAddress) {
+      return { ok: false, limit: 'maxPendingConnectionsPerAddress', value: l.maxPendingConnectionsPerAddress };
     }
     this.#total++;
     this.#pending++;
-    this.#perAddress.set(address, fromAddress + 1);
+    fromAddress.total++;
+    fromAddress.pending++;
+    this.#perAddress.set(address, fromAddress);
     let pending = true;
     let released = false;
     return {
@@ -57,15 +65,17 @@ export class Admission {
           if (!pending || released) return;
           pending = false;
           this.#pending--;
+          fromAddress.pending--;
         },
         release: () => {
           if (released) return;
           released = true;
-          if (pending) this.#pending--;
+          if (pending) {
+            this.#pending--;
+            fromAddress.pending--;
+          }
           this.#total--;
-          const left = (this.#perAddress.get(address) ?? 1) - 1;
-          if (left === 0) this.#perAddress.delete(address);
-          else this.#perAddress.set(address, left);
+          if (--fromAddress.total === 0) this.#perAddress.delete(address);
         },
       },
     };

@@ -9,11 +9,14 @@ import { Aedes, type AedesPublishPacket, type Client, type Connection, type Subs
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { AccessPolicy } from '../security/access.ts';
+import { clientIdOwner } from '../protocol/client-ids.ts';
+import type { Topics } from '../protocol/topics.ts';
+import { covers, type AccessPolicy } from '../security/access.ts';
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
 import { indexRetained } from './retained-index.ts';
+import { DEFAULT_SESSION_LIMITS, StoredSessions, type SessionLimits, type SessionPersistence } from './stored-sessions.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss' | 'internal';
 
@@ -22,11 +25,15 @@ export interface BrokerOptions {
   id: string;
   authenticate: Authenticator;
   access: AccessPolicy;
+  /** The protocol's topics (the bridge cards of dead nodes' wills, the protocol root operator rules cannot touch). */
+  topics: Topics;
   logger: Logger;
   /** Milliseconds a new connection may take to send CONNECT (default 10 000). */
   connectTimeoutMs?: number;
   /** Limits on clients from outside (./gate.ts); defaults fill what is not given. */
   limits?: Partial<BrokerLimits> | undefined;
+  /** Bounds on stored sessions (./stored-sessions.ts); defaults fill what is not given. */
+  sessions?: Partial<SessionLimits> | undefined;
   /**
    * A last will the bridge gives a connection whatever its CONNECT carried, e.g. the offline card of a libpeer device
    * (which sends none): published like any will when the connection ends without DISCONNECT, also by another node's
@@ -51,6 +58,8 @@ interface Peer {
   transport: Transport;
   address: string;
   identity?: Identity;
+  /** The client ID as sent in CONNECT (Aedes names a client that sent none itself). */
+  requestedClientId?: string;
   /** clientReady was reported, so clientGone will be: metrics gauges stay balanced. */
   ready?: boolean;
 }
@@ -62,7 +71,9 @@ export interface BrokerEvents {
   /** A client's SUBSCRIBE was acknowledged; `filters` are the ones granted. */
   subscribed: [clientId: string, identity: Identity, filters: string[]];
   authFailed: [transport: Transport, returnCode: number];
-  denied: [action: 'publish' | 'subscribe', role: string | undefined];
+  denied: [action: 'publish' | 'subscribe' | 'will' | 'forward', role: string | undefined];
+  /** A client's message refused with a protocol error code (counted in tali_errors_total). */
+  rejected: [code: 'TALI_ERR_RATE_LIMITED', role: string | undefined];
 }
 
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -71,6 +82,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #options: BrokerOptions;
   readonly #log: Logger;
   readonly #gate: ConnectionGate;
+  #sessions!: StoredSessions;
   #closed = false;
 
   private constructor(aedes: Aedes, options: BrokerOptions) {
@@ -88,6 +100,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         const topic = options.access.replyTopic(identity);
         if (topic) this.publish({ topic, payload: rateLimitedPayload(limits.publishRate), qos: 1, retain: false }).catch(() => {});
       },
+      onRateLimited: (identity) => this.emit('rejected', 'TALI_ERR_RATE_LIMITED', identity?.role),
     });
   }
 
@@ -103,17 +116,34 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (!shared) indexRetained((aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] }).persistence);
     const broker = new Broker(aedes, options);
     broker.#countRouting();
+    broker.#sessions = new StoredSessions((aedes as unknown as { persistence: SessionPersistence }).persistence, {
+      limits: { ...DEFAULT_SESSION_LIMITS, ...options.sessions },
+      shared: shared !== undefined,
+      identityOf: (client) => ('conn' in client ? broker.identityOf(client as Client) : undefined),
+      maySubscribe: (identity, clientId, filter) => broker.#maySubscribe(identity, clientId, filter),
+      mayReceive: (identity, clientId, topic) => broker.#mayReceive(identity, clientId, topic),
+      onLimit: (limit, fields) => broker.#gate.trip(limit, fields, 'stored session full: message not stored'),
+      onDropped: (clientId, reason) => broker.#log.info({ event: 'session_dropped', clientId, reason }, `stored session dropped: ${reason}`),
+    });
+    aedes.preConnect = (client, packet, callback) => {
+      const peer = broker.#peers.get(client.conn);
+      if (peer) peer.requestedClientId = packet.clientId;
+      callback(null, true);
+    };
     aedes.authenticate = broker.#authenticate;
     aedes.authorizePublish = broker.#authorizePublish;
     aedes.authorizeSubscribe = broker.#authorizeSubscribe;
+    aedes.authorizeForward = broker.#authorizeForward;
     aedes.on('clientReady', (client) => {
       const peer = broker.#peers.get(client.conn);
       if (peer?.identity === undefined) return;
       peer.ready = true;
+      broker.#sessions.attach(client);
       broker.emit('clientReady', client.id, peer.identity, peer.transport);
     });
     aedes.on('clientDisconnect', (client) => {
       const peer = broker.#peers.get(client.conn);
+      broker.#sessions.detach(client);
       if (peer?.ready) broker.emit('clientGone', client.id, peer.identity, peer.transport);
     });
     aedes.on('subscribe', (subscriptions, client) => {
@@ -155,9 +185,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * Closes every connected client whose identity matches, e.g. identities removed from the credential store or
-   * re-keyed. Its will is published (a removed camera goes offline like any other). Returns how many were closed.
+   * re-keyed. Its will is published (a removed camera goes offline like any other). Stored sessions of matching
+   * identities are dropped too, so none of them is resumed. Returns how many connections were closed.
    */
   disconnectWhere(predicate: (identity: Identity, clientId: string) => boolean, reason: string): number {
+    void this.#sessions.forgetWhere(predicate, reason);
     let closed = 0;
     for (const client of Object.values((this.aedes as unknown as { clients: Record<string, Client> }).clients)) {
       const peer = this.#peers.get(client.conn);
@@ -175,6 +207,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   identityOf(client: Client): Identity | undefined {
     return this.#peers.get(client.conn)?.identity;
+  }
+
+  /** Stored sessions (./stored-sessions.ts); cluster mode tells it about clients that moved to another node. */
+  get sessions(): StoredSessions {
+    return this.#sessions;
   }
 
   get connectedClients(): number {
@@ -231,6 +268,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#gate.close();
+    this.#sessions.close();
     return new Promise((resolve) => this.aedes.close(() => resolve()));
   }
 
@@ -250,15 +288,30 @@ export class Broker extends EventEmitter<BrokerEvents> {
       done(null, true);
       return;
     }
-    this.#options
-      .authenticate({ clientId: client.id, username, password, address: peer.address, transport: peer.transport })
+    const login = async (): Promise<Identity> => {
+      // MQTT-3.1.3-9: a client ID no identity can hold is refused as an identifier, before any password check.
+      const requested = peer.requestedClientId ?? '';
+      if (clientIdOwner(requested) === undefined) throw new AuthError(2, `client ID ${JSON.stringify(requested.slice(0, 80))} is not one tali accepts`);
+      const identity = await this.#options.authenticate({ clientId: client.id, username, password, address: peer.address, transport: peer.transport });
+      // MQTT-3.1.4-2 lets a new connection take over a client ID; only the identity that holds it may do that.
+      const holder = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
+      const held = holder && holder !== client ? this.#peers.get(holder.conn) : undefined;
+      if (held && (held.transport === 'internal' || held.identity?.role !== identity.role || held.identity?.id !== identity.id)) {
+        throw new AuthError(2, `client ID "${client.id}" is in use by another identity`);
+      }
+      // A will is a publish made later on the client's behalf, possibly by another node (cluster): checked now,
+      // topic and payload, like any publish; a client whose will it may not publish is not let in.
+      const will = (client as unknown as { _will?: { topic: string; payload: Buffer; retain: boolean } | null })._will;
+      if (will && !this.#mayPublish(identity, client.id, will.topic, will.retain, will.payload)) {
+        this.#denied(client, identity, 'will', will.topic);
+        throw new AuthError(5, `not allowed to publish its will to ${will.topic}`);
+      }
+      const present = await this.#sessions.resume(client.id, identity, client.clean);
+      if (present !== undefined) (client.conn as unknown as Partial<GuardedConnection>).presentSession?.(present);
+      return identity;
+    };
+    login()
       .then((identity) => {
-        // MQTT-3.1.4-2 lets a new connection take over a client ID; only the identity that holds it may do that.
-        const holder = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
-        const held = holder && holder !== client ? this.#peers.get(holder.conn) : undefined;
-        if (held && (held.transport === 'internal' || held.identity?.role !== identity.role || held.identity?.id !== identity.id)) {
-          throw new AuthError(2, `client ID "${client.id}" is in use by another identity`);
-        }
         peer.identity = identity;
         const will = this.#options.willFor?.(identity, client.id);
         // Aedes stores client._will as the will after authenticate (lib/handlers/connect.js storeWill).
@@ -282,11 +335,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     packet: AedesPublishPacket | { topic: string; retain: boolean },
     callback: (err?: Error | null) => void,
   ): void => {
-    // client is null for wills published by another node in a cluster; they were authorised when stored.
-    if (client === null) return callback(null);
+    if (client === null) return callback(this.willAllowedWithoutClient(packet) ? null : new Error(`will not allowed on ${packet.topic}`));
     const identity = this.identityOf(client);
     const payload = 'payload' in packet ? packet.payload : undefined;
-    if (identity !== undefined && this.#options.access.canPublish(identity, packet.topic, packet.retain, payload)) {
+    if (identity !== undefined && this.#mayPublish(identity, client.id, packet.topic, packet.retain, payload)) {
       return callback(null);
     }
     this.#denied(client, identity, 'publish', packet.topic);
@@ -300,18 +352,78 @@ export class Broker extends EventEmitter<BrokerEvents> {
     callback: (err: Error | null, sub?: Subscription | null) => void,
   ): void => {
     const identity = this.identityOf(client);
-    if (identity !== undefined && this.#options.access.canSubscribe(identity, sub.topic)) return callback(null, sub);
+    if (identity !== undefined && this.#maySubscribe(identity, client.id, sub.topic)) return callback(null, sub);
     this.#denied(client, identity, 'subscribe', sub.topic);
     callback(null, null); // SUBACK 0x80 for this filter (MQTT-3.9.3); the connection stays up
   };
 
-  #denied(client: Client, identity: Identity | undefined, action: 'publish' | 'subscribe', topic: string): void {
+  /**
+   * Every delivery, whatever its path (live, retained at SUBSCRIBE, queued in a stored session and sent at the next
+   * CONNECT), is checked against the receiving client's rights as they are now and against the subscriptions it
+   * holds now; Aedes' default forwards everything it matched. A copy goes out when it must change:
+   * - MQTT-3.8.4-6 / MQTT-3.3.5-1: never above the QoS granted to the client's matching subscription. Aedes looks
+   *   the subscription up by topic name (lib/client.js:140), which misses wildcard filters, so a retained QoS 1 card
+   *   reached a QoS 0 `device/+/status` subscription at QoS 1.
+   * - MQTT-3.3.1-3: the DUP flag of the publisher's packet is not passed on.
+   * For a queued message Aedes only reads whether this returns something (lib/handlers/connect.js:281); its DUP
+   * flag comes from the store (./stored-sessions.ts).
+   */
+  readonly #authorizeForward = (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
+    const identity = this.identityOf(client);
+    if (identity === undefined) return null;
+    const granted = grantedQos(client, packet.topic);
+    if (granted === undefined) return null;
+    if (!this.#mayReceive(identity, client.id, packet.topic)) {
+      this.#denied(client, identity, 'forward', packet.topic);
+      return null;
+    }
+    if (packet.qos <= granted && !packet.dup) return packet;
+    return { ...packet, qos: Math.min(packet.qos, granted) as AedesPublishPacket['qos'], dup: false };
+  };
+
+  #mayPublish(identity: Identity, _clientId: string, topic: string, retain: boolean, payload: Buffer | string | undefined): boolean {
+    return this.#options.access.canPublish(identity, topic, retain, payload);
+  }
+
+  #maySubscribe(identity: Identity, _clientId: string, filter: string): boolean {
+    return this.#options.access.canSubscribe(identity, filter);
+  }
+
+  /** A topic name is a filter without wildcards: whoever may subscribe to it may receive what is published on it. */
+  #mayReceive(identity: Identity, clientId: string, topic: string): boolean {
+    return this.#maySubscribe(identity, clientId, topic);
+  }
+
+  /**
+   * Cluster: a node publishes the wills of a dead node's clients without a client (aedes.js _clearWills). Each will
+   * was checked at its CONNECT (`#authenticate`); as a second line, it must lie in the topics of the identity its
+   * client ID names, or be the dead node's own bridge card. ./cluster.ts drops the others before Aedes sees them
+   * (Aedes stops its whole will sweep at the first refused one).
+   */
+  willAllowedWithoutClient(will: { topic: string; retain: boolean; payload?: Buffer | string; clientId?: string; brokerId?: string }): boolean {
+    if (will.brokerId !== undefined && will.topic === this.#options.topics.bridge(will.brokerId)) return true;
+    const owner = clientIdOwner(will.clientId ?? '');
+    if (owner === undefined) return false;
+    return (['device', 'viewer'] as const).some((role) => this.#options.access.canPublish({ role, id: owner }, will.topic, will.retain, will.payload));
+  }
+
+  #denied(client: Client, identity: Identity | undefined, action: 'publish' | 'subscribe' | 'will' | 'forward', topic: string): void {
     const peer = this.#peers.get(client.conn);
     this.emit('denied', action, identity?.role);
-    this.#log.warn(
+    // A refused delivery follows a subscription that was allowed (rights changed since, or a wide operator rule).
+    this.#log[action === 'forward' ? 'debug' : 'warn'](
       { event: 'denied', action, topic, clientId: client.id, role: identity?.role, identity: identity?.id, address: peer?.address },
       `${action} denied`,
     );
   }
+}
+
+/** The highest QoS granted to the client's subscriptions that match `topic` (MQTT §4.7), if any matches. */
+function grantedQos(client: Client, topic: string): number | undefined {
+  let granted: number | undefined;
+  for (const [filter, sub] of Object.entries((client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions)) {
+    if (covers(filter, topic) && (granted === undefined || sub.qos > granted)) granted = sub.qos;
+  }
+  return granted;
 }
 

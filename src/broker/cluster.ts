@@ -232,7 +232,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       }
       cb();
     });
-    this.#guardWills(aedes);
+    this.#guardWills(broker);
     const tick = () => {
       if (this.#closed) return;
       if (this.#proven && performance.now() - this.#lastEcho > 4 * this.#probeMs) this.#down('Redis did not route the probe in time');
@@ -303,6 +303,12 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       if (id !== aedes.id) (broker.aedes.brokers as Record<string, number>)[id] = Date.now();
       cb();
     });
+    // A client that connected to another node takes its stored session there; that node expires it from now on.
+    mq.mq.on('$SYS/+/new/clients', (packet, cb) => {
+      const node = (packet as unknown as { topic: string }).topic.split('/')[1];
+      if (node !== aedes.id) broker.sessions.movedAway(packet.payload.toString());
+      cb();
+    });
 
     const authenticate = aedes.authenticate;
     aedes.authenticate = (client, user, password, done) => {
@@ -358,8 +364,11 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       });
     };
 
+    // After the broker's own check (rights, subscription QoS): the cluster rule narrows it further.
+    const authorizeForward = aedes.authorizeForward;
     aedes.authorizeForward = (client, packet) => {
-      if (packet.brokerId === aedes.id || !rules.localOnly(packet.topic) || !isBridge(client)) return packet;
+      const forwarded = authorizeForward(client, packet);
+      if (!forwarded || packet.brokerId === aedes.id || !rules.localOnly(packet.topic) || !isBridge(client)) return forwarded;
       return null;
     };
   }
@@ -459,7 +468,8 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
    * while Redis is away or just back, and a dead node's will is deleted instead of published when its client has
    * a will on a live node (it reconnected there).
    */
-  #guardWills(aedes: Aedes): void {
+  #guardWills(broker: Broker): void {
+    const aedes = broker.aedes;
     const persistence = this.persistence as WillPersistence;
     const original = persistence.streamWill.bind(persistence);
     const backend = this;
@@ -473,6 +483,11 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       const moved = new Set(all.filter((w) => alive[w.brokerId] !== undefined).map((w) => w.clientId));
       for (const will of all) {
         if (alive[will.brokerId] !== undefined) continue;
+        if (!broker.willAllowedWithoutClient(will as Will & { topic: string; retain: boolean })) {
+          backend.#log.warn({ event: 'denied', action: 'will', clientId: will.clientId, deadNode: will.brokerId }, 'dead node: a will outside its client\'s topics dropped');
+          await persistence.delWill({ id: will.clientId, brokerId: will.brokerId });
+          continue;
+        }
         if (moved.has(will.clientId)) {
           backend.#log.info({ clientId: will.clientId, deadNode: will.brokerId }, 'dead node: client already reconnected elsewhere, its old will dropped');
           await persistence.delWill({ id: will.clientId, brokerId: will.brokerId });

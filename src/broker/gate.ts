@@ -25,7 +25,10 @@ export interface BrokerLimits extends AdmissionLimits {
   maxClientBufferBytes: number;
   /** PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets per second per client (the token bucket's refill). */
   publishRate: number;
-  /** Packets a client may send at once above the rate; also how many may be dropped in a row before it is closed. */
+  /**
+   * Packets a client may send at once above the rate; also how many may be dropped within about a second before it
+   * is closed (drops count down at publishBurst a second).
+   */
   publishBurst: number;
 }
 
@@ -38,6 +41,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxConnections: 5000,
   maxConnectionsPerAddress: 256,
   maxPendingConnections: 256,
+  maxPendingConnectionsPerAddress: 32,
   publishRate: 20,
   publishBurst: 50,
 };
@@ -57,6 +61,8 @@ export interface GateOptions {
   identityOf: (conn: GuardedConnection) => Identity | undefined;
   /** Tells a client it is over the rate limit (an `error` on its own down topic). */
   notifyRateLimited: (identity: Identity) => void;
+  /** A message was dropped over the rate limit (counted as a TALI_ERR_RATE_LIMITED refusal). */
+  onRateLimited: (identity: Identity | undefined) => void;
 }
 
 interface GateState {
@@ -66,8 +72,13 @@ interface GateState {
   /** Shared by the identity's connections, from CONNACK on. */
   bucket: TokenBucket | undefined;
   releaseBucket: () => void;
-  /** Packets dropped over the rate limit since the last one let through. */
+  /**
+   * Packets dropped over the rate limit, counting down at publishBurst a second (at `dropsAt`). A client that keeps
+   * sending faster than publishRate + publishBurst a second passes publishBurst and is closed, however its sends
+   * interleave with the bucket's refills.
+   */
   drops: number;
+  dropsAt: number;
   /** When the client was last told it is over the rate (performance.now()). */
   noticedAt: number;
   /** SUBSCRIBE/UNSUBSCRIBE let through on an empty bucket on this connection. */
@@ -103,7 +114,7 @@ export class ConnectionGate {
   accept(stream: Duplex, transport: string, address: string, handle: (conn: GuardedConnection) => void): GuardedConnection | undefined {
     const admitted = this.#admission.admit(address);
     if (!admitted.ok) {
-      this.#trip(admitted.limit, { address, transport, value: admitted.value }, 'connection refused: limit reached');
+      this.trip(admitted.limit, { address, transport, value: admitted.value }, 'connection refused: limit reached');
       refuseAtAccept(stream);
       return undefined;
     }
@@ -115,6 +126,7 @@ export class ConnectionGate {
       bucket: undefined,
       releaseBucket: () => {},
       drops: 0,
+      dropsAt: 0,
       noticedAt: 0,
       subscribesOverRate: 0,
       timer: undefined,
@@ -130,7 +142,7 @@ export class ConnectionGate {
     );
     this.#states.set(conn, state);
     state.timer = setTimeout(() => {
-      this.#trip('connectTimeoutMs', { address, transport, value: connectTimeoutMs }, 'no CONNACK in time: connection closed');
+      this.trip('connectTimeoutMs', { address, transport, value: connectTimeoutMs }, 'no CONNACK in time: connection closed');
       conn.destroy();
     }, connectTimeoutMs);
     conn.once('close', () => {
@@ -179,12 +191,11 @@ export class ConnectionGate {
   /** The rate limit: PUBLISH, SUBSCRIBE and UNSUBSCRIBE take a token each; acknowledgements and pings are free. */
   #inspect(conn: GuardedConnection, state: GateState, fields: PacketFields): GuardDecision {
     const counted = fields.type === PACKET.PUBLISH || fields.type === PACKET.SUBSCRIBE || fields.type === PACKET.UNSUBSCRIBE;
-    if (!counted || state.bucket === undefined || state.bucket.take()) {
-      state.drops = 0;
-      return 'pass';
-    }
-    state.drops++;
+    if (!counted || state.bucket === undefined || state.bucket.take()) return 'pass';
     const { publishRate, publishBurst } = this.#options.limits;
+    const now = performance.now();
+    state.drops = Math.max(0, state.drops - ((now - state.dropsAt) / 1000) * publishBurst) + 1;
+    state.dropsAt = now;
     const identity = this.#options.identityOf(conn);
     const who = { address: state.address, transport: state.transport, role: identity?.role, identity: identity?.id };
     // A dropped SUBSCRIBE could only be answered with a lie (a SUBACK for nothing); a flood past the burst is no
@@ -194,10 +205,10 @@ export class ConnectionGate {
       if (++state.subscribesOverRate <= FREE_SUBSCRIBES) return 'pass';
     }
     if (fields.type !== PACKET.PUBLISH || state.drops > publishBurst) {
-      return { close: `over ${publishRate} messages/s (${state.drops} dropped in a row)`, limit: 'publishRate' };
+      return { close: `over ${publishRate} messages/s (more than ${publishBurst} dropped within a second)`, limit: 'publishRate' };
     }
-    this.#trip('publishRate', { ...who, value: publishRate, topic: fields.topic }, 'over the message rate: message dropped');
-    const now = performance.now();
+    this.trip('publishRate', { ...who, value: publishRate, topic: fields.topic }, 'over the message rate: message dropped');
+    this.#options.onRateLimited(identity);
     if (identity !== undefined && now - state.noticedAt >= 1000) {
       // At most one notice per second: the refusal must not become an amplifier.
       state.noticedAt = now;
@@ -210,7 +221,7 @@ export class ConnectionGate {
     const identity = this.#options.identityOf(conn);
     const fields = { address: state.address, transport: state.transport, role: identity?.role, identity: identity?.id, reason: refusal.reason };
     if (refusal.limit !== undefined) {
-      this.#trip(refusal.limit, fields, 'limit exceeded: connection closed');
+      this.trip(refusal.limit, fields, 'limit exceeded: connection closed');
       return;
     }
     const clause = refusal.clause ?? 'MQTT';
@@ -218,7 +229,8 @@ export class ConnectionGate {
     this.#log.warn('refused', { event: 'refused', clause, ...fields }, `${clause}: connection closed`);
   }
 
-  #trip(limit: string, fields: Record<string, unknown>, message: string): void {
+  /** Counts a tripped limit and logs it (throttled). */
+  trip(limit: string, fields: Record<string, unknown>, message: string): void {
     this.counters.limits[limit] = (this.counters.limits[limit] ?? 0) + 1;
     this.#log.warn('limit', { event: 'limit', limit, ...fields }, message);
   }

@@ -69,6 +69,9 @@ export class GuardedConnection extends Duplex {
   /** The socket ended; push EOF once the packets before it are through. */
   #ended = false;
   #eof = false;
+  /** Bytes sent so far, while the CONNACK (the first 4) is going out. */
+  #sentBefore = 0;
+  #sessionPresent: boolean | undefined;
 
   constructor(raw: Duplex, options: GuardOptions, hooks: GuardHooks) {
     super({ allowHalfOpen: false, writableHighWaterMark: options.maxBufferedBytes });
@@ -84,6 +87,14 @@ export class GuardedConnection extends Duplex {
     });
     raw.on('error', (err: Error) => this.destroy(err));
     raw.once('close', () => this.destroy());
+  }
+
+  /**
+   * Sets the Session Present flag of the CONNACK that the broker is about to send (MQTT-3.2.2-2): Aedes derives it
+   * from stored subscriptions only (see ./stored-sessions.ts). Call before the CONNACK is written.
+   */
+  presentSession(present: boolean): void {
+    this.#sessionPresent = present;
   }
 
   /** CONNACK 0 was sent: let the client's next packets through. */
@@ -123,10 +134,21 @@ export class GuardedConnection extends Duplex {
 
   #send(chunk: Buffer): void {
     if (this.#state === 'closed' || this.raw.destroyed) return;
+    if (this.#sentBefore < 4) chunk = this.#patchConnack(chunk);
     this.raw.write(chunk);
     if (this.raw.writableLength > this.#options.maxBufferedBytes) {
       this.#refuse({ limit: 'maxClientBufferBytes', reason: `client is not reading: ${this.raw.writableLength} bytes waiting` });
     }
+  }
+
+  /** The first packet a server sends is its CONNACK (MQTT-3.2.0-1): 0x20 0x02 flags return-code. */
+  #patchConnack(chunk: Buffer): Buffer {
+    const at = 2 - this.#sentBefore;
+    this.#sentBefore += chunk.length;
+    if (this.#sessionPresent === undefined || at < 0 || at >= chunk.length) return chunk;
+    const patched = Buffer.from(chunk);
+    patched[at] = this.#sessionPresent ? 0x01 : 0x00;
+    return patched;
   }
 
   readonly #onData = (chunk: Buffer): void => {

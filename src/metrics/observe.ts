@@ -15,6 +15,7 @@ export function observeBroker(metrics: BridgeMetrics, broker: Broker): void {
   broker.on('clientGone', (_id, identity, transport) => metrics.clientGone(transport, identity?.role ?? 'none'));
   broker.on('authFailed', (transport) => metrics.authFailed(transport));
   broker.on('denied', (action, role) => metrics.denied(action, role ?? 'none'));
+  broker.on('rejected', (code) => metrics.error(code));
   metrics.countGate(() => broker.gate.counters);
 }
 

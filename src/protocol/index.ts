@@ -3,6 +3,7 @@
  * Node-only: it runs in firmware test harnesses, browsers and the bridge alike.
  */
 export * from './candidate.ts';
+export * from './client-ids.ts';
 export * from './codec.ts';
 export * from './errors.ts';
 export * from './limits.ts';

@@ -5,11 +5,13 @@
  * dropped whenever the store file changes (so a removed identity cannot log in again).
  *
  * Client IDs name MQTT sessions, and a new connection with a connected client's ID takes its session over
- * (MQTT-3.1.4-2). So each identity gets its own part of the client ID space: a device exactly its ID, a viewer or
- * admin its name or its name followed by "-" (the viewer SDK adds a random suffix per tab), and never the ID of a
- * registered device. The broker also refuses an ID that another identity holds at that moment.
+ * (MQTT-3.1.4-2). So each identity gets its own part of the client ID space (src/protocol/client-ids.ts): a device
+ * exactly its ID, a viewer or admin its name or its name followed by ":" and a suffix (the viewer SDK adds a random
+ * one per tab), and never the ID of a registered device. The broker also refuses an ID that another identity holds
+ * at that moment.
  */
 import { createHash } from 'node:crypto';
+import { CLIENT_ID_SEPARATOR, clientIdOwner } from '../protocol/client-ids.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore } from './credentials.ts';
 import { AuthError, type Authenticator, type Identity } from './identity.ts';
@@ -104,8 +106,8 @@ function checkClientId(identity: Identity, clientId: string, store: CredentialSt
     if (clientId !== identity.id) throw new AuthError(2, `client ID must be the device ID "${identity.id}"`);
     return;
   }
-  if (clientId !== identity.id && !clientId.startsWith(`${identity.id}-`)) {
-    throw new AuthError(2, `client ID must be "${identity.id}" or start with "${identity.id}-"`);
+  if (clientIdOwner(clientId) !== identity.id) {
+    throw new AuthError(2, `client ID must be "${identity.id}" or start with "${identity.id}${CLIENT_ID_SEPARATOR}"`);
   }
   if (store.lookup(clientId)?.role === 'device') throw new AuthError(2, `client ID "${clientId}" belongs to a device`);
 }

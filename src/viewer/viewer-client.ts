@@ -13,7 +13,7 @@ import { TypedEmitter } from '../client/emitter.ts';
 import { publish, subscribe, withTimeout, type MqttConnector } from '../client/mqtt-link.ts';
 import {
   assertValidId, decode, DEFAULT_ROOT, DuplicateFilter, encode, ProtocolError, PROTOCOL_VERSION, SequenceCounter, Topics,
-  type BridgeStatus, type Leave, type Message, type MessageOnChannel,
+  viewerClientId, type BridgeStatus, type Leave, type Message, type MessageOnChannel,
 } from '../protocol/index.ts';
 import { DeviceDirectory, type DeviceEntry } from './device-directory.ts';
 import type { ViewerPeerFactory } from './viewer-peer.ts';
@@ -243,7 +243,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now(), connection: this.#connection };
     return {
       // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
-      clientId: `${this.user}-${randomId(8)}`,
+      clientId: viewerClientId(this.user, randomId(8)),
       username: this.user,
       password: typeof credential === 'string' ? credential : credential.secret,
       will: { topic: this.topics.viewer(this.user, 'up'), payload: encode(leave), qos: 1, retain: false },

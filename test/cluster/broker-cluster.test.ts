@@ -15,7 +15,7 @@ import { Topics } from '../../src/protocol/topics.ts';
 import { AccessPolicy } from '../../src/security/access.ts';
 import type { Identity } from '../../src/security/identity.ts';
 import { describeWith, startRedis, type Service } from '../helpers/services.ts';
-import { Inbox, until, withTimeout } from '../helpers/wait.ts';
+import { eventually, Inbox, until, withTimeout } from '../helpers/wait.ts';
 
 const topics = new Topics('tali');
 const log = pino({ level: 'silent' });
@@ -35,6 +35,7 @@ async function startNode(id: string, redisUrl: string, holdMs = 10_000): Promise
     // user name "viewer-…" is a viewer, anything else a device named by its user name
     authenticate: async ({ username }) => (username?.startsWith('viewer-') ? { role: 'viewer', id: username } : { role: 'device', id: username ?? '' }) as Identity,
     access: new AccessPolicy(topics),
+    topics,
     logger: log,
     shared: backend.shared,
   });
@@ -131,6 +132,43 @@ describeWith(['redis-server'], 'broker cluster on a real Redis', () => {
     await viewer.subscribeAsync(will.topic, { qos: 1 });
     expect(await inbox.next(() => true)).toEqual({ state: 'online', n: 2 });
     expect(seen.messages.map((m) => m.json)).toEqual([{ state: 'online', n: 1 }, { state: 'online', n: 2 }]);
+  });
+
+  it("finding 9: a will outside its client's topics is refused at CONNECT on every node, and a dead node's such will is never published", async () => {
+    const forged = { topic: topics.device('cam-v', 'status'), payload: Buffer.from('{"state":"offline","forged":true}'), qos: 1 as const, retain: true };
+    for (const node of [a, b]) {
+      const refused = await connectMqtt({ target: node.url, clientId: 'cam-w', username: 'cam-w', password: 'x', will: forged }).then(
+        (c) => (c.end(true), undefined),
+        (err: Error & { code?: number }) => err,
+      );
+      expect(refused?.code, node.broker.aedes.id).toBe(5);
+    }
+    const victim = track(await device(a, 'cam-v'));
+    await victim.publishAsync(forged.topic, '{"state":"online"}', { qos: 1, retain: true });
+    const watcher = track(await connectMqtt({ target: b.url, clientId: 'viewer-9-a', username: 'viewer-9', password: 'x' }));
+    const seen = new Inbox(watcher);
+    await watcher.subscribeAsync(topics.allDevices('status'), { qos: 1 });
+    await seen.next((j) => j.state === 'online');
+
+    // A will stored by a node that did not check it (an older version), then the node dies: the survivors must not
+    // publish it. Its own camera's will, in its own topics, is published as usual.
+    const dead = await startNode('node-dead', redis.url);
+    const wills = (dead.broker.aedes as unknown as { persistence: unknown }).persistence as { putWill(client: { id: string }, packet: object): Promise<void> };
+    await wills.putWill({ id: 'cam-w' }, { cmd: 'publish', ...forged });
+    await wills.putWill({ id: 'cam-d' }, { cmd: 'publish', topic: topics.device('cam-d', 'status'), payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: true });
+    await dead.backend.close();
+    await dead.tcp.close(0);
+    expect(await seen.next((j, t) => t === topics.device('cam-d', 'status'), 15_000, "the dead node's camera will")).toEqual({ state: 'offline' });
+    // Published or not, the sweep deletes a will it has handled; the sentinel then comes after anything it published.
+    const stored = a.backend.persistence as { streamWill(brokers?: object): AsyncIterable<{ clientId: string }> };
+    await eventually(async () => {
+      for await (const will of stored.streamWill({})) if (will.clientId === 'cam-w') return false;
+      return true;
+    }, 10_000, 'the forged will to be handled');
+    await victim.publishAsync(forged.topic, '{"state":"online","n":"sentinel"}', { qos: 1, retain: true });
+    await seen.next((j) => j.n === 'sentinel');
+    expect(seen.messages.filter((m) => m.json?.forged)).toEqual([]);
+    await dead.broker.close();
   });
 
   it('refuses CONNECT with 3 while Redis is away, holds a QoS 1 publish and delivers it once Redis is back', async () => {

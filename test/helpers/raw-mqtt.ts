@@ -199,10 +199,19 @@ export class RawConnection {
   async next(type: number, ms = 5000): Promise<RawPacket> {
     let wake!: () => void;
     const found = new Promise<RawPacket>((resolve, reject) => {
+      // Settled once: the waiter leaves the set only after the promise settles, and a packet that arrives in
+      // between must stay for the next call instead of being taken by this one.
+      let settled = false;
       wake = () => {
+        if (settled) return;
         const i = this.packets.findIndex((p) => p.type === type);
-        if (i >= 0) return resolve(this.packets.splice(i, 1)[0] as RawPacket);
-        if (this.#isClosed) reject(new Error(`connection closed before a packet of type ${type}`));
+        if (i >= 0) {
+          settled = true;
+          resolve(this.packets.splice(i, 1)[0] as RawPacket);
+        } else if (this.#isClosed) {
+          settled = true;
+          reject(new Error(`connection closed before a packet of type ${type}`));
+        }
       };
       this.#waiters.add(wake);
       wake();

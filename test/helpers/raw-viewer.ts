@@ -41,7 +41,7 @@ export async function connectRawViewer(tb: TestBridge, transport: Transport, id 
     qos: 1 as const,
     retain: false,
   };
-  const client = await connectMqtt({ target: tb.urlFor(transport), clientId: `${id}-${Math.random().toString(36).slice(2, 8)}`, username: id, password: secret, will });
+  const client = await connectMqtt({ target: tb.urlFor(transport), clientId: `${id}:${Math.random().toString(36).slice(2, 8)}`, username: id, password: secret, will });
   onTestFinished(() => client.endAsync(true));
   const down = new Inbox(client);
   await client.subscribeAsync(topics.viewer(id, 'down'), { qos: 1 });

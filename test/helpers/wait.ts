@@ -81,3 +81,12 @@ export async function until(condition: () => boolean, ms: number, what: string):
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** `until` for a condition that must be read asynchronously (e.g. through a persistence interface). */
+export async function eventually(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -52,7 +52,7 @@ describe.each(TRANSPORTS)('access rules over %s', (transport) => {
   it('a viewer cannot publish an offer as a device', async () => {
     const tb = await startBridge();
     const secret = await tb.bridge.credentials.add('alice', 'viewer');
-    const viewer = await login(tb, transport, 'alice-tab1', 'alice', secret);
+    const viewer = await login(tb, transport, 'alice:tab1', 'alice', secret);
     const closed = closedSoon(viewer);
     viewer.publishAsync(tb.bridge.topics.device('cam1', 'up'), '{"v":1,"type":"offer"}', { qos: 1 }).catch(() => {});
     await closed;

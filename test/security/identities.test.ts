@@ -77,7 +77,7 @@ describe('tali device / tali user against a running bridge', () => {
   it('user add / remove, list, and errors with stable codes', async () => {
     const tb = await startBridge();
     const added = await tali('user', 'add', 'alice', '--role', 'viewer', '--data-dir', tb.dataDir, '--quiet');
-    const viewer = await connectMqtt({ target: tb.bridge.wsUrl, clientId: 'alice-x1', username: 'alice', password: added.out.trim() });
+    const viewer = await connectMqtt({ target: tb.bridge.wsUrl, clientId: 'alice:x1', username: 'alice', password: added.out.trim() });
     expect(JSON.parse((await tali('user', 'list', '--json', '--data-dir', tb.dataDir)).out)).toEqual(
       expect.arrayContaining([expect.objectContaining({ id: 'alice', role: 'viewer' }), expect.objectContaining({ id: 'admin', role: 'admin' })]),
     );
@@ -98,21 +98,21 @@ describe('viewer tokens', () => {
     const { out } = await tali('user', 'token', 'alice', '--devices', 'cam1', '--ttl', '10m', '--data-dir', tb.dataDir);
     const token = out.trim();
     expect((await stat(join(tb.dataDir, 'token.key'))).mode & 0o777).toBe(0o600);
-    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice-1', username: 'alice', password: token });
+    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice:1', username: 'alice', password: token });
     await viewer.subscribeAsync(tb.bridge.topics.device('cam1', 'status'), { qos: 1 });
     await expect(viewer.subscribeAsync(tb.bridge.topics.device('cam2', 'status'), { qos: 1 })).rejects.toThrow();
     await expect(viewer.subscribeAsync(tb.bridge.topics.allDevices('status'), { qos: 1 })).rejects.toThrow();
     await viewer.endAsync();
     await expect(connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'bob-1', username: 'bob', password: token })).rejects.toThrow(/bad user ?name/i);
     const tampered = token.slice(0, -2) + (token.endsWith('A') ? 'BB' : 'AA');
-    await expect(connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice-2', username: 'alice', password: tampered })).rejects.toThrow(/bad user ?name/i);
+    await expect(connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice:2', username: 'alice', password: tampered })).rejects.toThrow(/bad user ?name/i);
   });
 
   it('a token scoped to cam1 may ask to watch cam1 but not cam2 (disconnected, logged)', async () => {
     const tb = await startBridge();
     await tb.bridge.credentials.add('alice', 'viewer');
     const token = (await tali('user', 'token', 'alice', '--devices', 'cam1', '--data-dir', tb.dataDir)).out.trim();
-    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice-1', username: 'alice', password: token });
+    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice:1', username: 'alice', password: token });
     const up = tb.bridge.topics.viewer('alice', 'up');
     const watch = (deviceId: string, sessionId: string) => JSON.stringify({ v: 1, type: 'watch', sessionId, seq: 1, ts: Date.now(), deviceId, sdp: 'v=0\r\n' });
     await viewer.publishAsync(up, watch('cam1', 'watch-in-scope'), { qos: 1 });
@@ -149,7 +149,7 @@ describe('viewer tokens', () => {
     expect((await postToken(tb, `Bearer ${refreshed.json.token as string}`, { devices: '*' })).status).toBe(403);
     expect((await postToken(tb, basic('alice', password), { sub: 'admin' })).status).toBe(403);
     // Refresh = reconnect MQTT with the new token (MQTT 3.1.1 cannot re-authenticate a live connection).
-    const viewer = await connectMqtt({ target: tb.bridge.wsUrl, clientId: 'alice-tab', username: 'alice', password: refreshed.json.token as string });
+    const viewer = await connectMqtt({ target: tb.bridge.wsUrl, clientId: 'alice:tab', username: 'alice', password: refreshed.json.token as string });
     const gone = closed(viewer, "the removed user's token connection to close");
     await tb.bridge.credentials.remove('alice');
     await gone;
