@@ -14,6 +14,7 @@ import { connectInProcess } from './broker/in-process.ts';
 import { TcpListener } from './broker/tcp.ts';
 import { WebSocketListener } from './broker/websocket.ts';
 import { libpeerPrefixes, type BridgeConfig } from './config/config.ts';
+import { TaliError } from './errors.ts';
 import { originCheck } from './http/origin.ts';
 import type { HttpServer } from './http/server.ts';
 import { connectMqtt } from './mqtt/connect.ts';
@@ -23,6 +24,7 @@ import type { RelayPlacement } from './relay/relay.ts';
 import { AccessPolicy } from './security/access.ts';
 import { passwordAuthenticator } from './security/authenticator.ts';
 import type { CredentialStore } from './security/credentials.ts';
+import { AclFile } from './security/operator-acl.ts';
 import { RevocationWatcher } from './security/revocation.ts';
 import { TOKEN_PATH, tokenRoute } from './security/token-route.ts';
 import { tokenKeyLoader } from './security/tokens.ts';
@@ -46,12 +48,15 @@ export class EmbeddedBroker {
   readonly ws: WebSocketListener;
   /** Closes the connections of identities removed from (or re-keyed in) the credential store. */
   readonly revocation: RevocationWatcher;
+  /** The operator's rule file (option aclFile), reloaded on change. */
+  readonly aclFile: AclFile | undefined;
   readonly #config: BridgeConfig;
 
-  private constructor(broker: Broker, backend: RedisBackend | undefined, options: EmbeddedBrokerOptions) {
+  private constructor(broker: Broker, backend: RedisBackend | undefined, aclFile: AclFile | undefined, options: EmbeddedBrokerOptions) {
     const { config, tls } = options;
     this.broker = broker;
     this.backend = backend;
+    this.aclFile = aclFile;
     this.#config = config;
     this.tcp = new TcpListener(broker, {});
     this.tls = tls ? new TcpListener(broker, { tls }) : undefined;
@@ -70,6 +75,7 @@ export class EmbeddedBroker {
   /** Creates the broker (on Redis in cluster mode, after Redis answered); listeners start with `listen()`. */
   static async create(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const { config, log, topics } = options;
+    const aclFile = await openAclFile(config, log);
     let backend: RedisBackend | undefined;
     if (config.cluster !== '') {
       backend = new RedisBackend({ url: config.cluster, logger: log.child({ component: 'cluster' }), heartbeatIntervalMs: config.clusterHeartbeatMs });
@@ -77,6 +83,7 @@ export class EmbeddedBroker {
         await backend.connected(10_000);
       } catch (err) {
         await backend.close();
+        aclFile?.close();
         throw err;
       }
     }
@@ -90,6 +97,7 @@ export class EmbeddedBroker {
           ? { topic: topics.device(identity.id, 'status'), payload: Buffer.from(libpeerCard('offline')), qos: 1, retain: true }
           : undefined,
       topics,
+      operatorRules: aclFile && (() => aclFile.rules),
       logger: log.child({ component: 'broker' }),
       shared: backend?.shared,
       connectTimeoutMs: config.mqttConnectTimeoutMs,
@@ -121,10 +129,11 @@ export class EmbeddedBroker {
       if (!(await backend.whenAvailable(10_000))) {
         await broker.close();
         await backend.close();
+        aclFile?.close();
         throw new Error(`cluster backend not available: ${backend.reason}`);
       }
     }
-    return new EmbeddedBroker(broker, backend, options);
+    return new EmbeddedBroker(broker, backend, aclFile, options);
   }
 
   /** Starts the MQTT listeners; resolves with their ports (0: not listening). */
@@ -188,7 +197,18 @@ export class EmbeddedBroker {
   /** Closes the broker (every client connection) and its backend. Idempotent. */
   async close(): Promise<void> {
     this.revocation.close();
+    this.aclFile?.close();
     await this.broker.close();
     await this.backend?.close();
+  }
+}
+
+/** The operator's rule file when one is configured; one it cannot read or parse stops the start. */
+async function openAclFile(config: BridgeConfig, log: Logger): Promise<AclFile | undefined> {
+  if (config.aclFile === '') return undefined;
+  try {
+    return await AclFile.open({ file: config.aclFile, logger: log.child({ component: 'security' }) });
+  } catch (err) {
+    throw new TaliError('TALI_ERR_ACL_FILE', `${(err as Error).message}. Hint: fix the file, or start without --acl-file`);
   }
 }

@@ -11,6 +11,7 @@ export const PROCESS_ERRORS = {
   TALI_ERR_WRONG_ROLE: 'the identity exists with another role (a device is not a user, and the reverse)',
   TALI_ERR_TOKEN: 'a token could not be issued: bad --devices or --ttl, or the user is not a viewer or admin',
   TALI_ERR_CERT_EXISTS: 'tali cert: the certificate or key file exists already (--force replaces them)',
+  TALI_ERR_ACL_FILE: 'the operator rule file (aclFile) cannot be read, or has a line tali does not understand',
   TALI_ERR_TLS_FILES: 'the TLS certificate or key cannot be read, or they do not belong together',
   TALI_ERR_DATA_DIR: 'the data directory or its identities.json cannot be read or written',
   TALI_ERR_LISTEN: 'a port cannot be listened on: in use (EADDRINUSE) or not allowed (EACCES); pick others with --http-port, --mqtt-port, --mqtts-port',

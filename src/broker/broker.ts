@@ -13,6 +13,7 @@ import { clientIdOwner } from '../protocol/client-ids.ts';
 import type { Topics } from '../protocol/topics.ts';
 import { covers, type AccessPolicy } from '../security/access.ts';
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
+import type { AclAccess, OperatorAcl } from '../security/operator-acl.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
 import { indexRetained } from './retained-index.ts';
@@ -27,6 +28,8 @@ export interface BrokerOptions {
   access: AccessPolicy;
   /** The protocol's topics (the bridge cards of dead nodes' wills, the protocol root operator rules cannot touch). */
   topics: Topics;
+  /** The operator's rule file as it is now (src/security/operator-acl.ts): asked after tali's own rules. */
+  operatorRules?: (() => OperatorAcl) | undefined;
   logger: Logger;
   /** Milliseconds a new connection may take to send CONNECT (default 10 000). */
   connectTimeoutMs?: number;
@@ -381,17 +384,30 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return { ...packet, qos: Math.min(packet.qos, granted) as AedesPublishPacket['qos'], dup: false };
   };
 
-  #mayPublish(identity: Identity, _clientId: string, topic: string, retain: boolean, payload: Buffer | string | undefined): boolean {
-    return this.#options.access.canPublish(identity, topic, retain, payload);
+  /**
+   * Access decisions: tali's own rules (src/security/access.ts), then the operator's rule file for what lies outside
+   * the protocol root (it can add topics, never widen tali's: no grant under `{root}/`, no publish to `$SYS`).
+   */
+  #mayPublish(identity: Identity, clientId: string, topic: string, retain: boolean, payload: Buffer | string | undefined): boolean {
+    if (this.#options.access.canPublish(identity, topic, retain, payload)) return true;
+    return !topic.startsWith('$') && this.#operatorAllows(identity, clientId, 'write', topic);
   }
 
-  #maySubscribe(identity: Identity, _clientId: string, filter: string): boolean {
-    return this.#options.access.canSubscribe(identity, filter);
+  #maySubscribe(identity: Identity, clientId: string, filter: string): boolean {
+    return this.#options.access.canSubscribe(identity, filter) || this.#operatorAllows(identity, clientId, 'read', filter);
   }
 
   /** A topic name is a filter without wildcards: whoever may subscribe to it may receive what is published on it. */
   #mayReceive(identity: Identity, clientId: string, topic: string): boolean {
     return this.#maySubscribe(identity, clientId, topic);
+  }
+
+  #operatorAllows(identity: Identity, clientId: string, access: AclAccess, topicOrFilter: string): boolean {
+    const rules = this.#options.operatorRules?.();
+    if (rules === undefined || identity.role === 'bridge') return false;
+    const root = this.#options.topics.root;
+    if (topicOrFilter === root || topicOrFilter.startsWith(`${root}/`)) return false;
+    return rules.allows({ username: identity.source === 'anonymous' ? undefined : identity.id, clientId }, access, topicOrFilter);
   }
 
   /**
@@ -404,7 +420,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (will.brokerId !== undefined && will.topic === this.#options.topics.bridge(will.brokerId)) return true;
     const owner = clientIdOwner(will.clientId ?? '');
     if (owner === undefined) return false;
-    return (['device', 'viewer'] as const).some((role) => this.#options.access.canPublish({ role, id: owner }, will.topic, will.retain, will.payload));
+    return (['device', 'viewer'] as const).some((role) => this.#mayPublish({ role, id: owner }, will.clientId ?? '', will.topic, will.retain, will.payload));
   }
 
   #denied(client: Client, identity: Identity | undefined, action: 'publish' | 'subscribe' | 'will' | 'forward', topic: string): void {

@@ -41,6 +41,11 @@ export const OPTIONS = {
     hint: '1–64 of A–Z a–z 0–9 . _ -',
     doc: 'this node\'s ID on the bridge card; empty: "bridge-" + host name',
   },
+  aclFile: {
+    type: 'string',
+    default: '',
+    doc: "operator rule file in Mosquitto's acl_file syntax: topics outside the protocol root that clients may use (docs/security.md); reloaded on change; empty: none",
+  },
   allowAnonymous: { type: 'boolean', default: false, doc: 'let clients without credentials in, as the device named by their client ID (development only)' },
   logLevel: { type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level' },
   iceServers: {
