@@ -131,6 +131,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     aedes.preConnect = (client, packet, callback) => {
       const peer = broker.#peers.get(client.conn);
       if (peer) peer.requestedClientId = packet.clientId;
+      deliverAtHighestQos(client);
       callback(null, true);
     };
     aedes.authenticate = broker.#authenticate;
@@ -433,6 +434,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
     );
   }
 }
+
+/**
+ * MQTT-3.3.5-1: a message matching several of a client's subscriptions goes out once, at the highest QoS they were
+ * granted. Aedes delivers once per matching subscription and drops all but the first (lib/client.js:103, dedupe), so
+ * when a QoS 0 subscription's delivery came first, the message went out at QoS 0 even with a QoS 1 subscription
+ * matching too. Set before any subscription exists (Aedes captures the function when it subscribes): a QoS 0
+ * subscription's delivery takes the QoS path when a QoS 1 subscription matches as well; authorizeForward caps it.
+ */
+function deliverAtHighestQos(client: Client): void {
+  const c = client as unknown as { deliver0: Deliver; deliverQoS: Deliver };
+  const deliver0 = c.deliver0;
+  const deliverQoS = c.deliverQoS;
+  c.deliver0 = (packet, cb) => (packet.qos > 0 && (grantedQos(client, packet.topic) ?? 0) > 0 ? deliverQoS(packet, cb) : deliver0(packet, cb));
+}
+
+type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
 
 /** The highest QoS granted to the client's subscriptions that match `topic` (MQTT §4.7), if any matches. */
 function grantedQos(client: Client, topic: string): number | undefined {

@@ -3,6 +3,7 @@
  * wire (raw packets over TCP and WebSocket), as third-party broker suites check it:
  *
  *  - MQTT-3.8.4-6: a retained QoS 1 card reaches a QoS 0 wildcard subscription at QoS 0.
+ *  - MQTT-3.3.5-1: a message matching a QoS 0 and a QoS 1 subscription of one client goes out once, at QoS 1.
  *  - MQTT-3.3.1-1 (aedes#601): an unacknowledged QoS 1 message is sent again after a reconnect with DUP 1.
  *  - MQTT-3.3.1-3: the publisher's DUP flag is not passed on to subscribers.
  *  - MQTT-3.2.2-2: Session Present 1 when a stored session without subscriptions resumes.
@@ -33,6 +34,22 @@ describe.each(TRANSPORTS)('MQTT 3.1.1 deviations of Aedes, corrected, over %s', 
     // And at QoS 1 for a QoS 1 subscription.
     expect(await viewer.session.subscribe([[t.device('cam1', 'status'), 1]])).toEqual([1]);
     expect((await viewer.session.until(t.device('cam1', 'status'), CARD))[0]).toMatchObject({ qos: 1, retain: true });
+  });
+
+  it('MQTT-3.3.5-1: a message matching a QoS 0 and a QoS 1 subscription of one client is delivered once, at QoS 1', async () => {
+    const tb = await startBridge();
+    const t = tb.bridge.topics;
+    const url = tb.urlFor(transport);
+    const adminSecret = await tb.bridge.credentials.add('ops', 'admin');
+    const admin = await RawSession.connect(url, { clientId: 'ops', username: 'ops', password: adminSecret });
+    // Two wildcard filters: Aedes fires the `#` one's delivery first and dropped the QoS 1 one as a duplicate.
+    expect(await admin.session.subscribe([[`${t.root}/#`, 0], [t.allDevices('status'), 1]])).toEqual([0, 1]);
+    for (const payload of ['one', 'two']) await tb.bridge.broker.publish({ topic: t.device('cam1', 'status'), payload, qos: 1, retain: false });
+    const got = await admin.session.until(t.device('cam1', 'status'), 'two');
+    expect(got.filter((p) => p.topic === t.device('cam1', 'status')).map((p) => [p.payload.toString(), p.qos])).toEqual([
+      ['one', 1],
+      ['two', 1],
+    ]);
   });
 
   it('MQTT-3.3.1-1: an unacknowledged QoS 1 message is resent after the reconnect with DUP 1 and its packet identifier; one never sent goes with DUP 0', async () => {
