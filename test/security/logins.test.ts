@@ -72,7 +72,7 @@ describe('login throttle (finding 3)', () => {
   });
 
   it.each(TRANSPORTS)('400 concurrent wrong passwords over MQTT/%s from one address: at most 10 CONNACK 4; another address logs in', async (transport) => {
-    const tb = await startBridge({ maxPendingConnections: 1000, maxConnectionsPerAddress: 1000, maxHttpSocketsPerAddress: 1000 });
+    const tb = await startBridge({ maxPendingConnections: 1000, maxPendingConnectionsPerAddress: 1000, maxConnectionsPerAddress: 1000, maxHttpSocketsPerAddress: 1000 });
     const password = await tb.bridge.credentials.add('alice', 'viewer');
     const url = tb.urlFor(transport);
     // The 400 connections open first, so that what is measured is their CONNECTs arriving together.
