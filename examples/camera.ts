@@ -19,8 +19,8 @@ const client = new DeviceClient({ deviceId, secret, connect: nodeConnector(url),
 let peer: WeriftPeer | undefined;
 const keeper = new SessionKeeper({
   client,
-  createPeer: (iceServers) => {
-    const created = new WeriftPeer({ iceServers, video: 'VP8' });
+  createPeer: (iceServers, { iceTransportPolicy }) => {
+    const created = new WeriftPeer({ iceServers, iceTransportPolicy, video: 'VP8' });
     created.onKeyframeRequest = () => video.requestKeyframe();
     peer = created;
     return created;

@@ -39,6 +39,7 @@ import { loadTlsFiles } from './security/tls-files.ts';
 import { tokenKeyLoader } from './security/tokens.ts';
 import { CredentialStore } from './security/credentials.ts';
 import { Services, type MqttWill } from './services.ts';
+import { IcePlan } from './turn/ice-plan.ts';
 import { VERSION } from './version.ts';
 import { ApiCallers } from './web/api/callers.ts';
 import { routeDashboardApi } from './web/api/index.ts';
@@ -74,7 +75,7 @@ export class Bridge {
   readonly #revocation: RevocationWatcher | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(config: BridgeConfig, log: Logger, credentials: CredentialStore, http: HttpServer, embedded: EmbeddedBroker | undefined) {
+  private constructor(config: BridgeConfig, log: Logger, credentials: CredentialStore, http: HttpServer, embedded: EmbeddedBroker | undefined, ice: IcePlan) {
     this.config = config;
     this.log = log;
     this.topics = new Topics(config.root);
@@ -93,6 +94,7 @@ export class Bridge {
       placement: embedded?.placement,
       // One node knows which devices are connected; in a cluster another node may have the camera.
       isOnline: embedded && !embedded.backend ? (deviceId) => this.presence?.get(deviceId)?.online === true : undefined,
+      ice,
     });
     // WHEP sessions end when their user is removed or re-keyed, as its MQTT connections do.
     this.#revocation = embedded ? undefined : new RevocationWatcher({ store: credentials, dataDir: config.dataDir, broker: this.services.whep, logger: log.child({ component: 'security' }) });
@@ -181,8 +183,9 @@ export class Bridge {
       requestTimeoutMs: config.httpRequestTimeoutMs,
     });
     const topics = new Topics(config.root);
-    const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls });
-    const bridge = new Bridge(config, log, credentials, http, embedded);
+    const ice = IcePlan.fromConfig(config);
+    const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls, ice });
+    const bridge = new Bridge(config, log, credentials, http, embedded, ice);
     let adminSecretFile: string | undefined;
     try {
       try {

@@ -27,6 +27,7 @@ import type { CredentialStore } from './security/credentials.ts';
 import { AclFile } from './security/operator-acl.ts';
 import { RevocationWatcher } from './security/revocation.ts';
 import { TOKEN_PATH, tokenRoute } from './security/token-route.ts';
+import type { IcePlan } from './turn/ice-plan.ts';
 import { tokenKeyLoader } from './security/tokens.ts';
 import type { MqttWill } from './services.ts';
 
@@ -37,6 +38,8 @@ export interface EmbeddedBrokerOptions {
   credentials: CredentialStore;
   http: HttpServer;
   tls?: { key: Buffer; cert: Buffer } | undefined;
+  /** Viewers' own ICE servers, handed out with their tokens. */
+  ice: IcePlan;
 }
 
 export class EmbeddedBroker {
@@ -69,7 +72,11 @@ export class EmbeddedBroker {
     });
     this.revocation = new RevocationWatcher({ store: options.credentials, dataDir: config.dataDir, broker, logger: options.log.child({ component: 'security' }) });
     const tokens = tokenKeyLoader(config.dataDir);
-    options.http.route(TOKEN_PATH, tokenRoute({ store: options.credentials, tokens, maxTtlS: config.tokenMaxTtlS, logger: options.log.child({ component: 'security' }) }));
+    const ice = options.ice;
+    options.http.route(
+      TOKEN_PATH,
+      tokenRoute({ store: options.credentials, tokens, maxTtlS: config.tokenMaxTtlS, ice: (user) => ice.forViewer(user), logger: options.log.child({ component: 'security' }) }),
+    );
   }
 
   /** Creates the broker (on Redis in cluster mode, after Redis answered); listeners start with `listen()`. */

@@ -13,7 +13,14 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       name: 'tali',
       level,
-      redact: { paths: ['password', 'secret', '*.password', '*.secret', 'credential', '*.credential'], censor: '[redacted]' },
+      redact: {
+        paths: [
+          'password', 'secret', '*.password', '*.secret', 'credential', '*.credential',
+          // The TURN secret, and TURN passwords inside ICE server lists (docs/operations.md "TURN").
+          'turnSecret', '*.turnSecret', 'iceServers[*].credential', '*.iceServers[*].credential',
+        ],
+        censor: '[redacted]',
+      },
     },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );

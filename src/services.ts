@@ -30,6 +30,8 @@ import { WHEP_PATH, whepRoute } from './profiles/whep/whep-route.ts';
 import { WhepSessions } from './profiles/whep/whep-sessions.ts';
 import type { CredentialStore } from './security/credentials.ts';
 import type { ApiCallers } from './web/api/callers.ts';
+import type { IcePlan } from './turn/ice-plan.ts';
+import { TurnProbe } from './turn/probe.ts';
 import { VERSION } from './version.ts';
 
 export type MqttWill = { topic: string; payload: Buffer; qos: 1; retain: true };
@@ -45,6 +47,8 @@ export interface ServicesOptions {
   connect: (role: 'answerer' | 'relay', will?: MqttWill) => Promise<MqttClient>;
   /** Who calls the HTTP API (the recordings routes are for admins). */
   callers: ApiCallers;
+  /** ICE servers and TURN credentials of every peer. */
+  ice: IcePlan;
   /** Cluster mode: which viewers' watches this node serves (see Relay). */
   placement?: RelayPlacement | undefined;
   /** Whether a device is connected, when this node can tell (a single embedded broker): WHEP answers offline at once. */
@@ -59,29 +63,35 @@ export class Services {
   readonly fleet: Fleet;
   /** WHEP playback (src/profiles/whep/): viewer sessions owned by HTTP resources. */
   readonly whep: WhepSessions;
+  /** ICE servers and TURN credentials of every peer; `ice.turn?.mint(identity)` for other profiles' peers (WHEP). */
+  readonly ice: IcePlan;
+  /** With TURN: whether the bridge's own peers can use the TURN server now. */
+  readonly turnProbe: TurnProbe | undefined;
 
   constructor(options: ServicesOptions) {
     const { config, log, topics, http } = options;
-    const peer = {
-      iceServers: config.iceServers,
-      portRange: config.udpPortRange ?? undefined,
-      mediaAddresses: resolveMediaAddresses(config.mediaAddresses),
-      announceAddresses: config.announceAddresses,
-    };
+    const media = { mediaAddresses: resolveMediaAddresses(config.mediaAddresses), announceAddresses: config.announceAddresses };
+    const { ice } = options;
+    this.ice = ice;
+    if (ice.turn) {
+      const probe = new TurnProbe({ turn: ice.turn, identity: config.bridgeId, log: log.child({ component: 'turn' }) });
+      ice.gateBridgeTurn(() => probe.reachable);
+      this.turnProbe = probe;
+    }
     this.answerer = new Answerer({
       connect: (will) => options.connect('answerer', will),
       topics,
       bridgeId: config.bridgeId,
       version: VERSION,
-      iceServers: config.iceServers,
+      ice,
       udpPortRange: config.udpPortRange ?? undefined,
-      mediaAddresses: peer.mediaAddresses,
-      announceAddresses: peer.announceAddresses,
+      ...media,
       maxMessageBytes: config.maxMessageBytes,
       maxAgeMs: config.maxAgeMs,
       connectTimeoutMs: config.connectTimeoutMs,
       mediaTimeoutMs: config.mediaTimeoutMs,
       maxSessions: config.maxSessions,
+      deviceHere: options.placement && ((deviceId) => options.placement!.cameraHere(deviceId)),
       logger: log.child({ component: 'answerer' }),
     });
     this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
@@ -90,7 +100,8 @@ export class Services {
       topics,
       answerer: this.answerer,
       bridgeId: config.bridgeId,
-      peer,
+      ice,
+      peer: { portRange: config.udpPortRange ?? undefined, ...media },
       maxMessageBytes: config.maxMessageBytes,
       maxAgeMs: config.maxAgeMs,
       connectTimeoutMs: config.connectTimeoutMs,
@@ -134,7 +145,7 @@ export class Services {
       sessions: this.whep,
       callers: options.callers,
       store: options.credentials,
-      iceServers: () => config.iceServers,
+      iceServers: (user) => [...ice.cardServers, ...(ice.forViewer(user)?.iceServers ?? [])],
       isOnline: options.isOnline,
       maxBodyBytes: config.maxMessageBytes,
       logger: log.child({ component: 'whep' }),
@@ -142,6 +153,7 @@ export class Services {
   }
 
   async start(): Promise<void> {
+    await this.turnProbe?.start(); // ≤ 2 s: the first answers know whether to gather TURN candidates
     await this.answerer.start();
     await this.relay.start();
   }
@@ -156,6 +168,7 @@ export class Services {
 
   /** Viewers and cameras get bye "shutdown", the bridge card goes offline, recordings are finalised. Idempotent. */
   async close(): Promise<void> {
+    this.turnProbe?.close();
     this.fleet.close();
     await this.whep.close();
     // Recordings are finalised at once, on the local disk: not after the byes and the card, which need the broker.

@@ -5,15 +5,15 @@
  * src/client/browser-offerer-peer.ts, shared with the dashboard's viewer.
  */
 import { BrowserOffererPeer } from '../../src/client/browser-offerer-peer.ts';
-import type { IceServer } from '../../src/protocol/index.ts';
+import type { IceServer, IceTransportPolicy } from '../../src/protocol/index.ts';
 import type { DevicePeer } from '../sdk/device-peer.ts';
 
 export type BrowserVideoCodec = 'VP8' | 'H264';
 
 /** close() closes the connection but not the camera: the page's MediaStream outlives sessions. */
 export class BrowserCameraPeer extends BrowserOffererPeer implements DevicePeer {
-  constructor(media: MediaStream, iceServers: readonly IceServer[], codec: BrowserVideoCodec) {
-    super(iceServers);
+  constructor(media: MediaStream, iceServers: readonly IceServer[], codec: BrowserVideoCodec, iceTransportPolicy: IceTransportPolicy = 'all') {
+    super(iceServers, iceTransportPolicy);
     for (const track of media.getTracks()) {
       const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
       if (track.kind === 'video') preferCodec(transceiver, codec);

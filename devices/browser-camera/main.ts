@@ -110,7 +110,7 @@ async function start(deviceId: string, secret: string, codec: BrowserVideoCodec,
     for (const track of media.getTracks()) track.stop();
     return;
   }
-  const keeper = new SessionKeeper({ client, createPeer: (iceServers) => new BrowserCameraPeer(media, iceServers, codec) });
+  const keeper = new SessionKeeper({ client, createPeer: (iceServers, { iceTransportPolicy }) => new BrowserCameraPeer(media, iceServers, codec, iceTransportPolicy) });
   client.on('connected', ({ reconnect }) => (badge('mqtt', 'connected', 'MQTT connected'), log(reconnect ? 'reconnected' : 'connected to the broker')));
   client.on('reconnecting', ({ delayMs }) => (badge('mqtt', 'retrying', 'MQTT reconnecting'), log(`reconnecting in ${delayMs} ms`)));
   client.on('bridge', (card) => log(`bridge ${card.bridgeId} ${card.state}`));

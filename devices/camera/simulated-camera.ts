@@ -88,8 +88,8 @@ export class SimulatedCamera {
       backoff: options.backoff,
       answerTimeoutMs: options.answerTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs,
-      createPeer: (iceServers) => {
-        const peer = new WeriftPeer({ iceServers, video: this.codec, audio: options.audio, icePortRange: options.icePortRange });
+      createPeer: (iceServers, { iceTransportPolicy }) => {
+        const peer = new WeriftPeer({ iceServers, iceTransportPolicy, video: this.codec, audio: options.audio, icePortRange: options.icePortRange });
         peer.onKeyframeRequest = () => {
           this.keyframeRequests++;
           this.video.requestKeyframe();

@@ -6,12 +6,13 @@
  */
 import {
   assertValidId, decode, DEFAULT_ROOT, DuplicateFilter, encode, ProtocolError, PROTOCOL_VERSION, SequenceCounter, Topics,
-  type Answer, type BridgeStatus, type Bye, type Candidate, type ErrorMessage, type MessageOnChannel, type Offer,
-  type Start, type Status,
+  type Answer, type BridgeStatus, type Bye, type Candidate, type ErrorMessage, type IceServers, type MessageOnChannel,
+  type Offer, type Start, type Status,
 } from '../../src/protocol/index.ts';
 import type { BackoffOptions } from '../../src/client/backoff.ts';
 import { BridgeClock } from '../../src/client/bridge-clock.ts';
 import { ConnectionKeeper } from '../../src/client/connection-keeper.ts';
+import { IceGrant } from '../../src/client/ice-grant.ts';
 import { TypedEmitter } from '../../src/client/emitter.ts';
 import { publish, subscribe, withTimeout, type MqttConnector } from '../../src/client/mqtt-link.ts';
 
@@ -48,12 +49,16 @@ export interface DeviceClientEvents {
   bye: [Bye];
   error: [ErrorMessage];
   start: [Start];
+  /** The bridge sent this device its own ICE servers (TURN credentials), held in `iceGrant` for the next sessions. */
+  'ice-servers': [IceServers];
   protocolError: [error: ProtocolError, topic: string];
 }
 
 export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
   readonly deviceId: string;
   readonly topics: Topics;
+  /** This device's own ICE servers from the bridge (protocol §5.10), while they last. */
+  readonly iceGrant = new IceGrant();
   readonly #options: DeviceClientOptions;
   readonly #clock: BridgeClock;
   readonly #outgoing = new SequenceCounter();
@@ -195,6 +200,9 @@ export class DeviceClient extends TypedEmitter<DeviceClientEvents> {
         return this.emit('bye', message);
       case 'start':
         return this.emit('start', message);
+      case 'ice-servers':
+        this.iceGrant.update(message);
+        return this.emit('ice-servers', message);
       case 'error':
         this.#clock.learn(message); // a TALI_ERR_STALE: from now on stamp messages on the bridge's clock
         return this.emit('error', message);

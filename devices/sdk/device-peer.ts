@@ -4,12 +4,15 @@
  * offerer surface the viewer SDK uses too (src/client/offerer-peer.ts), with a send-only peer behind it.
  */
 import type { OffererPeer, OffererPeerState } from '../../src/client/offerer-peer.ts';
-import type { IceServer } from '../../src/protocol/index.ts';
+import type { IceServer, IceTransportPolicy } from '../../src/protocol/index.ts';
 
 export type { IceCandidateInit } from '../../src/client/offerer-peer.ts';
 export type DevicePeerState = OffererPeerState;
 
 export interface DevicePeer extends OffererPeer {}
 
-/** Makes a fresh peer for each session, with the ICE servers from the bridge card. */
-export type DevicePeerFactory = (iceServers: readonly IceServer[]) => DevicePeer;
+/**
+ * Makes a fresh peer for each session, with the ICE servers of the bridge card and the device's own (TURN credentials
+ * from `ice-servers`), and the transport policy to create it with (`relay`: TURN relay candidates only).
+ */
+export type DevicePeerFactory = (iceServers: readonly IceServer[], options: { iceTransportPolicy: IceTransportPolicy }) => DevicePeer;

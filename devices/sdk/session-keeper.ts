@@ -20,7 +20,9 @@ import { withTimeout } from '../../src/client/mqtt-link.ts';
  * What the keeper uses of its client: a DeviceClient, or anything that speaks protocol v1 for a device the same way
  * (the bridge's libpeer adapter, src/profiles/libpeer/, speaks for devices that signal otherwise).
  */
-export type SessionLink = Pick<DeviceClient, 'connected' | 'onlineBridge' | 'bridges' | 'send' | 'forgetSession' | 'on'>;
+export type SessionLink = Pick<DeviceClient, 'connected' | 'onlineBridge' | 'bridges' | 'send' | 'forgetSession' | 'on'> &
+  /** The device's own ICE servers (TURN credentials, protocol §5.10), if the link keeps them; else the card's only. */
+  Partial<Pick<DeviceClient, 'iceGrant'>>;
 
 export interface SessionKeeperOptions {
   client: SessionLink;
@@ -31,6 +33,11 @@ export interface SessionKeeperOptions {
   connectTimeoutMs?: number | undefined;
   /** Re-offer backoff (defaults: 1 s doubling to 30 s, half jitter). */
   backoff?: Partial<BackoffOptions> | undefined;
+  /**
+   * When the bridge card says `iceServersPerDevice`: milliseconds to wait for this device's `ice-servers` (its TURN
+   * credentials) before offering without them (default 3000). The bridge sends them on seeing the online card.
+   */
+  iceServersWaitMs?: number | undefined;
 }
 
 export interface SessionCounters {
@@ -76,6 +83,8 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
   #last: CameraSession | undefined;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Waiting for this device's ICE servers before an offer: no other offer starts meanwhile. */
+  #awaitingIce = false;
   #started = false;
   #stopped: Promise<void> | undefined;
 
@@ -130,15 +139,25 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
   }
 
   async #open(why: string): Promise<void> {
-    const bridge = this.#client.onlineBridge;
-    if (this.#stopped || !this.#started || this.#session || !this.#client.connected || bridge === undefined) return;
+    let bridge = this.#client.onlineBridge;
+    if (this.#stopped || !this.#started || this.#session || this.#awaitingIce || !this.#client.connected || bridge === undefined) return;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    const grant = this.#client.iceGrant;
+    if (grant && bridge.iceServersPerDevice && !grant.valid) {
+      // Protocol §5.10: the bridge sends them when it sees our online card, a round trip after CONNACK.
+      this.#awaitingIce = true;
+      await grant.arrival(this.#options.iceServersWaitMs ?? 3000);
+      this.#awaitingIce = false;
+      bridge = this.#client.onlineBridge;
+      if (this.#stopped || this.#session || !this.#client.connected || bridge === undefined) return;
+    }
     this.#bridgeTs.set(bridge.bridgeId, bridge.ts);
 
     let peer: DevicePeer;
     try {
-      peer = this.#options.createPeer(bridge.iceServers);
+      const { iceServers, iceTransportPolicy } = grant?.config(bridge.iceServers) ?? { iceServers: bridge.iceServers, iceTransportPolicy: 'all' as const };
+      peer = this.#options.createPeer(iceServers, { iceTransportPolicy });
     } catch (err) {
       this.#scheduleRetry(`peer-failed: ${(err as Error).message}`);
       return;

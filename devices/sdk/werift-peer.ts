@@ -11,7 +11,7 @@ import {
   type RtcpPacket,
   type RtpPacket,
 } from 'werift';
-import type { IceServer } from '../../src/protocol/index.ts';
+import type { IceServer, IceTransportPolicy } from '../../src/protocol/index.ts';
 import { codecParameters, type AudioCodecName, type VideoCodecName } from '../../src/webrtc/codecs.ts';
 import type { DevicePeer, DevicePeerState, IceCandidateInit } from './device-peer.ts';
 import { addRemoteCandidateNow, setLocalOffer } from '../../src/webrtc/werift-offerer.ts';
@@ -22,6 +22,8 @@ type FirFeedback = { count: typeof FIR_FMT; fir: { ssrc: number; sequenceNumber:
 
 export interface WeriftPeerOptions {
   iceServers: readonly IceServer[];
+  /** relay: TURN relay candidates only (default all). */
+  iceTransportPolicy?: IceTransportPolicy | undefined;
   video: VideoCodecName;
   /** Omit for a camera without a microphone. */
   audio?: AudioCodecName | undefined;
@@ -56,6 +58,7 @@ export class WeriftPeer implements DevicePeer {
       // Only the codec this camera sends: the answer then cannot pick one we have no RTP for.
       codecs: { video: [codecParameters(options.video)], audio: options.audio ? [codecParameters(options.audio)] : [] },
       iceServers: options.iceServers.map((server) => ({ ...server })),
+      iceTransportPolicy: options.iceTransportPolicy ?? 'all',
       // One ICE/DTLS transport for audio and video (RFC 8843): half the candidates and handshakes.
       bundlePolicy: 'max-bundle',
       icePortRange: options.icePortRange ? [options.icePortRange[0], options.icePortRange[1]] : undefined,

@@ -8,12 +8,14 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { decode, encode, encodeForDevice } from '../protocol/codec.ts';
 import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
-import type { BridgeStatus, IceServer, Message, SessionMetrics } from '../protocol/messages.ts';
+import type { BridgeStatus, Message, SessionMetrics } from '../protocol/messages.ts';
 import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
 import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
+import type { IcePlan } from '../turn/ice-plan.ts';
 import { Peer, type PeerOptions } from '../webrtc/peer.ts';
 import { weriftPatched } from '../webrtc/werift-patch.ts';
 import type { AnswererContext } from './context.ts';
+import { DeviceIce } from './device-ice.ts';
 import { handleBye } from './handlers/bye.ts';
 import { handleCandidate } from './handlers/candidate.ts';
 import { handleDeviceError } from './handlers/error.ts';
@@ -27,7 +29,8 @@ export interface AnswererOptions {
   topics: Topics;
   bridgeId: string;
   version: string;
-  iceServers: readonly IceServer[];
+  /** ICE servers of the card, of devices and of the bridge's own peers. */
+  ice: IcePlan;
   udpPortRange?: readonly [number, number] | undefined;
   /** Local addresses and announced addresses for media (PeerOptions). */
   mediaAddresses?: PeerOptions['mediaAddresses'];
@@ -39,6 +42,8 @@ export interface AnswererOptions {
   connectTimeoutMs: number;
   mediaTimeoutMs: number;
   maxSessions: number;
+  /** Cluster mode: the device is connected to this node (only that node sends it its ICE servers). */
+  deviceHere?: ((deviceId: string) => boolean) | undefined;
   logger: Logger;
 }
 
@@ -57,6 +62,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
   readonly #log: Logger;
   readonly #duplicates = new Map<string, DuplicateFilter>();
   readonly #context: AnswererContext;
+  readonly #deviceIce: DeviceIce;
   #client: MqttClient | undefined;
   #closed = false;
 
@@ -64,16 +70,18 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     super();
     this.#options = options;
     this.#log = options.logger;
-    const peer: PeerOptions = {
-      iceServers: options.iceServers,
-      portRange: options.udpPortRange,
-      mediaAddresses: options.mediaAddresses,
-      announceAddresses: options.announceAddresses,
-    };
+    const { ice } = options;
+    this.#deviceIce = new DeviceIce({ plan: ice, send: (deviceId, message) => this.#sendToDevice(deviceId, message), here: options.deviceHere, log: this.#log });
     this.#context = {
       sessions: this.sessions,
       log: this.#log,
-      peer,
+      peer: (deviceId): PeerOptions => ({
+        ...ice.bridgePeer(deviceId),
+        portRange: options.udpPortRange,
+        mediaAddresses: options.mediaAddresses,
+        announceAddresses: options.announceAddresses,
+      }),
+      deviceIce: this.#deviceIce,
       connectTimeoutMs: options.connectTimeoutMs,
       mediaTimeoutMs: options.mediaTimeoutMs,
       maxSessions: options.maxSessions,
@@ -122,6 +130,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#deviceIce.close();
     await Promise.all([...this.sessions.values()].map((s) => s.close('shutdown')));
     const client = this.#client;
     if (client === undefined) return;
@@ -173,9 +182,10 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       state,
       bridgeId: o.bridgeId,
       version: o.version,
-      iceServers: o.iceServers.map((s) => ({ ...s })),
+      iceServers: o.ice.cardServers,
       maxMessageBytes: o.maxMessageBytes,
     };
+    if (o.ice.perDevice) card.iceServersPerDevice = true;
     if (o.udpPortRange) card.udpPortRange = [o.udpPortRange[0], o.udpPortRange[1]];
     return card;
   }

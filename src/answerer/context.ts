@@ -5,12 +5,16 @@ import type { Logger } from 'pino';
 import type { ProtocolError } from '../protocol/errors.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
+import type { DeviceIce } from './device-ice.ts';
 import type { Session } from './session.ts';
 
 export interface AnswererContext {
   readonly sessions: Map<string, Session>;
   readonly log: Logger;
-  readonly peer: PeerOptions;
+  /** Options of the bridge's peer for a session of this device (fresh TURN credentials each time). */
+  peer(deviceId: string): PeerOptions;
+  /** Devices' own ICE servers, sent when their card says online. */
+  readonly deviceIce: DeviceIce;
   readonly connectTimeoutMs: number;
   readonly mediaTimeoutMs: number;
   readonly maxSessions: number;

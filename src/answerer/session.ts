@@ -15,7 +15,7 @@ import { ProtocolError, type ErrorCode } from '../protocol/errors.ts';
 import type { Answer, Bye, ByeReason, Candidate, Message, Offer } from '../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import { startsKeyframe } from '../webrtc/keyframe.ts';
-import { Peer, type PeerOptions, type RemoteTrack } from '../webrtc/peer.ts';
+import { Peer, type PeerOptions, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import { checkOffer, dropRepeatedCandidates, extractCandidates, offeredCodecs, SdpError } from '../webrtc/sdp.ts';
 import { TimelineClock, type SessionStats, type TrackStats } from './stats.ts';
@@ -62,6 +62,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastRtpAt = 0;
+  /** The ICE pair media flows over, once connected: whether it goes through a TURN relay. */
+  #selectedPair: SelectedPair | undefined;
 
   constructor(options: SessionOptions) {
     super();
@@ -89,6 +91,7 @@ export class Session extends EventEmitter<SessionEvents> {
       tracks: [...this.#tracks.values()].map(({ lastKeyframeTs: _, ...t }) => ({ ...t })),
     };
     if (this.#closeReason) stats.closeReason = this.#closeReason;
+    if (this.#selectedPair) stats.selectedPair = { ...this.#selectedPair };
     return stats;
   }
 
@@ -187,8 +190,9 @@ export class Session extends EventEmitter<SessionEvents> {
   #onPeerState(state: string): void {
     if (state === 'connected' && this.#state === 'connecting') {
       this.#clock.mark('connected');
+      this.#selectedPair = this.#peer?.selectedPair;
       this.#setState('connected');
-      this.log.info({ timeline: this.#clock.timeline }, 'session connected');
+      this.log.info({ timeline: this.#clock.timeline, selectedPair: this.#selectedPair }, 'session connected');
       this.#lastRtpAt = performance.now();
       this.#watchMedia();
     } else if (state === 'failed') {

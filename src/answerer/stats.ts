@@ -3,6 +3,7 @@
  * offer, measured on the monotonic clock.
  */
 import type { CodecName } from '../webrtc/codecs.ts';
+import type { SelectedPair } from '../webrtc/peer.ts';
 
 export const MILESTONES = ['answer', 'iceConnected', 'connected', 'firstRtp', 'firstKeyframe', 'closed'] as const;
 export type Milestone = (typeof MILESTONES)[number];
@@ -24,6 +25,8 @@ export interface SessionStats {
   timeline: Timeline;
   tracks: TrackStats[];
   closeReason?: string;
+  /** Candidate types of the pair ICE selected (from connected on). */
+  selectedPair?: SelectedPair;
 }
 
 export class TimelineClock {

@@ -65,6 +65,23 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
     return 1;
   }
 
+  // SIGHUP: the config file (and environment) read again for the one option that changes without a restart, the TURN
+  // secret (docs/operations.md "TURN": rotation). Everything else needs a restart.
+  let turnSecret = bridge.config.turnSecret;
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadConfig({ flags, env: process.env, file: parsed.values.config as string | undefined });
+      const turn = bridge.services.ice.turn;
+      if (next.turnSecret === turnSecret) return bridge.log.info({ signal: 'SIGHUP' }, 'TURN secret unchanged');
+      if (turn === undefined || next.turnSecret === '') return bridge.log.warn({ signal: 'SIGHUP' }, 'turning TURN on or off needs a restart');
+      turn.rotate(next.turnSecret);
+      turnSecret = next.turnSecret;
+      bridge.log.info({ signal: 'SIGHUP' }, 'TURN secret rotated: credentials minted from now on use the new one');
+    } catch (err) {
+      bridge.log.error({ signal: 'SIGHUP', err: err instanceof ConfigError ? err.problems : (err as Error).message }, 'configuration not reloaded');
+    }
+  });
+
   // SIGINT/SIGTERM: drain (bye to cameras, recordings finalised, offline card, ports released), then exit, all
   // within shutdownTimeoutMs whatever the broker or Redis does: the drain gets the time less a margin for the exit,
   // and if it still has not returned when the margin starts, the process exits anyway (code 1). A second signal

@@ -4,7 +4,7 @@
  * send-only). Trickled candidates (mDNS `.local` names or raw IPs, whichever the browser hands out), one bundled
  * transport; a subclass adds its transceivers after super(). Browser only (no node:*, no werift).
  */
-import type { IceServer } from '../protocol/index.ts';
+import type { IceServer, IceTransportPolicy } from '../protocol/index.ts';
 import type { IceCandidateInit, OffererPeer, OffererPeerState } from './offerer-peer.ts';
 
 export class BrowserOffererPeer implements OffererPeer {
@@ -13,8 +13,8 @@ export class BrowserOffererPeer implements OffererPeer {
   readonly pc: RTCPeerConnection;
   #closed = false;
 
-  constructor(iceServers: readonly IceServer[]) {
-    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((s) => ({ ...s })), bundlePolicy: 'max-bundle' });
+  constructor(iceServers: readonly IceServer[], iceTransportPolicy: IceTransportPolicy = 'all') {
+    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((s) => ({ ...s })), iceTransportPolicy, bundlePolicy: 'max-bundle' });
     this.pc.onicecandidate = (event) => {
       if (this.#closed) return;
       const c = event.candidate;

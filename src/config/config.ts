@@ -19,7 +19,7 @@ type ValueOf<S extends OptionSpec> = S extends { type: 'integer' }
         ? readonly IceServer[]
         : S extends { type: 'idList' }
           ? '*' | readonly string[]
-          : S extends { type: 'addressList' }
+          : S extends { type: 'addressList' } | { type: 'turnUrls' }
             ? readonly string[]
             : string;
 
@@ -134,6 +134,8 @@ function parseValue(spec: OptionSpec, raw: unknown): Parsed {
       return parseIdList(raw);
     case 'addressList':
       return parseAddressList(raw, spec.interfaces);
+    case 'turnUrls':
+      return parseTurnUrls(raw);
   }
 }
 
@@ -155,6 +157,15 @@ function parseIdList(raw: unknown): Parsed {
     return { problem: 'must be * or device IDs separated by commas (each 1–64 of A–Z a–z 0–9 . _ -)' };
   }
   return Object.freeze([...new Set(list as string[])]);
+}
+
+/** "turn:a:3478?transport=udp,turns:a:5349" or a JSON array of such URLs (RFC 7065). */
+function parseTurnUrls(raw: unknown): Parsed {
+  const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  if (!Array.isArray(list) || list.length > 8 || !list.every((u) => typeof u === 'string' && u.length <= 256 && /^turns?:[^\s,]+$/.test(u))) {
+    return { problem: 'must be at most 8 turn: or turns: URLs separated by commas' };
+  }
+  return Object.freeze([...list] as string[]);
 }
 
 function parsePortRange(raw: unknown): Parsed {
@@ -224,11 +235,27 @@ function checkTogether(config: Record<string, unknown>, problems: string[]): voi
       problems.push(`libpeerPrefixes: ${(err as Error).message}`);
     }
   }
+  checkTurn(config, problems);
 }
 
 /** The `libpeerPrefixes` option as a list. */
 export function libpeerPrefixes(option: string): string[] {
   return option === '' ? [] : option.split(',');
+}
+
+function checkTurn(config: Record<string, unknown>, problems: string[]): void {
+  // A value that failed to parse is missing here: its own problem is reported already.
+  const secret = typeof config.turnSecret === 'string' && config.turnSecret !== '';
+  const urls = ((config.turnUrls as readonly string[] | undefined) ?? []).length > 0;
+  if (secret && !urls) problems.push('turnSecret: give turnUrls too (the TURN server the credentials are for)');
+  if (urls && !secret) problems.push('turnUrls: give turnSecret too (static TURN credentials go in iceServers instead)');
+  const staticTurn = ((config.iceServers as readonly IceServer[] | undefined) ?? []).some(
+    (s) => s.username !== undefined && (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u: string) => /^turns?:/.test(u)),
+  );
+  const relay = config.iceTransportPolicy === 'relay' || config.relayDevices === '*' || ((config.relayDevices as readonly string[] | undefined) ?? []).length > 0;
+  if (relay && !secret && !staticTurn) {
+    problems.push('iceTransportPolicy/relayDevices: relay-only needs a TURN server (turnSecret and turnUrls, or a turn: entry with credentials in iceServers)');
+  }
 }
 
 function defaultBridgeId(): string {

@@ -10,7 +10,8 @@ export type OptionSpec =
   | { type: 'portRange'; default: null; doc: string }
   | { type: 'iceServers'; default: readonly []; doc: string }
   | { type: 'idList'; default: readonly []; doc: string }
-  | { type: 'addressList'; default: readonly []; interfaces: boolean; doc: string };
+  | { type: 'addressList'; default: readonly []; interfaces: boolean; doc: string }
+  | { type: 'turnUrls'; default: readonly []; doc: string };
 
 const PORT = { min: 0, max: 65535 } as const;
 
@@ -52,6 +53,36 @@ export const OPTIONS = {
     type: 'iceServers',
     default: [],
     doc: 'STUN/TURN servers for the bridge and announced to devices: JSON [{"urls":…,"username":…,"credential":…}] or comma-separated URLs',
+  },
+  // TURN with time-limited credentials (docs/operations.md "TURN"): minted per device, per viewer and for the bridge.
+  turnSecret: {
+    type: 'string',
+    default: '',
+    doc: "the TURN server's shared secret (coturn static-auth-secret): the bridge mints time-limited TURN credentials from it; never logged (prefer TALI_TURN_SECRET or a config file to the flag)",
+  },
+  turnUrls: {
+    type: 'turnUrls',
+    default: [],
+    doc: 'the TURN server for those credentials: comma-separated turn:/turns: URLs, e.g. turn:turn.example.net:3478?transport=udp',
+  },
+  turnTtlS: {
+    type: 'integer',
+    default: 3600,
+    min: 2,
+    max: 604_800,
+    unit: 's',
+    doc: 'lifetime of a minted TURN credential; devices get fresh ones in-band at half of it, viewers with each watch answer and token',
+  },
+  iceTransportPolicy: {
+    type: 'enum',
+    default: 'all',
+    values: ['all', 'relay'],
+    doc: 'relay: every peer (the bridge, devices, viewers) uses TURN relay candidates only; needs turnSecret or a TURN server in iceServers',
+  },
+  relayDevices: {
+    type: 'idList',
+    default: [],
+    doc: 'devices whose sessions use TURN relay candidates only, on the device and on the bridge: comma-separated IDs, or * for all',
   },
   udpPortRange: { type: 'portRange', default: null, doc: 'UDP ports for media, "40000-40999"; empty lets the OS pick' },
   mediaAddresses: {

@@ -5,14 +5,14 @@
  * browser camera.
  */
 import { BrowserOffererPeer } from '../client/browser-offerer-peer.ts';
-import type { IceServer } from '../protocol/index.ts';
+import type { IceServer, IceTransportPolicy } from '../protocol/index.ts';
 import type { ViewerPeer } from '../viewer/viewer-peer.ts';
 
 export class BrowserViewerPeer extends BrowserOffererPeer implements ViewerPeer {
   readonly stream = new MediaStream();
 
-  constructor(iceServers: readonly IceServer[]) {
-    super(iceServers);
+  constructor(iceServers: readonly IceServer[], iceTransportPolicy: IceTransportPolicy = 'all') {
+    super(iceServers, iceTransportPolicy);
     this.pc.addTransceiver('video', { direction: 'recvonly' });
     this.pc.addTransceiver('audio', { direction: 'recvonly' });
     this.pc.ontrack = (event) => this.stream.addTrack(event.track);

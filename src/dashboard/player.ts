@@ -28,8 +28,8 @@ export class Player extends TypedEmitter<{ change: [] }> {
     super();
     this.#video = video;
     this.#chart = chart;
-    this.watch = client.watch(deviceId, (iceServers) => {
-      const peer = new BrowserViewerPeer(iceServers);
+    this.watch = client.watch(deviceId, (iceServers, { iceTransportPolicy }) => {
+      const peer = new BrowserViewerPeer(iceServers, iceTransportPolicy);
       this.#attach(peer);
       return peer;
     });

@@ -12,6 +12,7 @@
  * Signing in also works with a token (`tali user token alice`, or a shared link `#/camera/cam1?token=…`): it is
  * refreshed once to check it, and kept like any other.
  */
+import type { IceServers } from '../protocol/index.ts';
 import type { Credential } from '../viewer/viewer-client.ts';
 
 export class SignInError extends Error {}
@@ -24,6 +25,8 @@ export interface StoredSession {
   devices: readonly string[] | '*';
   /** The user may use the admin pages (GET /api/me at sign-in). */
   admin: boolean;
+  /** With TURN on the bridge: the user's TURN credentials that came with the token (protocol §5.10). */
+  ice?: IceServers | undefined;
 }
 
 interface TokenReply {
@@ -31,6 +34,7 @@ interface TokenReply {
   username: string;
   devices: readonly string[] | '*';
   expiresAt: string;
+  ice?: IceServers;
 }
 
 const STORAGE_KEY = 'tali-session';
@@ -107,7 +111,7 @@ export class DashboardSession {
   }
 
   static async #begin(reply: TokenReply, ttlS: number | undefined): Promise<DashboardSession> {
-    const session = new DashboardSession({ user: reply.username, token: reply.token, expiresAt: Date.parse(reply.expiresAt), devices: reply.devices, admin: false }, ttlS);
+    const session = new DashboardSession({ user: reply.username, token: reply.token, expiresAt: Date.parse(reply.expiresAt), devices: reply.devices, admin: false, ice: reply.ice }, ttlS);
     session.#stored.admin = (await session.json<{ role: string }>('api/me')).role === 'admin';
     session.#save();
     return session;
@@ -123,14 +127,14 @@ export class DashboardSession {
       if (this.#password !== undefined) return this.#password;
       if (!(first && this.#stored.expiresAt - Date.now() > MIN_LEFT_MS)) await this.refresh();
       first = false;
-      return { secret: this.#stored.token, expiresAt: this.#stored.expiresAt };
+      return { secret: this.#stored.token, expiresAt: this.#stored.expiresAt, ice: this.#stored.ice };
     };
   }
 
   async refresh(): Promise<void> {
     const reply = await requestToken(`Bearer ${this.#stored.token}`, this.#ttlS);
     if (reply === undefined) throw new SignInError('the bridge stopped issuing tokens: sign in again');
-    this.#stored = { ...this.#stored, token: reply.token, expiresAt: Date.parse(reply.expiresAt), devices: reply.devices };
+    this.#stored = { ...this.#stored, token: reply.token, expiresAt: Date.parse(reply.expiresAt), devices: reply.devices, ice: reply.ice };
     this.#save();
   }
 

@@ -59,6 +59,7 @@ export function toMessage(session: Session, bridgeId: string, viewers?: number):
     tracks: stats.tracks.slice(0, 4).map(({ kind, codec, packets, bytes, keyframes }) => ({ kind, codec, packets, bytes, keyframes })),
   };
   if (stats.closeReason !== undefined) message.closeReason = stats.closeReason;
+  if (stats.selectedPair !== undefined) message.selectedPair = stats.selectedPair;
   if (viewers !== undefined) message.viewers = viewers;
   return message;
 }

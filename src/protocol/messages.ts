@@ -142,8 +142,39 @@ export const BridgeStatus = Type.Object(
       }),
     ),
     maxMessageBytes: Type.Integer({ minimum: 1, description: 'largest payload the bridge accepts from a device' }),
+    iceServersPerDevice: Type.Optional(
+      Type.Boolean({
+        description: 'true: each device gets its own ICE servers (TURN credentials) in an `ice-servers` message on its down topic after its online card; wait for it before offering',
+      }),
+    ),
   },
   { title: 'bridge-status', description: "retained bridge card; devices re-offer when it goes offline → online" },
+);
+
+export const IceServers = Type.Object(
+  {
+    v: Version,
+    type: Type.Literal('ice-servers'),
+    ts: Timestamp,
+    iceServers: Type.Array(IceServer, {
+      maxItems: 8,
+      description: 'ICE servers for this device or viewer only (TURN with time-limited credentials), used with those of the bridge card',
+    }),
+    expiresAt: Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: "when these credentials stop working for new allocations, ms since the Unix epoch on the bridge's clock (compare with this message's ts)",
+    }),
+    iceTransportPolicy: Type.Optional(
+      Type.Union([Type.Literal('all'), Type.Literal('relay')], {
+        description: 'relay: gather and use TURN relay candidates only (RTCIceTransportPolicy); default all',
+      }),
+    ),
+  },
+  {
+    title: 'ice-servers',
+    description: 'credentials for TURN, minted for one device or viewer; a newer one replaces the older; the bridge sends devices fresh ones before these expire',
+  },
 );
 
 const DeviceId = Type.String({
@@ -181,6 +212,8 @@ export const Leave = Type.Object(
   },
 );
 
+const CandidateType = (description: string) =>
+  Type.Union([Type.Literal('host'), Type.Literal('srflx'), Type.Literal('prflx'), Type.Literal('relay')], { description: `${description}: its type (RFC 8445 §5.1.1)` });
 const Milestone = (description: string) =>
   Type.Optional(Type.Number({ minimum: 0, maximum: 86_400_000, description: `ms after the offer: ${description}` }));
 const Count = (description: string) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
@@ -226,6 +259,16 @@ export const SessionMetrics = Type.Object(
       { maxItems: 4, description: 'media received so far, one entry per track' },
     ),
     viewers: Type.Optional(Count('viewer sessions watching this camera through the bridge now (optional: older bridges leave it out)')),
+    selectedPair: Type.Optional(
+      Type.Object(
+        {
+          local: CandidateType("the bridge's candidate"),
+          remote: CandidateType("the device's candidate"),
+          protocol: Type.Union([Type.Literal('udp'), Type.Literal('tcp')]),
+        },
+        { description: 'the ICE candidate pair media flows over, from connected on; relay on either side: through a TURN server' },
+      ),
+    ),
   },
   {
     title: 'metrics',
@@ -244,6 +287,9 @@ export type ErrorMessage = Static<typeof ErrorMessage>;
 export type Start = Static<typeof Start>;
 export type Status = Static<typeof Status>;
 export type BridgeStatus = Static<typeof BridgeStatus>;
+export type IceServers = Static<typeof IceServers>;
+/** RTCIceTransportPolicy: `relay` uses TURN relay candidates only. */
+export type IceTransportPolicy = NonNullable<IceServers['iceTransportPolicy']>;
 export type SessionMetrics = Static<typeof SessionMetrics>;
 
 export const MESSAGE_SCHEMAS = {
@@ -255,6 +301,7 @@ export const MESSAGE_SCHEMAS = {
   start: Start,
   status: Status,
   'bridge-status': BridgeStatus,
+  'ice-servers': IceServers,
   watch: Watch,
   stream: Stream,
   leave: Leave,
@@ -262,19 +309,19 @@ export const MESSAGE_SCHEMAS = {
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
-export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | Watch | Stream | Leave | SessionMetrics;
+export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | IceServers | Watch | Stream | Leave | SessionMetrics;
 export type SessionMessage = Offer | Answer | Candidate | Bye;
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 /** What may be published on each channel; anything else is TALI_ERR_UNEXPECTED_TYPE. */
 export const CHANNEL_TYPES = {
   up: ['offer', 'candidate', 'bye', 'error'],
-  down: ['answer', 'candidate', 'bye', 'error', 'start'],
+  down: ['answer', 'candidate', 'bye', 'error', 'start', 'ice-servers'],
   status: ['status'],
   bridge: ['bridge-status'],
   metrics: ['metrics'],
   'viewer-up': ['watch', 'candidate', 'bye', 'leave'],
-  'viewer-down': ['answer', 'candidate', 'bye', 'error', 'stream'],
+  'viewer-down': ['answer', 'candidate', 'bye', 'error', 'stream', 'ice-servers'],
 } as const satisfies Record<string, readonly MessageType[]>;
 export type Channel = keyof typeof CHANNEL_TYPES;
 export type MessageOnChannel<C extends Channel> = MessageOf<(typeof CHANNEL_TYPES)[C][number]>;

@@ -13,6 +13,7 @@ import { ProtocolError, toErrorMessage } from '../protocol/errors.ts';
 import type { Message, Start, Watch } from '../protocol/messages.ts';
 import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
 import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
+import type { IcePlan } from '../turn/ice-plan.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
 import { CameraStream } from './camera-stream.ts';
 import { viewerKey, type RelayContext } from './context.ts';
@@ -40,7 +41,10 @@ export interface RelayOptions {
   answerer: Answerer;
   /** This node's ID, named in viewers' answers. */
   bridgeId?: string | undefined;
-  peer: PeerOptions;
+  /** ICE servers of the bridge's viewer peers and of the viewers. */
+  ice: IcePlan;
+  /** The rest of the viewer peers' options: ports and media addresses. */
+  peer: Omit<PeerOptions, 'iceServers' | 'iceTransportPolicy'>;
   maxMessageBytes: number;
   maxAgeMs: number;
   connectTimeoutMs: number;
@@ -149,7 +153,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     const viewer = new ViewerSession({
       viewerId,
       watch,
-      peer: this.#options.peer,
+      peer: () => ({ ...this.#options.peer, ...this.#options.ice.bridgePeer() }),
+      iceServers: () => this.#options.ice.forViewer(viewerId),
       bridgeId: this.#options.bridgeId,
       connectTimeoutMs: this.#options.connectTimeoutMs,
       logger: this.#log,

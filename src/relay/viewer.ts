@@ -16,11 +16,11 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RtpPacket } from 'werift';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { ByeReason, Candidate, Message, Watch } from '../protocol/messages.ts';
+import type { ByeReason, Candidate, IceServers, Message, Watch } from '../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import { startsKeyframe, type VideoCodec } from '../webrtc/keyframe.ts';
-import { Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack } from '../webrtc/peer.ts';
+import { Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import { dropRepeatedCandidates, SdpError } from '../webrtc/sdp.ts';
 
 export const VIEWER_STATES = ['waiting', 'answering', 'connecting', 'connected', 'closed'] as const;
@@ -30,7 +30,10 @@ export type StreamState = 'waiting' | 'live' | 'ended';
 export interface ViewerOptions {
   viewerId: string;
   watch: Watch;
-  peer: PeerOptions;
+  /** Options of the bridge's peer, asked for when the camera's media is there (fresh TURN credentials). */
+  peer: () => PeerOptions;
+  /** The viewer's own ICE servers (TURN credentials for its next attempts), sent with the answer. */
+  iceServers?: (() => IceServers | undefined) | undefined;
   /** This node's ID, named in the answer (a viewer watches again when that node's card goes offline). */
   bridgeId?: string | undefined;
   /** Milliseconds from answer to connected before giving up. */
@@ -92,6 +95,11 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     return this.#state;
   }
 
+  /** The ICE pair the media goes over, once connected (relay on either side: through a TURN server). */
+  get selectedPair(): SelectedPair | undefined {
+    return this.#peer?.selectedPair;
+  }
+
   /** The codecs this viewer receives, once served. */
   get codecs(): { kind: 'audio' | 'video'; codec: CodecName }[] {
     return [...this.#tracks.values()].map(({ kind, codec }) => ({ kind, codec }));
@@ -105,14 +113,14 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     if (this.#state !== 'waiting') return undefined;
     this.#setState('answering');
     const pick = (kind: 'audio' | 'video') => codecs.filter((c) => c.kind === kind).map((c) => c.codec);
-    const peer = new Peer({ ...this.#options.peer, direction: 'sendonly', codecs: { video: pick('video'), audio: pick('audio') } });
+    const peer = new Peer({ ...this.#options.peer(), direction: 'sendonly', codecs: { video: pick('video'), audio: pick('audio') } });
     this.#peer = peer;
     for (const candidate of this.#early.splice(0)) peer.addRemoteCandidate(candidate); // the Peer holds them until it answers
     peer.on('state', (state) => {
       if (state === 'connected' && this.#state === 'connecting') {
         clearTimeout(this.#timer);
         this.#setState('connected');
-        this.log.info('viewer connected');
+        this.log.info({ selectedPair: peer.selectedPair }, 'viewer connected');
         this.#awaitKeyframe();
       } else if (state === 'failed') {
         void this.close('ice-failed');
@@ -131,6 +139,9 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     }
     if (this.#closed()) return undefined;
     for (const track of peer.localTracks) this.#tracks.set(track.kind, { ...track, lastSentAt: performance.now() });
+    // Before the answer, which the viewer's SDK acts on: credentials for its next attempts (this one has gathered).
+    const ice = this.#options.iceServers?.();
+    if (ice) this.#options.send(ice);
     this.#send({ type: 'answer', sdp, ...(this.#options.bridgeId !== undefined && { bridgeId: this.#options.bridgeId }) });
     this.#setState('connecting');
     this.#timer = setTimeout(() => void this.close('timeout'), this.#options.connectTimeoutMs);

@@ -6,12 +6,14 @@
  *                                          tokenMaxTtlS after the password was given
  *   body (optional JSON): { "devices": ["cam1"] | "*", "ttlS": 900, "sub": "alice" }
  *
- * 200 { token, username, devices, expiresAt }. Failures are logged once each with the user name and address.
+ * 200 { token, username, devices, expiresAt[, ice] }; `ice` (with TURN configured): the `ice-servers` message of the user,
+ * TURN credentials for its peers (docs/protocol.md §16.4). Failures are logged once each with the user name and address.
  * Over plain HTTP the password crosses the network in clear: configure TLS (docs/security.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Route } from '../http/server.ts';
+import type { IceServers } from '../protocol/messages.ts';
 import { isValidId } from '../protocol/topics.ts';
 import type { CredentialStore, StoredIdentity } from './credentials.ts';
 import { readBasic, REFUSED_LOGIN, verifyThrottled } from './http-login.ts';
@@ -26,6 +28,8 @@ export interface TokenRouteOptions {
   store: CredentialStore;
   tokens: () => Promise<TokenSigner>;
   maxTtlS: number;
+  /** The user's own ICE servers (TURN credentials), handed out with each token; undefined: none. */
+  ice?: ((user: string) => IceServers | undefined) | undefined;
   logger: Logger;
 }
 
@@ -109,7 +113,8 @@ export function tokenRoute(options: TokenRouteOptions): Route {
     if (exp <= now) return refused(401, 'TALI_ERR_UNAUTHORIZED', 'this token chain has reached tokenMaxTtlS: sign in again', caller.id);
     const token = signer.sign({ sub, devices, iat: now, exp, auth, cred: subject.created });
     logger.info({ event: 'token_issued', sub, by: caller.id, devices, exp, refresh: previous !== undefined, address }, 'viewer token issued');
-    send(res, 200, { token, username: sub, devices, expiresAt: new Date(exp * 1000).toISOString() });
+    const ice = options.ice?.(sub);
+    send(res, 200, { token, username: sub, devices, expiresAt: new Date(exp * 1000).toISOString(), ...(ice && { ice }) });
   }
 }
 

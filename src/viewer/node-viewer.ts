@@ -5,13 +5,14 @@
 import { nodeConnector, type NodeConnectorOptions } from '../client/node-connector.ts';
 import type { BackoffOptions } from '../client/backoff.ts';
 import { WeriftViewerPeer, type ReceivedTrack } from '../webrtc/werift-viewer-peer.ts';
-import { ViewerClient } from './viewer-client.ts';
+import { ViewerClient, type ViewerClientOptions } from './viewer-client.ts';
 import type { StreamState, WatchSession, WatchState, WatchTimeline } from './watch-session.ts';
 
 export interface NodeViewerOptions {
   url: string;
   user: string;
-  password: string | (() => string | Promise<string>);
+  /** A password, or a credential provider (e.g. POST /api/token: a token, and TURN credentials with it). */
+  password: ViewerClientOptions['password'];
   deviceId: string;
   root?: string | undefined;
   tls?: NodeConnectorOptions['tls'];
@@ -64,8 +65,8 @@ export class NodeViewer {
   /** Connects (rejects on a refused CONNECT) and starts watching. */
   async start(): Promise<WatchSession> {
     await this.client.start();
-    const watch = this.client.watch(this.#options.deviceId, (iceServers) => {
-      const peer = new WeriftViewerPeer({ iceServers, audio: this.#options.audio });
+    const watch = this.client.watch(this.#options.deviceId, (iceServers, { iceTransportPolicy }) => {
+      const peer = new WeriftViewerPeer({ iceServers, iceTransportPolicy, audio: this.#options.audio });
       this.#attempts++;
       this.#firstRtp = undefined;
       peer.onFirstRtp = () => {

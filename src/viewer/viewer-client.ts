@@ -9,6 +9,7 @@ import type { MqttClient } from 'mqtt';
 import type { BackoffOptions } from '../client/backoff.ts';
 import { BridgeClock } from '../client/bridge-clock.ts';
 import { ConnectionKeeper, type ConnectIdentity } from '../client/connection-keeper.ts';
+import { IceGrant, type IceGrantInput, type PeerIceConfig } from '../client/ice-grant.ts';
 import { TypedEmitter } from '../client/emitter.ts';
 import { publish, subscribe, withTimeout, type MqttConnector } from '../client/mqtt-link.ts';
 import {
@@ -45,8 +46,11 @@ export interface ViewerClientOptions {
   watch?: WatchOptions | undefined;
 }
 
-/** A password, or a token with its expiry (ms since the epoch). */
-export type Credential = string | { secret: string; expiresAt: number };
+/**
+ * A password, or a token with its expiry (ms since the epoch) and, when the bridge mints TURN credentials, the
+ * viewer's own ICE servers that came with it (`ice` of POST /api/token).
+ */
+export type Credential = string | { secret: string; expiresAt: number; ice?: IceGrantInput | undefined };
 
 /** One message that went over MQTT, for signaling logs. */
 export interface SignalRecord {
@@ -84,6 +88,11 @@ function randomId(length: number): string {
 export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   readonly user: string;
   readonly topics: Topics;
+  /**
+   * This viewer's own ICE servers (TURN credentials): from its token, and from the `ice-servers` the bridge sends with
+   * each watch answer (for the next attempts). New peers get them with the bridge card's.
+   */
+  readonly iceGrant = new IceGrant();
   readonly devices = new DeviceDirectory();
   readonly #options: ViewerClientOptions;
   readonly #clock: BridgeClock;
@@ -150,6 +159,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       get connection() {
         return client.#connection;
       },
+      iceConfig: () => this.#iceConfig(),
       newSessionId: () => `vw${randomId(20)}`,
       send: (sessionId, body) => this.#send(sessionId, body),
       forget: (sessionId) => {
@@ -252,7 +262,13 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   async #credential(): Promise<Credential> {
     const password = this.#options.password;
-    return typeof password === 'string' ? password : await password();
+    const credential = typeof password === 'string' ? password : await password();
+    if (typeof credential !== 'string' && credential.ice) this.iceGrant.update(credential.ice);
+    return credential;
+  }
+
+  #iceConfig(): PeerIceConfig {
+    return this.iceGrant.config(this.onlineBridge?.iceServers);
   }
 
   /** Subscribes a fresh connection to what this client reads; rejects if the broker refuses its own topics. */
@@ -330,6 +346,12 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   #onDown(topic: string, payload: Uint8Array): void {
     const message = decode('viewer-down', payload);
+    if (message.type === 'ice-servers') {
+      this.iceGrant.update(message);
+      this.#signal('in', topic, message, undefined);
+      for (const watch of this.#watches) watch.iceServersArrived();
+      return;
+    }
     if ('seq' in message && message.sessionId !== undefined && message.seq !== undefined) {
       if (!this.#seen.accept(message.sessionId, message.seq)) return; // QoS 1 redelivery (MQTT-4.3.2)
     }

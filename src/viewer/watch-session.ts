@@ -14,9 +14,10 @@
 import { backoffDelay, backoffOptions, type BackoffOptions } from '../client/backoff.ts';
 import { TypedEmitter } from '../client/emitter.ts';
 import {
-  ERROR_CODES, isErrorCode, type BridgeStatus, type Bye, type Candidate, type ErrorMessage, type IceServer,
+  ERROR_CODES, isErrorCode, type BridgeStatus, type Bye, type Candidate, type ErrorMessage,
   type MessageOnChannel, type Stream,
 } from '../protocol/index.ts';
+import type { PeerIceConfig } from '../client/ice-grant.ts';
 import type { IceCandidateInit, ViewerPeer, ViewerPeerFactory, ViewerPeerState } from './viewer-peer.ts';
 
 export type WatchState = 'starting' | 'waiting' | 'answered' | 'connected' | 'retrying' | 'failed' | 'closed';
@@ -43,6 +44,8 @@ export interface WatchLink {
   readonly onlineBridge: BridgeStatus | undefined;
   /** The MQTT connection's ID, named in its will: a watch sent over it says so. */
   readonly connection: string;
+  /** ICE servers and policy for a new peer: the bridge card's and the viewer's own (TURN). */
+  iceConfig(): PeerIceConfig;
   newSessionId(): string;
   send(sessionId: string, body: ViewerUpBody): Promise<void>;
   /** The session is over: forget its counters and stop routing its messages here. */
@@ -92,6 +95,8 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
   #closed: Promise<void> | undefined;
   /** The bridge node serving the current session, when its answer named one. */
   #servedBy: string | undefined;
+  /** The current attempt's peer was created with the viewer's own ICE servers (TURN credentials). */
+  #withGrant = false;
 
   constructor(deviceId: string, link: WatchLink, createPeer: ViewerPeerFactory, options: WatchOptions = {}) {
     super();
@@ -157,6 +162,16 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     void this.#retry(`bridge-offline:${bridgeId}`, true);
   }
 
+  /**
+   * The viewer's own ICE servers (TURN credentials) arrived, e.g. with the bridge's answer to a viewer that logged in
+   * with a password. An attempt that gathered without them and has no answer applied yet starts again at once with
+   * them, rather than failing after seconds where only TURN gets through.
+   */
+  iceServersArrived(): void {
+    if (this.#closed || this.#sessionId === undefined || this.#withGrant || this.#timeline.answer !== undefined) return;
+    void this.#retry('ice-servers', true, 'normal');
+  }
+
   /** Ends the watch: bye for the live session, the peer closed, every timer cleared. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
@@ -170,7 +185,8 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
 
   /** A message of our current session from the bridge (already de-duplicated by the client). */
   receive(message: MessageOnChannel<'viewer-down'>): void {
-    if (this.#closed || message.sessionId !== this.#sessionId) return;
+    // ice-servers belong to the client (ViewerClient.iceGrant), not to a session.
+    if (this.#closed || message.type === 'ice-servers' || message.sessionId !== this.#sessionId) return;
     switch (message.type) {
       case 'answer':
         this.#servedBy = message.bridgeId;
@@ -204,7 +220,9 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     this.#setState('starting');
     let peer: ViewerPeer;
     try {
-      peer = this.#createPeer(bridge?.iceServers ?? ([] as IceServer[]));
+      const { iceServers, iceTransportPolicy, withGrant } = this.#link.iceConfig();
+      this.#withGrant = withGrant;
+      peer = this.#createPeer(iceServers, { iceTransportPolicy });
     } catch (err) {
       return this.#retry(`peer-failed: ${(err as Error).message}`);
     }

@@ -11,7 +11,7 @@ import {
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
-import type { IceServer } from '../protocol/messages.ts';
+import type { IceServer, IceTransportPolicy } from '../protocol/messages.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
 import { withoutDefaultStun } from './default-stun.ts';
 import type { MediaAddresses } from './media-addresses.ts';
@@ -19,6 +19,8 @@ import { checkOffer, offeredCodecs, rejectedAll, SdpError } from './sdp.ts';
 
 export interface PeerOptions {
   iceServers: readonly IceServer[];
+  /** relay: TURN relay candidates only (needs a TURN server in iceServers); default all. */
+  iceTransportPolicy?: IceTransportPolicy | undefined;
   /** Inclusive UDP port range for ICE, e.g. [40000, 40999]; undefined lets the OS pick. */
   portRange?: readonly [number, number] | undefined;
   /** Seconds to wait for STUN answers while gathering (werift default 5); only matters when STUN is configured. */
@@ -54,6 +56,16 @@ export interface RemoteCandidate {
   sdpMLineIndex?: number | undefined;
 }
 
+/** RFC 8445 §5.1.1 candidate types. */
+export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
+
+/** The pair ICE selected: whose candidate types, over which transport. */
+export interface SelectedPair {
+  local: CandidateType;
+  remote: CandidateType;
+  protocol: 'udp' | 'tcp';
+}
+
 export interface PeerEvents {
   state: [PeerState];
   iceConnected: [];
@@ -81,6 +93,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#pc = new RTCPeerConnection({
       codecs: { video: codecs.video.map(codecParameters), audio: codecs.audio.map(codecParameters) },
       iceServers: options.iceServers.map((s) => ({ ...s })),
+      iceTransportPolicy: options.iceTransportPolicy ?? 'all',
       icePortRange: options.portRange ? [options.portRange[0], options.portRange[1]] : undefined,
       iceStunGatherTimeout: options.stunGatherTimeoutS,
       iceInterfaceAddresses: options.mediaAddresses,
@@ -204,6 +217,27 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#pc.addIceCandidate(init).catch((err: Error) => {
       if (!this.#closed) this.emit('candidateError', candidate.candidate, err);
     });
+  }
+
+  /**
+   * The candidate pair ICE nominated, once connected. A remote candidate werift learnt from a check before its
+   * trickled candidate arrived is peer-reflexive (RFC 8445 §7.3.1.3); the trickled one at the same address says what
+   * it really is (a TURN relay, typically).
+   */
+  get selectedPair(): SelectedPair | undefined {
+    const connection = this.#pc.iceTransports[0]?.connection;
+    const pair = connection?.nominated;
+    if (connection === undefined || pair === undefined) return undefined;
+    const remote = pair.remoteCandidate;
+    const signalled =
+      remote.type === 'prflx'
+        ? connection.remoteCandidates.find((c) => c.type !== 'prflx' && c.host === remote.host && c.port === remote.port)
+        : undefined;
+    return {
+      local: pair.localCandidate.type as CandidateType,
+      remote: (signalled ?? remote).type as CandidateType,
+      protocol: pair.localCandidate.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp',
+    };
   }
 
   /** Asks every video sender for a keyframe (RTCP PLI, RFC 4585 §6.3.1). */

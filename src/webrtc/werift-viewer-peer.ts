@@ -4,7 +4,7 @@
  * carries every host candidate and only the end of candidates is trickled.
  */
 import { RTCPeerConnection } from 'werift';
-import type { IceServer } from '../protocol/messages.ts';
+import type { IceServer, IceTransportPolicy } from '../protocol/messages.ts';
 import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
 import { startsKeyframe, type VideoCodec } from './keyframe.ts';
@@ -22,6 +22,8 @@ export interface ReceivedTrack {
 
 export interface WeriftViewerPeerOptions {
   iceServers: readonly IceServer[];
+  /** relay: TURN relay candidates only (default all). */
+  iceTransportPolicy?: IceTransportPolicy | undefined;
   /** Offer audio too (default true). */
   audio?: boolean | undefined;
   icePortRange?: readonly [number, number] | undefined;
@@ -48,6 +50,7 @@ export class WeriftViewerPeer implements ViewerPeer {
     this.#pc = new RTCPeerConnection({
       codecs: { video: VIDEO_CODECS.map(codecParameters), audio: audio ? AUDIO_CODECS.map(codecParameters) : [] },
       iceServers: options.iceServers.map((server) => ({ ...server })),
+      iceTransportPolicy: options.iceTransportPolicy ?? 'all',
       bundlePolicy: 'max-bundle',
       icePortRange: options.icePortRange ? [options.icePortRange[0], options.icePortRange[1]] : undefined,
     });

@@ -10,7 +10,10 @@ Control, one JSON object per line on stdin; one JSON line per command on stdout:
   {"cmd": "drop", "dir": "down", "pattern": "16fefd0001", "count": 1}
       drop the next `count` UDP packets whose payload starts with this pattern: hex bytes, ".." matches any byte
   {"cmd": "watch", "dir": "up", "pattern": "16fefd", "name": "dtls"}  count matching UDP packets (not dropped)
-  {"cmd": "stats"}  ->  {"up": {"packets", "dropped", "matched", "watched": {name: n}}, "down": {...}}
+  {"cmd": "allow", "endpoints": [["100.64.0.1", 3478], ...]}
+      a firewall: from now on only TCP/UDP packets to (up) or from (down) one of these address:port pairs pass;
+      the others are dropped and counted as "blocked". An empty list lifts it.
+  {"cmd": "stats"}  ->  {"up": {"packets", "dropped", "matched", "blocked", "watched": {name: n}}, "down": {...}}
   {"cmd": "seed", "value": 1}
 """
 import collections
@@ -35,7 +38,7 @@ def open_tun(name):
 
 
 class Direction:
-    def __init__(self, source, sink):
+    def __init__(self, source, sink, endpoint_of):
         self.source = source
         self.sink = sink
         self.loss = 0.0
@@ -43,7 +46,9 @@ class Direction:
         self.queue = collections.deque()  # (due, packet): one delay for all keeps the order
         self.rules = []  # [pattern, drops left]
         self.watches = []  # [pattern, name]
-        self.stats = {"packets": 0, "dropped": 0, "matched": 0, "watched": {}}
+        self.endpoint_of = endpoint_of  # packet -> the (address, port) the firewall looks at
+        self.allowed = None  # set of (address, port), or None: no firewall
+        self.stats = {"packets": 0, "dropped": 0, "matched": 0, "blocked": 0, "watched": {}}
 
     def receive(self, now):
         try:
@@ -51,6 +56,10 @@ class Direction:
         except BlockingIOError:
             return
         self.stats["packets"] += 1
+        if self.allowed is not None and self.endpoint_of(packet) not in self.allowed:
+            self.stats["blocked"] += 1
+            self.stats["dropped"] += 1
+            return
         for pattern, name in self.watches:
             if udp_payload_matches(packet, pattern):
                 self.stats["watched"][name] = self.stats["watched"].get(name, 0) + 1
@@ -83,6 +92,17 @@ def compile_pattern(text):
     return [(i, int(p, 16)) for i, p in enumerate(pairs) if p != ".."]
 
 
+def endpoint(packet, which):
+    """The (address, port) of an IPv4 TCP or UDP packet (RFC 791, 793, 768): "dst" or "src"; None for anything else."""
+    if len(packet) < 20 or packet[0] >> 4 != 4 or packet[9] not in (6, 17):
+        return None
+    start = (packet[0] & 0x0F) * 4
+    if len(packet) < start + 4:
+        return None
+    at, port_at = (16, start + 2) if which == "dst" else (12, start)
+    return (".".join(str(b) for b in packet[at : at + 4]), struct.unpack("!H", packet[port_at : port_at + 2])[0])
+
+
 def udp_payload_matches(packet, pattern):
     # IPv4 only (RFC 791): header length from IHL, then the 8-byte UDP header (protocol 17).
     if len(packet) < 28 or packet[0] >> 4 != 4 or packet[9] != 17:
@@ -94,7 +114,7 @@ def udp_payload_matches(packet, pattern):
 def main():
     inner = open_tun(sys.argv[1])
     outer = open_tun(sys.argv[2])
-    dirs = {"up": Direction(inner, outer), "down": Direction(outer, inner)}
+    dirs = {"up": Direction(inner, outer, lambda p: endpoint(p, "dst")), "down": Direction(outer, inner, lambda p: endpoint(p, "src"))}
     by_fd = {inner: dirs["up"], outer: dirs["down"]}
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
@@ -141,6 +161,11 @@ def command(msg, dirs):
         return {"ok": True}
     if cmd == "watch":
         dirs[msg["dir"]].watches.append([compile_pattern(msg["pattern"]), msg["name"]])
+        return {"ok": True}
+    if cmd == "allow":
+        allowed = {(str(a), int(p)) for a, p in msg.get("endpoints", [])} or None
+        for d in dirs.values():
+            d.allowed = allowed
         return {"ok": True}
     if cmd == "seed":
         random.seed(msg["value"])

@@ -43,6 +43,8 @@ export interface DirectionStats {
   dropped: number;
   /** Dropped by a dropNext() rule. */
   matched: number;
+  /** Dropped by the allowOnly() firewall. */
+  blocked: number;
   /** Packets seen per watch() name. */
   watched: Record<string, number>;
 }
@@ -145,6 +147,14 @@ export class NetHost {
   /** Counts the UDP packets going `direction` that match `pattern` (as in dropNext), under `name` in stats(). */
   async watch(direction: 'up' | 'down', pattern: string, name: string): Promise<void> {
     await this.#command({ cmd: 'watch', dir: direction, pattern, name });
+  }
+
+  /**
+   * A firewall on the link: from now on the namespace reaches only these TCP/UDP endpoints of the host side (and hears
+   * only from them); every other packet is dropped and counted as `blocked`. An empty list lifts it.
+   */
+  async allowOnly(endpoints: readonly { address: string; port: number }[]): Promise<void> {
+    await this.#command({ cmd: 'allow', endpoints: endpoints.map((e) => [e.address, e.port]) });
   }
 
   /** Makes the loss pattern repeatable. */

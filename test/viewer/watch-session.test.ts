@@ -43,6 +43,9 @@ class FakeLink implements WatchLink {
   }
   forget(): void {}
   route(): void {}
+  iceConfig() {
+    return { iceServers: [], iceTransportPolicy: 'all' as const, withGrant: false };
+  }
   types(sessionId?: string): string[] {
     return this.sent.filter((s) => sessionId === undefined || s.sessionId === sessionId).map((s) => s.body.type);
   }

@@ -27,7 +27,7 @@ export async function handleOffer(ctx: AnswererContext, deviceId: string, offer:
   const session = new Session({
     deviceId,
     sessionId: offer.sessionId,
-    peer: ctx.peer,
+    peer: ctx.peer(deviceId),
     connectTimeoutMs: ctx.connectTimeoutMs,
     mediaTimeoutMs: ctx.mediaTimeoutMs,
     logger: ctx.log,

@@ -34,8 +34,8 @@ export interface WhepRouteOptions {
   sessions: WhepSessions;
   callers: ApiCallers;
   store: CredentialStore;
-  /** STUN/TURN servers for players, as Link headers of the 201 (§4.7, RFC 9725 §4.6). */
-  iceServers: () => readonly IceServer[];
+  /** STUN/TURN servers for this user's player, as Link headers of the 201 (§4.7, RFC 9725 §4.6): its TURN credentials. */
+  iceServers: (user: string) => readonly IceServer[];
   /** Whether the camera is connected, when this node can tell (a single node); offline cameras get 409 at once. */
   isOnline?: ((deviceId: string) => boolean) | undefined;
   /** Largest request body (an offer or a fragment). */
@@ -101,7 +101,7 @@ async function endpoint(o: WhepRouteOptions, req: IncomingMessage, res: ServerRe
     return sendError(res, status, err.code, err.message, err.kind === 'refused' ? {} : { 'retry-after': err.kind === 'elsewhere' ? '1' : RETRY_LATER_S });
   }
   const { session, answer } = created;
-  const links = o.iceServers().flatMap(iceServerLinks);
+  const links = o.iceServers(identity.id).flatMap(iceServerLinks);
   res.writeHead(201, {
     'content-type': 'application/sdp',
     location: `${WHEP_PATH}${deviceId}/${session.id}`,
