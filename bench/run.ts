@@ -27,9 +27,10 @@ import { boxPlotSvg } from './lib/svg.ts';
 import { runPeerStacks, runLossy } from './interop.ts';
 import { runRelay } from './relay.ts';
 import { runSignaling } from './signaling.ts';
+import { runTurn } from './turn.ts';
 import { runWireBytes } from './wire-bytes.ts';
 
-export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet'] as const;
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn'] as const;
 export type MeasurementId = (typeof MEASUREMENTS)[number];
 
 const TITLES: Record<MeasurementId, string> = {
@@ -42,6 +43,7 @@ const TITLES: Record<MeasurementId, string> = {
   interop: 'Time to first frame per peer stack',
   lossy: 'Camera sessions on a lossy link',
   fleet: 'Fleet reconnect after a restart',
+  turn: 'Time to first frame through TURN',
 };
 
 function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> {
@@ -56,6 +58,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         interop: () => runPeerStacks({ rounds: 1 }),
         lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
         fleet: () => runFleet({ devices: 20 }),
+        turn: () => runTurn({ rounds: 1 }),
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
@@ -68,6 +71,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         interop: () => runPeerStacks({ rounds: 20 }),
         lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15], stacks: ['werift', 'aiortc'] }),
         fleet: () => runFleet({ devices: 1000 }),
+        turn: () => runTurn({ rounds: 20 }),
       };
 }
 
