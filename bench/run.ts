@@ -27,10 +27,11 @@ import { boxPlotSvg } from './lib/svg.ts';
 import { runPeerStacks, runLossy } from './interop.ts';
 import { runRelay } from './relay.ts';
 import { runSignaling } from './signaling.ts';
+import { runStartup } from './startup.ts';
 import { runTurn } from './turn.ts';
 import { runWireBytes } from './wire-bytes.ts';
 
-export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn'] as const;
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'] as const;
 export type MeasurementId = (typeof MEASUREMENTS)[number];
 
 const TITLES: Record<MeasurementId, string> = {
@@ -44,6 +45,7 @@ const TITLES: Record<MeasurementId, string> = {
   lossy: 'Camera sessions on a lossy link',
   fleet: 'Fleet reconnect after a restart',
   turn: 'Time to first frame through TURN',
+  startup: 'Start-up',
 };
 
 function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> {
@@ -59,6 +61,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
         fleet: () => runFleet({ devices: 20 }),
         turn: () => runTurn({ rounds: 1 }),
+        startup: () => runStartup({ rounds: 1, baseline: false }),
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
@@ -72,6 +75,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15], stacks: ['werift', 'aiortc'] }),
         fleet: () => runFleet({ devices: 1000 }),
         turn: () => runTurn({ rounds: 20 }),
+        startup: () => runStartup({ rounds: 10 }),
       };
 }
 

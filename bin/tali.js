@@ -4,13 +4,22 @@
 // so this shebang finds it. Installed from the package (npm pack), there are no sources and Node refuses to strip
 // types under node_modules anyway: the built JavaScript in dist/ runs instead.
 import { existsSync } from 'node:fs';
-import { sep } from 'node:path';
+import module from 'node:module';
+import { homedir } from 'node:os';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(`tali needs Node ≥ 22.18 (this is ${process.version}); run it through npx or npm scripts.\n`);
   process.exit(1);
+}
+// Node's compile cache keeps each module compiled (and its types stripped) between runs: without it, compiling the
+// ~200 modules a bridge loads is about half of start → ready (npm run bench, "Start-up"). Per user, in
+// ~/.cache/tali (or $XDG_CACHE_HOME/tali): a directory only its user can write, since cached code runs as that user.
+// NODE_COMPILE_CACHE=dir puts it elsewhere, NODE_DISABLE_COMPILE_CACHE=1 turns it off; unwritable, it is skipped.
+if (process.env.NODE_DISABLE_COMPILE_CACHE === undefined) {
+  module.enableCompileCache?.(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tali', 'compile'));
 }
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const installed = fileURLToPath(import.meta.url).split(sep).includes('node_modules');

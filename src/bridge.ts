@@ -186,6 +186,7 @@ export class Bridge {
     const ice = IcePlan.fromConfig(config);
     const embedded = external ? undefined : await EmbeddedBroker.create({ config, log, topics, credentials, http, tls, ice });
     const bridge = new Bridge(config, log, credentials, http, embedded, ice);
+    void bridge.services.answerer.warmUp(); // mostly waiting: it overlaps the listeners' start (services.start awaits it)
     let adminSecretFile: string | undefined;
     try {
       try {

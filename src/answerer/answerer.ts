@@ -65,6 +65,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
   readonly #deviceIce: DeviceIce;
   #client: MqttClient | undefined;
   #closed = false;
+  #warm: Promise<void> | undefined;
 
   constructor(options: AnswererOptions) {
     super();
@@ -92,6 +93,19 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     };
   }
 
+  /**
+   * Pays werift's first-use cost (interface scan, certificate: ~95 ms of CPU, and up to ~0.5 s of waiting on this
+   * machine) before the first camera's offer does. start() waits for it; the bridge begins it before its listeners
+   * open, so that the waiting overlaps the rest of start-up. Idempotent.
+   */
+  warmUp(): Promise<void> {
+    if (this.#warm === undefined) {
+      this.#warm = Peer.warmUp();
+      this.#warm.catch(() => {}); // start() awaits it and sees the error
+    }
+    return this.#warm;
+  }
+
   async start(): Promise<void> {
     const { topics } = this.#options;
     try {
@@ -102,8 +116,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
     if (!weriftPatched()) {
       this.#log.warn('werift lacks the DTLS patch (docs/werift-patches.md): run `node scripts/patch-deps.js` in the tali package');
     }
-    // Pay werift's first-use cost (~95 ms: interface scan, certificate) now, not on the first camera's offer.
-    await Peer.warmUp();
+    await this.warmUp();
     const client = await this.#options.connect({
       topic: topics.bridge(this.#options.bridgeId),
       payload: Buffer.from(encode(this.#card('offline'))),

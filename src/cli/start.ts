@@ -12,6 +12,9 @@ import { createLogger, terminalDestination } from '../log.ts';
 import { webBundle } from '../web/bundle.ts';
 import type { CliIo } from './main.ts';
 
+/** When `tali start` bundles the browser apps unasked: after the burst of reconnecting cameras that follows a restart. */
+const PREBUILD_AFTER_MS = 15_000;
+
 export function runStart(argv: string[], io: CliIo): Promise<number> {
   return runBridge('start', argv, io);
 }
@@ -56,8 +59,10 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
     if (command === 'answer' && config.broker === '') throw new ConfigError(['broker: tali answer needs --broker mqtt://host:port (or TALI_BROKER)']);
     if (command === 'answer' && config.cluster !== '') throw new ConfigError(['cluster: only for tali start (the embedded broker); an external broker clusters by itself']);
     bridge = await Bridge.start({ config, logger: createLogger(config.logLevel, await terminalDestination()) });
-    // Bundle the dashboard now rather than on the first page view (tests start bridges without paying for it).
-    webBundle().catch((err: unknown) => bridge.log.error({ err }, 'bundling the browser apps failed'));
+    // Bundle the dashboard before the first page view (tests start bridges without paying for it), but not while a
+    // restarted bridge's cameras reconnect: esbuild's ~1 s of CPU, and the gzip on this thread, are better spent on
+    // their offers. A page view before then bundles at once.
+    setTimeout(() => webBundle().catch((err: unknown) => bridge.log.error({ err }, 'bundling the browser apps failed')), PREBUILD_AFTER_MS).unref();
   } catch (err) {
     // A port in use, a data directory that cannot be written, a bad option: one line, the code and what to do.
     if (err instanceof TaliError) io.stderr.write(`tali ${command}: ${err.code}: ${err.message}\n`);

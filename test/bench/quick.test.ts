@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, it, onTestFinished } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn'];
+const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'];
 
 it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 240_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'tali-bench-quick-'));
