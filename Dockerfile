@@ -28,6 +28,9 @@ EXPOSE 1883 8080 8883 40000-40100/udp
 
 # The image's own user, uid 1000: never root.
 USER node
+# Fills that user's compile cache (~/.cache/tali, see bin/tali.js): `start --help` loads every module `start` does,
+# so even a container's first start skips compiling and type stripping (about a third of start → ready).
+RUN node bin/tali.js start --help > /dev/null
 
 # /healthz answers while the process serves HTTP; it follows TALI_HTTP_PORT if that is changed.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

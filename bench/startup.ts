@@ -1,5 +1,5 @@
 /**
- * 9. Start-up: how long a restart keeps the bridge away. `tali start` is spawned (bin/tali.js, loopback, ports 0, a
+ * Start-up: how long a restart keeps the bridge away. `tali start` is spawned (bin/tali.js, loopback, ports 0, a
  * data directory that exists: a restart, not a first start) and timed from spawn to its "tali ready" line, in wall
  * time and in CPU time of the process at that moment (/proc/<pid>/stat: less sensitive to a busy machine). Then it is
  * stopped with SIGTERM before the next one starts. Variants, interleaved round by round so that they share the noise:

@@ -13,7 +13,8 @@ import { expect, it, onTestFinished } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'];
 
-it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 240_000 }, async () => {
+// Ten measurements, each with real processes: 160 s seen on a 2-core machine at load average 20.
+it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 300_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'tali-bench-quick-'));
   onTestFinished(() => rm(out, { recursive: true, force: true }));
   const child = spawn(process.execPath, ['bench/run.ts', '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -38,7 +39,7 @@ it('npm run bench -- --quick produces every table, latest.md and the chart', { t
   expect(result.machine.node).toMatch(/^v\d+/);
 
   const md = await readFile(join(out, 'latest.md'), 'utf8');
-  expect(md.match(/^## \d\. /gm)).toHaveLength(ALL.length);
+  expect(md.match(/^## \d+\. /gm)).toHaveLength(ALL.length);
   const svg = await readFile(join(out, 'latest.svg'), 'utf8');
   expect(svg.startsWith('<svg')).toBe(true);
   expect(svg).toContain('</svg>');
