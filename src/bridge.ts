@@ -290,20 +290,23 @@ export class Bridge {
       const step = async (name: string, until: number, work: () => Promise<unknown> | undefined): Promise<void> => {
         if (!(await settlesBy(work(), until))) cut.push(name);
       };
-      await step('sessions and recordings', by(0.6), async () => {
+      await step('sessions and recordings', by(0.55), async () => {
         await this.libpeer?.close();
         await this.services.close();
       });
-      await step('broker drain', Math.min(by(0.7), performance.now() + 1000), () => this.embedded?.drain(1000));
-      await step('listeners', by(0.85), async () => {
+      // A cluster node whose Redis is known to be away has nothing in flight that could still be routed.
+      const backend = this.embedded?.backend;
+      if (backend?.available !== false) await step('broker drain', Math.min(by(0.65), performance.now() + 1000), () => this.embedded?.drain(1000));
+      await step('listeners', by(0.8), async () => {
         this.#revocation?.close();
         this.#brokerPipe?.pipe.close();
         await this.#brokerPipe?.ws.close();
         await (this.embedded ? this.embedded.closeListeners(this.http) : this.http.close());
       });
-      await step('broker', by(1), () => this.embedded?.close());
-      // A broker that could not close (its Redis does not answer) leaves its Redis connections: drop them.
-      if (cut.includes('broker')) await settlesBy(this.embedded?.backend?.close(), performance.now() + 100);
+      // Aedes waits for its Redis emitter and persistence to close: without Redis, drop their connections first.
+      if (backend?.available === false) await settlesBy(backend.close(), by(0.85));
+      await step('broker', by(0.95), () => this.embedded?.close());
+      if (cut.includes('broker')) await settlesBy(backend?.close(), by(1)); // it could not close: drop its connections
       await settlesBy(this.presence?.close(), by(1));
       this.services.metrics.close();
       if (cut.length > 0) this.log.warn({ cut, budgetMs }, 'tali stopped: some steps did not finish in time');

@@ -101,7 +101,8 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
       }
       stopping = true;
       const timeoutMs = bridge.config.shutdownTimeoutMs;
-      const margin = Math.min(500, Math.max(20, timeoutMs / 10));
+      // What is left after the drain for the exit itself, and for a loaded machine to schedule it: a fifth, ≤ 1 s.
+      const margin = Math.min(1000, Math.max(20, timeoutMs / 5));
       bridge.log.info({ signal, timeoutMs }, 'shutting down');
       const timer = setTimeout(() => {
         bridge.log.error({ timeoutMs }, 'shutdown timed out');
