@@ -32,9 +32,10 @@ import { fileURLToPath } from 'node:url';
 
 const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}` : '–');
 
-type Stack = 'werift' | 'aiortc' | 'Chromium';
+export type Stack = 'werift' | 'aiortc' | 'Chromium';
 
-export async function runPeerStacks(options: { rounds: number }): Promise<BenchTable> {
+export async function runPeerStacks(options: { rounds: number; stacks?: readonly Stack[] }): Promise<BenchTable> {
+  const wanted = new Set(options.stacks ?? ['werift', 'aiortc', 'Chromium']);
   const bb = await startBenchBridge(withoutClientLimits());
   const notes: string[] = [];
   const samples: Record<Stack, number[]> = { werift: [], aiortc: [], Chromium: [] };
@@ -52,7 +53,7 @@ export async function runPeerStacks(options: { rounds: number }): Promise<BenchT
     const secret = await bb.bridge.credentials.add('ttff', 'viewer', { replace: true });
     const args = { url: bb.bridge.mqttUrl, user: 'ttff', password: secret, deviceId: 'ttff-cam' };
 
-    for (let i = 0; i < options.rounds; i++) {
+    for (let i = 0; wanted.has('werift') && i < options.rounds; i++) {
       const viewer = new NodeViewer({ ...args, audio: false });
       try {
         const watch = await viewer.start();
@@ -71,7 +72,7 @@ export async function runPeerStacks(options: { rounds: number }): Promise<BenchT
 
     const noAiortc = aiortcUnavailable();
     if (noAiortc) notes.push(`aiortc skipped: ${noAiortc}`);
-    else {
+    else if (wanted.has('aiortc')) {
       for (let i = 0; i < options.rounds; i++) {
         const t = await aiortcFirstFrame(args).catch(() => undefined);
         if (t === undefined) failures.aiortc++;
@@ -79,7 +80,7 @@ export async function runPeerStacks(options: { rounds: number }): Promise<BenchT
       }
     }
 
-    const chromium = await chromiumFirstFrames(bb.bridge.wsUrl, args, options.rounds).catch((err: Error) => {
+    const chromium = !wanted.has('Chromium') ? undefined : await chromiumFirstFrames(bb.bridge.wsUrl, args, options.rounds).catch((err: Error) => {
       notes.push(`Chromium skipped: ${err.message.split('\n')[0]}`);
       return undefined;
     });
@@ -144,6 +145,8 @@ async function chromiumFirstFrames(
   let failures = 0;
   try {
     const page = await browser.context.newPage();
+    // The page must come from the bridge's origin: /mqtt refuses WebSockets from other origins (allowedOrigins).
+    await page.goto(wsUrl.replace(/^ws/, 'http').replace(/\/mqtt$/, '/healthz'));
     await page.setContent('<!doctype html><title>plain viewer</title><body></body>');
     await page.addScriptTag({ content: await readFile(fileURLToPath(new URL('../node_modules/mqtt/dist/mqtt.min.js', import.meta.url)), 'utf8') });
     await page.addScriptTag({ content: await readFile(fileURLToPath(new URL('./lib/plain-viewer.js', import.meta.url)), 'utf8') });
