@@ -10,7 +10,7 @@ async function watchOnce({ url, user, password, root, deviceId }) {
   const up = `${root}/v1/viewer/${user}/up`;
   const down = `${root}/v1/viewer/${user}/down`;
   const client = mqtt.connect(url, {
-    clientId: `${user}-${rand()}`,
+    clientId: `${user}:${rand()}`, // §16: user name, ":", a suffix
     username: user,
     password,
     protocolVersion: 4,

@@ -38,8 +38,8 @@ async def main():
     # Section 16.3: a random connection ID in the will and in every watch of this connection.
     connection = "c-" + secrets.token_urlsafe(9)
     will = {"v": PROTOCOL_VERSION, "type": "leave", "ts": now_ms(), "connection": connection}
-    # Section 16: the client ID is the user name, or the user name followed by "-" and anything.
-    sig = Signaling(args.url, "%s-%s" % (args.user, secrets.token_hex(4)), args.user, args.secret, will=(up, will, False))
+    # Section 16: the client ID is the user name, or the user name, ":" and a suffix.
+    sig = Signaling(args.url, "%s:%s" % (args.user, secrets.token_hex(4)), args.user, args.secret, will=(up, will, False))
     await sig.connect([down, camera_status, "%s/v1/bridge/+/status" % args.root])
     event("online")
 
