@@ -29,8 +29,8 @@ import {
   type RTCRtpSender,
   type RtcpPacket,
 } from 'werift';
-import { readLibpeerAnswer, LibpeerCrash } from './answer-reader.ts';
-import { LIBPEER_RTP, LibpeerRtpEncoder, type LibpeerCodec } from './rtp-encoder.ts';
+import { readLibpeerAnswer } from './answer-reader.ts';
+import { LIBPEER_RTP, LibpeerRtpEncoder } from './rtp-encoder.ts';
 
 export type LibpeerPcState = 'new' | 'checking' | 'connected' | 'completed' | 'failed' | 'closed' | 'disconnected';
 
@@ -256,5 +256,3 @@ function priority(typePreference: number, port: number): number {
   return 2 ** 24 * typePreference + 2 ** 8 * port + (256 - 1);
 }
 
-export { LibpeerCrash };
-export type { LibpeerCodec };

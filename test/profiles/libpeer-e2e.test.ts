@@ -19,7 +19,7 @@ import type { TestBridge } from '../helpers/bridge.ts';
 const ID = 'cam-lp1';
 
 async function watcher(tb: TestBridge): Promise<NodeViewer> {
-  const secret = await tb.bridge.credentials.add('alice', 'viewer');
+  const secret = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
   const viewer = new NodeViewer({ url: tb.bridge.mqttsUrl as string, user: 'alice', password: secret, deviceId: ID, tls: { rejectUnauthorized: false } });
   onTestFinished(() => viewer.stop());
   await viewer.start();
@@ -130,5 +130,23 @@ describe('libpeer device end to end', () => {
     expect(viewer.summary().state).toBe('connected');
     expect(device.stats.calls).toBe(4);
     expect(device.signaling?.crashed).toBeUndefined();
+  });
+
+  it('with idleStopMs the bridge closes the call when its last viewer leaves (`close`) and asks for an offer when one comes', async () => {
+    const tb = await tlsBridge({ idleStopMs: 300 });
+    const { device } = await startLibpeerDevice(tb, ID);
+    const first = await withTimeout(nextStreamingSession(tb), 15_000, 'call 1');
+    const viewer = await watcher(tb);
+    await until(() => videoKeyframes(viewer) >= 1, 10_000, 'a keyframe at the viewer');
+    const ended = withTimeout(new Promise((resolve) => first.once('closed', resolve)), 10_000, 'the unwatched call to end');
+    await viewer.stop();
+    await ended;
+    await withTimeout(device.until((d) => d.stats.requests.includes('close') && d.state === 'closed'), 10_000, 'libpeer told to close');
+    const offers = device.stats.requests.filter((m) => m === 'offer').length;
+    const second = nextStreamingSession(tb, first.sessionId);
+    const again = await watcher(tb);
+    await withTimeout(second, 15_000, 'call 2, for the new viewer');
+    expect(device.stats.requests.filter((m) => m === 'offer').length).toBe(offers + 1);
+    await until(() => videoKeyframes(again) >= 1, 10_000, 'a keyframe at the new viewer');
   });
 });

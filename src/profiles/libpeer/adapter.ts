@@ -124,7 +124,7 @@ export class LibpeerAdapter {
     });
   }
 
-  /** Ends every call (libpeer gets `close`, the bridge a bye) and disconnects. Idempotent. */
+  /** Ends every call (libpeer gets `close`; the bridge sees the device's card go offline) and disconnects. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -153,10 +153,15 @@ export class LibpeerAdapter {
     const link = new DeviceLink({ deviceId, client, topics, bridges: this.#bridges, maxMessageBytes, log });
     const keeper = new SessionKeeper({ client: link, createPeer: () => new LibpeerPeer(rpc, log) });
     const device: LibpeerDevice = { prefix, link, rpc, keeper };
-    this.#devices.set(deviceId, device);
     keeper.on('session-closed', (info) => log.info({ sessionId: info.sessionId, reason: info.closeReason }, 'libpeer call ended'));
     // Protocol §3: subscribed to down before the online card, so a `start` answering the card cannot be lost.
-    await client.subscribeAsync(topics.device(deviceId, 'down'), { qos: 1 });
+    try {
+      await client.subscribeAsync(topics.device(deviceId, 'down'), { qos: 1 });
+    } catch (err) {
+      rpc.close();
+      throw err; // the adapter's client is reconnecting: the device is taken at its next SUBSCRIBE
+    }
+    this.#devices.set(deviceId, device);
     await this.#publishCard(deviceId, 'online');
     log.info({ prefix }, 'libpeer device online');
     keeper.start();
