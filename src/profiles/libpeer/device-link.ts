@@ -106,6 +106,8 @@ export class DeviceLink extends TypedEmitter<DeviceClientEvents> implements Sess
         return this.emit('start', message);
       case 'error':
         return this.emit('error', message);
+      case 'ice-servers':
+        return; // libpeer gathers with the servers built into its firmware: there is no call to hand them to
     }
   }
 }
