@@ -61,7 +61,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
         fleet: () => runFleet({ devices: 20 }),
         turn: () => runTurn({ rounds: 1 }),
-        startup: () => runStartup({ rounds: 1, baseline: false }),
+        startup: () => runStartup({ rounds: 1, quick: true }),
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),

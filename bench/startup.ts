@@ -2,7 +2,7 @@
  * Start-up: how long a restart keeps the bridge away. `tali start` is spawned (bin/tali.js, loopback, ports 0, a
  * data directory that exists: a restart, not a first start) and timed from spawn to its "tali ready" line, in wall
  * time and in CPU time of the process at that moment (/proc/<pid>/stat: less sensitive to a busy machine). Then it is
- * stopped with SIGTERM before the next one starts. Variants, interleaved round by round so that they share the noise:
+ * stopped with SIGTERM (and Node writes its compile cache) before the next one starts. Variants, interleaved round by round so that they share the noise:
  *
  *   this commit                the compile cache warm: what every restart after the first is
  *   this commit, cold          NODE_DISABLE_COMPILE_CACHE=1: a first start after an install or upgrade
@@ -86,9 +86,9 @@ async function baselineTree(commit: string): Promise<{ root: string; remove: () 
   };
 }
 
-/** `baseline: false`: without the baseline row (the quick run). */
-export async function runStartup(options: { rounds: number; baseline?: string | false }): Promise<BenchTable> {
-  const commit = options.baseline === false ? undefined : (options.baseline ?? STARTUP_BASELINE);
+/** `quick`: the warm row only (no cold start, no baseline). */
+export async function runStartup(options: { rounds: number; baseline?: string; quick?: boolean }): Promise<BenchTable> {
+  const commit = options.quick ? undefined : (options.baseline ?? STARTUP_BASELINE);
   const tree = commit === undefined ? { missing: 'not in a quick run' } : await baselineTree(commit);
   const dataDir = await mkdtemp(join(tmpdir(), 'tali-bench-startup-'));
   // The compile cache of this run only, so that "warm" means warmed here (and ~/.cache is left alone).
@@ -96,7 +96,7 @@ export async function runStartup(options: { rounds: number; baseline?: string | 
   const { NODE_COMPILE_CACHE: _, ...env } = process.env;
   const variants: Variant[] = [
     { label: 'this commit (compile cache warm)', root: ROOT, env: { ...env, NODE_COMPILE_CACHE: cache } },
-    { label: 'this commit, cold (compile cache off)', root: ROOT, env: { ...env, NODE_DISABLE_COMPILE_CACHE: '1' } },
+    ...(options.quick ? [] : [{ label: 'this commit, cold (compile cache off)', root: ROOT, env: { ...env, NODE_DISABLE_COMPILE_CACHE: '1' } }]),
     ...('root' in tree ? [{ label: `baseline ${commit!}`, root: tree.root, env: { ...env, NODE_DISABLE_COMPILE_CACHE: '1' } }] : []),
   ];
   const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
@@ -132,7 +132,7 @@ export async function runStartup(options: { rounds: number; baseline?: string | 
     rows,
     notes: [
       `${options.rounds} restarts per variant, interleaved, on an existing data directory; wall time from spawn to the ready line, CPU time of the process then. Each is stopped (SIGTERM) before the next starts.`,
-      'Cold: NODE_DISABLE_COMPILE_CACHE=1, as on the first start after an install or upgrade (bin/tali.js keeps the cache in ~/.cache/tali; this run uses its own).',
+      ...(options.quick ? [] : ['Cold: NODE_DISABLE_COMPILE_CACHE=1, as on the first start after an install or upgrade (bin/tali.js keeps the cache in ~/.cache/tali; this run uses its own).']),
       ...('missing' in tree ? [`No baseline row: ${tree.missing}.`] : [`Baseline ${commit!}: main before the start-up work, in a temporary git worktree with this node_modules, cache off (it had none).`]),
     ],
     bottleneck: `loading modules: ${fmt(warm.cpu.p50, 0)} ms of CPU even with the compile cache, most of it linking ~1 300 ES modules. Half of them are TypeBox's (typebox/compile: 681 modules, ~0.3 s of CPU), which the protocol's decode() compiles its validators with at import; werift and its certificate stack (@peculiar/x509, asn1: ~0.2 s) come next. Both are needed by the first offer a restarted bridge answers, so deferring them past "ready" would not shorten an outage; validators generated at build time (TypeBox's Code()) would remove the first`,

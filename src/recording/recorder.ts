@@ -271,6 +271,7 @@ export class Recorder {
     const parts = (await listStored(this.dir)).filter((f) => f.part?.owner === this.#options.owner || f.part?.owner === '');
     for (const part of parts) {
       if (this.#closed) return;
+      if (this.#isOpen(part.path)) continue; // a session recording already (the list was taken before it began)
       const finalPath = join(this.dir, part.deviceId, part.part!.finalName);
       try {
         const result = await recoverPart(part.path, finalPath);
@@ -291,8 +292,13 @@ export class Recorder {
   readonly #mustStay = (file: StoredFile): boolean => {
     if (file.part === undefined) return false;
     if (file.part.owner !== this.#options.owner && file.part.owner !== '') return true;
-    return [...this.#writing].some((r) => r.partFiles.includes(file.path));
+    return this.#isOpen(file.path);
   };
+
+  /** Whether one of this bridge's recorders writes (or finishes) this part file. */
+  #isOpen(path: string): boolean {
+    return [...this.#writing].some((r) => r.partFiles.includes(path));
+  }
 
   async #headerOf(file: StoredFile): Promise<{ startedAt: Date | undefined; durationMs: number }> {
     const cached = this.#info.get(file.path);

@@ -131,12 +131,14 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('downloading a recording', () => {
       `${base}/cam1/files/..%2F..%2Fidentities.json`,
       `${base}/cam1/files/%2e%2e`,
       `${base}/cam1/files/${file.name}.part`,
-      `${base}/cam1/files/%E0%A4%A`,
-      `${base}/%E0%A4%A/files/x.webm`,
     ]) {
       const res = await fetch(path, { headers: basic('ops', admin) });
       expect(res.status, path).toBe(404);
       expect(await res.json(), path).toMatchObject({ error: 'TALI_ERR_NOT_FOUND' });
+    }
+    // A malformed escape is a bad request (the HTTP server says so for every route), never a 500.
+    for (const path of [`${base}/cam1/files/%E0%A4%A`, `${base}/%E0%A4%A/files/x.webm`]) {
+      expect((await fetch(path, { headers: basic('ops', admin) })).status, path).toBe(400);
     }
     expect((await fetch(url, { method: 'DELETE', headers: { ...basic('ops', admin), 'x-tali-request': '1' } })).status).toBe(405);
   });
