@@ -9,6 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { writeHeapSnapshot } from 'node:v8';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { pino } from 'pino';
@@ -51,6 +52,8 @@ if (kind === 'aedes') {
 }
 
 process.on('message', (msg) => {
+  // A heap snapshot of the target, for finding what holds memory after an attack (FLOOD_SNAPSHOT=1 bench/flood.ts …).
+  if (msg === 'snapshot') process.send?.({ snapshot: writeHeapSnapshot() });
   if (msg === 'gc') (globalThis as { gc?: () => void }).gc?.();
   if (msg === 'mem' || msg === 'gc') {
     process.send?.({ mem: process.memoryUsage(), connections: connections(), handles: process.getActiveResourcesInfo().length });

@@ -251,11 +251,16 @@ console.log(
     transports,
     seconds,
     concurrency,
-    baseline: { rss: mb(baseline.mem.rss), heap: mb(baseline.mem.heapUsed) },
+    baseline: { rss: mb(baseline.mem.rss), heap: mb(baseline.mem.heapUsed), heapTotal: mb(baseline.mem.heapTotal), external: mb(baseline.mem.external) },
     peak: { rss: mb(peakRss), heap: mb(peakHeap), external: mb(peakExternal), connections: peakConnections },
-    settled: { rss: mb(settled.mem.rss), heap: mb(settled.mem.heapUsed), connections: settled.connections, handles: settled.handles },
+    settled: { rss: mb(settled.mem.rss), heap: mb(settled.mem.heapUsed), heapTotal: mb(settled.mem.heapTotal), external: mb(settled.mem.external), connections: settled.connections, handles: settled.handles },
     wellBehaved: goodResult,
   }),
 );
+if (process.env.FLOOD_SNAPSHOT) {
+  child.send('snapshot');
+  const file = await new Promise((resolve) => child.on('message', (m: { snapshot?: string }) => m.snapshot && resolve(m.snapshot)));
+  console.log(`heap snapshot of the target after the attack: ${file}`);
+}
 child.kill();
 process.exit(0);

@@ -123,6 +123,7 @@ export class EmbeddedBroker {
       sessions: {
         maxQueuedMessages: config.maxQueuedMessages,
         maxQueuedBytes: config.maxQueuedBytes,
+        maxQueuedBytesTotal: config.maxQueuedBytesTotal,
         sessionExpiryS: config.sessionExpiryS,
         maxStoredSessions: config.maxStoredSessions,
       },

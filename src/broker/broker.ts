@@ -120,7 +120,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const broker = new Broker(aedes, options);
     broker.#countRouting();
     broker.#sessions = new StoredSessions((aedes as unknown as { persistence: SessionPersistence }).persistence, {
-      limits: { ...DEFAULT_SESSION_LIMITS, ...options.sessions },
+      limits: { ...DEFAULT_SESSION_LIMITS, maxSessionsTotal: { ...DEFAULT_LIMITS, ...options.limits }.maxConnections, ...options.sessions },
       shared: shared !== undefined,
       identityOf: (client) => ('conn' in client ? broker.identityOf(client as Client) : undefined),
       maySubscribe: (identity, clientId, filter) => broker.#maySubscribe(identity, clientId, filter),

@@ -19,8 +19,9 @@
  *    clear without an identifier does nothing (the refused message was never queued: see `#admit`).
  *  - aedes.js:361 (enqueueOffline) queues for stored subscriptions without a bound (aedes#1087). Here each session
  *    holds at most maxQueuedMessages messages and maxQueuedBytes payload bytes (further ones are not stored, as
- *    Mosquitto's max_queued_messages), each identity at most maxStoredSessions sessions, and a session whose client
- *    has been away sessionExpiryS is dropped.
+ *    Mosquitto's max_queued_messages), all sessions of the node at most maxQueuedBytesTotal, each identity at most
+ *    maxStoredSessions sessions and the node maxSessionsTotal (its maxConnections), and a session whose client has
+ *    been away sessionExpiryS is dropped.
  *
  * A session belongs to the identity that created it (role, ID, credential stamp, token scope). Another one resuming
  * it (a re-keyed camera, a token with another scope, a user registered again under a removed name) starts afresh:
@@ -46,6 +47,10 @@ export interface SessionLimits {
   sessionExpiryS: number;
   /** Stored sessions one identity may hold; a new one drops its oldest offline one. */
   maxStoredSessions: number;
+  /** Stored sessions on this node in all (the broker passes maxConnections); a new one drops the oldest offline one. */
+  maxSessionsTotal: number;
+  /** Payload bytes of all sessions' messages on this node: past it, nothing more is stored for anyone. */
+  maxQueuedBytesTotal: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
@@ -53,6 +58,8 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxQueuedBytes: 1_048_576,
   sessionExpiryS: 3600,
   maxStoredSessions: 8,
+  maxSessionsTotal: 5000,
+  maxQueuedBytesTotal: 268_435_456,
 };
 
 interface ClientRef {
@@ -96,7 +103,7 @@ export interface StoredSessionsOptions {
   maySubscribe: (identity: Identity, clientId: string, filter: string) => boolean;
   mayReceive: (identity: Identity, clientId: string, topic: string) => boolean;
   /** A limit kept a message out of a session. */
-  onLimit: (limit: 'maxQueuedMessages' | 'maxQueuedBytes', fields: Record<string, unknown>) => void;
+  onLimit: (limit: 'maxQueuedMessages' | 'maxQueuedBytes' | 'maxQueuedBytesTotal', fields: Record<string, unknown>) => void;
   /** A session was dropped (expiry, another owner, too many, owner removed). */
   onDropped: (clientId: string, reason: string) => void;
 }
@@ -130,6 +137,8 @@ export class StoredSessions {
   readonly #raw: SessionPersistence;
   readonly #options: StoredSessionsOptions;
   readonly #sessions = new Map<string, Session>();
+  /** Payload bytes queued in all sessions. */
+  #bytes = 0;
   /** Client IDs of each identity's sessions ("role:id"), so a new session does not scan them all. */
   readonly #byIdentity = new Map<string, Set<string>>();
   readonly #sweep: NodeJS.Timeout;
@@ -248,8 +257,10 @@ export class StoredSessions {
       const removed = await raw.outgoingClearMessageId(client, packet);
       const session = this.#sessions.get(client.id);
       if (removed && session) {
+        const size = Math.min(session.bytes, removed.payload?.length ?? 0);
         session.messages = Math.max(0, session.messages - 1);
-        session.bytes = Math.max(0, session.bytes - (removed.payload?.length ?? 0));
+        session.bytes -= size;
+        this.#bytes -= size;
       }
       return removed;
     };
@@ -267,7 +278,9 @@ export class StoredSessions {
   }
 
   #delete(clientId: string): void {
-    const owner = this.#sessions.get(clientId)?.owner;
+    const session = this.#sessions.get(clientId);
+    const owner = session?.owner;
+    this.#bytes -= session?.bytes ?? 0;
     this.#sessions.delete(clientId);
     if (owner === undefined) return;
     const mine = this.#byIdentity.get(identityKey(owner));
@@ -286,14 +299,22 @@ export class StoredSessions {
     }
     if (session.closing) return false;
     if (session.owner !== undefined && !this.#options.mayReceive(session.owner, clientId, topic)) return false;
-    const { maxQueuedMessages, maxQueuedBytes } = this.#options.limits;
-    const over = session.messages + 1 > maxQueuedMessages ? 'maxQueuedMessages' : session.bytes + size > maxQueuedBytes ? 'maxQueuedBytes' : undefined;
+    const { maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal } = this.#options.limits;
+    const over =
+      session.messages + 1 > maxQueuedMessages
+        ? 'maxQueuedMessages'
+        : session.bytes + size > maxQueuedBytes
+          ? 'maxQueuedBytes'
+          : this.#bytes + size > maxQueuedBytesTotal
+            ? 'maxQueuedBytesTotal'
+            : undefined;
     if (over !== undefined) {
       this.#options.onLimit(over, { clientId, identity: session.owner?.id, role: session.owner?.role, topic, value: this.#options.limits[over] });
       return false;
     }
     session.messages++;
     session.bytes += size;
+    this.#bytes += size;
     if (session.owner === undefined) session.leftAt = performance.now();
     return true;
   }
@@ -306,7 +327,18 @@ export class StoredSessions {
     });
     const offline = mine.filter(([, s]) => s.holder === undefined).sort(([, a], [, b]) => a.leftAt - b.leftAt);
     const excess = mine.length - this.#options.limits.maxStoredSessions + 1;
-    await Promise.all(offline.slice(0, Math.max(0, excess)).map(([clientId]) => this.#wipe(clientId, `over maxStoredSessions (${this.#options.limits.maxStoredSessions})`)));
+    const doomed = offline.slice(0, Math.max(0, excess)).map(([clientId]) => clientId);
+    await Promise.all(doomed.map((clientId) => this.#wipe(clientId, `over maxStoredSessions (${this.#options.limits.maxStoredSessions})`)));
+    // And the node's total: the sessions made first go first (Map order), those of connected clients stay.
+    let total = this.#sessions.size - this.#options.limits.maxSessionsTotal + 1;
+    const wipes: Promise<void>[] = [];
+    for (const [clientId, session] of this.#sessions) {
+      if (total <= 0) break;
+      if (session.holder !== undefined || session.closing) continue;
+      wipes.push(this.#wipe(clientId, `over the node's ${this.#options.limits.maxSessionsTotal} stored sessions`));
+      total--;
+    }
+    await Promise.all(wipes);
   }
 
   #expire(): void {

@@ -192,6 +192,14 @@ export const OPTIONS = {
     doc: 'QoS 1 messages a stored session (CleanSession 0) holds for its client while away or unacknowledged; further ones are not stored',
   },
   maxQueuedBytes: { type: 'integer', default: 1_048_576, min: 1024, max: 268_435_456, unit: 'bytes', doc: 'payload bytes a stored session holds; further messages are not stored' },
+  maxQueuedBytesTotal: {
+    type: 'integer',
+    default: 268_435_456,
+    min: 65_536,
+    max: 17_179_869_184,
+    unit: 'bytes',
+    doc: 'payload bytes all stored sessions of a node hold together; past it nothing more is stored for anyone',
+  },
   sessionExpiryS: { type: 'integer', default: 3600, min: 1, max: 31_536_000, unit: 's', doc: 'a stored session is dropped this long after its client left' },
   maxStoredSessions: { type: 'integer', default: 8, min: 1, max: 10_000, doc: 'stored sessions one identity may hold; a new one drops its oldest offline one' },
   maxHttpSocketsPerAddress: {

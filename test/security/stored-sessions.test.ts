@@ -143,6 +143,30 @@ describe.each(TRANSPORTS)('stored sessions over %s', (transport) => {
     expect(messages).toBe(4);
   });
 
+  it('finding 8: all sessions of the node hold at most maxQueuedBytesTotal, and at most maxConnections sessions (the oldest offline one goes)', async () => {
+    const tb = await startBridge({ maxQueuedBytesTotal: 65_536, maxConnections: 2 });
+    const t = tb.bridge.topics;
+    const url = tb.urlFor(transport);
+    const away = async (id: string) => {
+      const secret = await tb.bridge.credentials.add(id, 'device');
+      const { session } = await RawSession.connect(url, { clientId: id, username: id, password: secret, clean: false });
+      await session.subscribe([[t.device(id, 'down'), 1]]);
+      await session.disconnect();
+      return secret;
+    };
+    await away('cam1');
+    await away('cam2');
+    await publish(tb, t.device('cam1', 'down'), 'x'.repeat(40_000));
+    await publish(tb, t.device('cam2', 'down'), 'y'.repeat(40_000));
+    expect([(await stored(tb, 'cam1')).messages, (await stored(tb, 'cam2')).messages]).toEqual([1, 0]);
+    expect(tb.logs.filter((l) => l.event === 'limit' && l.limit === 'maxQueuedBytesTotal')).toEqual([expect.objectContaining({ clientId: 'cam2' })]);
+    // A third stored session on a node of maxConnections 2: cam1's, the oldest offline, is dropped, and its bytes with it.
+    await away('cam3');
+    expect(await stored(tb, 'cam1')).toEqual({ messages: 0, bytes: 0, filters: [] });
+    await publish(tb, t.device('cam2', 'down'), 'y'.repeat(40_000));
+    expect((await stored(tb, 'cam2')).messages).toBe(1);
+  });
+
   it('finding 8: a stored session is dropped sessionExpiryS after its client left; one still connected is kept', async () => {
     const tb = await startBridge({ sessionExpiryS: 1 });
     const t = tb.bridge.topics;
