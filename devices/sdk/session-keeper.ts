@@ -276,6 +276,9 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
     this.counters.errorsReceived++;
     const session = this.#session;
     if (session === undefined || (message.sessionId !== undefined && message.sessionId !== session.id)) return;
+    // §11: an error that names neither a session nor an offer (a payload the bridge could not read, a rate limit) is
+    // about no session: it changes nothing.
+    if (message.sessionId === undefined && message.ref?.type !== 'offer') return;
     const retry = isErrorCode(message.code) ? ERROR_CODES[message.code].retry : 'later';
     // One unusable candidate does not make the session unusable.
     if (retry === 'fix' && message.ref?.type === 'candidate') return;

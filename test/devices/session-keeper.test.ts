@@ -52,6 +52,17 @@ describe.each(TRANSPORTS)('session keeper over %s', (transport) => {
     expect(keeper.counters).toMatchObject({ opened: 2, connected: 2, byesReceived: 1 });
   });
 
+  it('keeps its session on an error that names no session and no offer (§11: about no session, nothing changes)', async () => {
+    const tb = await startBridge();
+    const camera = await startCamera(tb, transport);
+    const live = await connectedSession(camera.keeper);
+    const heard = next(camera.client, 'error');
+    await publishDown(tb, 'cam1', { v: PROTOCOL_VERSION, type: 'error', ts: Date.now(), code: 'TALI_ERR_UNKNOWN_TYPE', message: 'message type is unknown', ref: { type: 'hello' } });
+    await heard;
+    // The keeper hears the error on the same emit: had it ended the session, it would have by now.
+    expect(camera.keeper.session).toMatchObject({ sessionId: live.sessionId, phase: 'connected' });
+  });
+
   it('reconnects with backoff when the broker drops the connection, then offers again', async () => {
     const tb = await startBridge();
     const secret = await register(tb, 'cam1');
