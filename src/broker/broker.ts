@@ -14,6 +14,7 @@ import type { Topics } from '../protocol/topics.ts';
 import { covers, type AccessPolicy } from '../security/access.ts';
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
 import type { AclAccess, OperatorAcl } from '../security/operator-acl.ts';
+import { ConnectionEvents } from './connection-events.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
 import { indexRetained } from './retained-index.ts';
@@ -86,6 +87,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #log: Logger;
   readonly #gate: ConnectionGate;
   #sessions!: StoredSessions;
+  /** $SYS events of device connections, for admins (./connection-events.ts). */
+  readonly #connectionEvents: ConnectionEvents;
   #closed = false;
 
   private constructor(aedes: Aedes, options: BrokerOptions) {
@@ -93,6 +96,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.aedes = aedes;
     this.#options = options;
     this.#log = options.logger;
+    this.#connectionEvents = new ConnectionEvents(aedes, (client) => this.identityOf(client));
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#gate = new ConnectionGate({
       limits,
@@ -203,6 +207,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         { event: 'disconnected', reason, clientId: client.id, role: identity.role, identity: identity.id, address: peer.address },
         `client disconnected: ${reason}`,
       );
+      this.#connectionEvents.closing(client, 'closed-by-bridge');
       client.close();
       closed++;
     }
@@ -347,6 +352,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     this.#denied(client, identity, 'publish', packet.topic);
     // MQTT 3.1.1 has no negative PUBACK: Aedes closes the connection, the only refusal the protocol offers.
+    this.#connectionEvents.closing(client, 'closed-by-bridge');
     callback(new Error(`not allowed to publish to ${packet.topic}`));
   };
 
