@@ -3,7 +3,7 @@
  * codec tali relays, and counters of what arrives. werift gathers before setLocalDescription resolves, so the offer
  * carries every host candidate and only the end of candidates is trickled.
  */
-import { RTCPeerConnection } from 'werift';
+import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import type { IceServer, IceTransportPolicy } from '../protocol/messages.ts';
 import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
@@ -35,8 +35,13 @@ export class WeriftViewerPeer implements ViewerPeer {
   /** Called once, at the first RTP packet of any kind and at the first video keyframe. */
   onFirstRtp: (() => void) | undefined;
   onFirstKeyframe: (() => void) | undefined;
+  /** Called at every video keyframe (tali check-device times keyframe requests with it). */
+  onKeyframe: (() => void) | undefined;
   readonly tracks = new Map<'audio' | 'video', ReceivedTrack>();
   readonly #pc: RTCPeerConnection;
+  readonly #video: RTCRtpTransceiver;
+  /** The video track's SSRC, once media arrived: what a keyframe request names. */
+  #videoSsrc: number | undefined;
   #state: ViewerPeerState = 'connecting';
   #closed = false;
   #gotRtp = false;
@@ -54,7 +59,7 @@ export class WeriftViewerPeer implements ViewerPeer {
       bundlePolicy: 'max-bundle',
       icePortRange: options.icePortRange ? [options.icePortRange[0], options.icePortRange[1]] : undefined,
     });
-    this.#pc.addTransceiver('video', { direction: 'recvonly' });
+    this.#video = this.#pc.addTransceiver('video', { direction: 'recvonly' });
     if (audio) this.#pc.addTransceiver('audio', { direction: 'recvonly' });
     this.#pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected' || state === 'failed' || state === 'closed') this.#setState(state);
@@ -73,10 +78,12 @@ export class WeriftViewerPeer implements ViewerPeer {
           this.#gotRtp = true;
           this.onFirstRtp?.();
         }
+        if (kind === 'video') this.#videoSsrc = packet.header.ssrc;
         if (kind !== 'video' || !startsKeyframe(codec as VideoCodec, packet.payload)) return;
         if (packet.header.timestamp === lastKeyframeTs) return;
         lastKeyframeTs = packet.header.timestamp;
         counters.keyframes++;
+        this.onKeyframe?.();
         if (!this.#gotKeyframe) {
           this.#gotKeyframe = true;
           this.onFirstKeyframe?.();
@@ -106,12 +113,20 @@ export class WeriftViewerPeer implements ViewerPeer {
     if (!this.#closed) addRemoteCandidateNow(this.#pc, candidate); // fire and forget: see OffererPeer.addRemoteCandidate
   }
 
+  /** Asks the sender for a keyframe: RTCP PLI (RFC 4585 §6.3.1) for the video stream. False before video arrived. */
+  requestKeyframe(): boolean {
+    if (this.#closed || this.#videoSsrc === undefined) return false;
+    this.#video.receiver.sendRtcpPLI(this.#videoSsrc).catch(() => {});
+    return true;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.onLocalCandidate = undefined;
     this.onFirstRtp = undefined;
     this.onFirstKeyframe = undefined;
+    this.onKeyframe = undefined;
     await this.#pc.close().catch(() => {});
     this.#state = 'closed';
     this.onStateChange = undefined;
