@@ -19,6 +19,7 @@ import type { Broker } from './broker/broker.ts';
 import { WebSocketListener } from './broker/websocket.ts';
 import { libpeerPrefixes, loadConfig, type BridgeConfig } from './config/config.ts';
 import type { OptionName } from './config/options.ts';
+import { routeDeviceActions } from './check/bridge-actions.ts';
 import { EmbeddedBroker } from './embedded-broker.ts';
 import { PresenceBook } from './fleet/presence.ts';
 import { requireBearer } from './http/bearer.ts';
@@ -152,6 +153,19 @@ export class Bridge {
       presence: this.presence,
       logger: log.child({ component: 'http' }),
     });
+    routeDeviceActions(
+      this.http,
+      callers,
+      {
+        endSession: async (deviceId, reason) => {
+          const session = this.services.answerer.sessions.get(deviceId);
+          await session?.close(reason, { notify: true }); // normal too: the device is told to wait for start
+          return session?.sessionId;
+        },
+        disconnect: embedded && ((deviceId) => embedded.broker.disconnectWhere((identity) => identity.role === 'device' && identity.id === deviceId, 'an admin asked')),
+      },
+      log.child({ component: 'http' }),
+    );
     http.route('/healthz', healthz);
     http.route(
       '/readyz',

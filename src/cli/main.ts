@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }>
     summary: 'run a simulated camera against a bridge',
   },
   watch: { run: async () => (await import('./watch.ts')).runWatch, summary: 'watch a camera as a viewer and print what arrived' },
+  'check-device': {
+    run: async () => (await import('./check-device.ts')).runCheckDevice,
+    summary: 'check a device (camera firmware) against the protocol, live, rule by rule (admin login)',
+  },
   config: { run: async () => (await import('./config.ts')).runConfig, summary: 'check a config file; list every option' },
   device: { run: async () => (await import('./identities.ts')).runDevice, summary: 'add, remove or list devices (their secrets)' },
   user: { run: async () => (await import('./identities.ts')).runUser, summary: 'add, remove or list viewers and admins; issue viewer tokens' },
@@ -48,6 +52,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 }
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return `usage: tali <command> [options]\n\n${lines.join('\n')}\n\nRun "tali <command> --help" for its options.\n`;
 }
