@@ -18,7 +18,7 @@ import type { TlsClientOptions } from '../mqtt/streams.ts';
 import { DEFAULT_MAX_AGE_MS, DEFAULT_ROOT, type BridgeStatus } from '../protocol/index.ts';
 import { analyse, GATHERING_MS, type AnalysisSettings } from './analysis.ts';
 import { CONNECTIONS_PATH, SESSIONS_PATH } from './bridge-actions.ts';
-import { isKind, offers, Timeline, type CheckAction, type ObservationOf } from './observations.ts';
+import { isKind, offers, Timeline, type CheckAction, type Observation, type ObservationOf } from './observations.ts';
 import { Observer } from './observer.ts';
 import { ProbeViewer } from './probe-viewer.ts';
 import type { RuleResult } from './rules.ts';
@@ -73,7 +73,8 @@ export interface CheckReport {
   rules: RuleResult[];
   /** The checker's own actions and their outcomes, in order. */
   actions: { t: number; action: CheckAction; result: string }[];
-  observations: number;
+  /** Everything observed, one line each: ms since the check began, then what (for --json readers and bug reports). */
+  trace: string[];
 }
 
 /** Rounds of the keyframe step are this far apart: over the bridge's keyframeIntervalMs (default 500), so that
@@ -122,7 +123,7 @@ export async function checkDevice(options: CheckOptions): Promise<CheckReport> {
     durationMs: Date.now() - startedAt.getTime(),
     rules,
     actions: timeline.list.filter(isKind('action')).map((o) => ({ t: o.t, action: o.action, result: o.result })),
-    observations: timeline.list.length,
+    trace: timeline.list.map(traceLine),
   };
 }
 
@@ -329,17 +330,59 @@ class Run {
     return result;
   }
 
-  /** An admin API call (Basic auth, and the header the API wants of non-browser callers that change things). */
+  /**
+   * An admin API call (Basic auth, and the header the API wants of non-browser callers that change things). A 503
+   * (the bridge is busy checking other logins) is tried again after its Retry-After, a few times.
+   */
   async #http(method: string, path: string): Promise<string> {
     const o = this.#options;
-    const res = await fetch(new URL(path, o.httpUrl), {
-      method,
-      headers: { authorization: `Basic ${Buffer.from(`${o.user}:${o.password}`).toString('base64')}`, 'x-tali-request': '1' },
-    });
+    let res: Response;
+    for (let attempt = 0; ; attempt++) {
+      res = await fetch(new URL(path, o.httpUrl), {
+        method,
+        headers: { authorization: `Basic ${Buffer.from(`${o.user}:${o.password}`).toString('base64')}`, 'x-tali-request': '1' },
+      });
+      if (res.status !== 503 || attempt >= 5) break;
+      await res.body?.cancel();
+      await delay(Number(res.headers.get('retry-after') ?? 1) * 1000, o.signal);
+    }
     if (res.ok) return 'ok';
     const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
     return `HTTP ${res.status} ${body.error ?? ''} ${body.message ?? ''}`.trim();
   }
+}
+
+/** One observation as a line of the report's trace. */
+function traceLine(o: Observation): string {
+  const what = (() => {
+    switch (o.kind) {
+      case 'connected':
+        return `connected (keep alive ${o.event.keepalive} s, will ${o.event.will ? `on ${o.event.will.topic}` : 'none'})`;
+      case 'disconnected':
+        return `disconnected: ${o.event.reason}${o.event.willPublished ? ', will published' : ''}`;
+      case 'subscribed':
+        return `subscribed ${o.filters.map((f) => `${f.topic} (QoS ${f.qos})`).join(', ')}`;
+      case 'published':
+        return `device → ${o.channel}: ${o.invalid ? `invalid (${o.invalid.code})` : summary(o.message)} [QoS ${o.qos}, ${o.bytes} B]`;
+      case 'down':
+        return `bridge → down: ${summary(o.message)}`;
+      case 'metrics':
+        return `metrics: ${o.message.sessionId} ${o.message.state}`;
+      case 'retained':
+        return `retained re-read: ${o.text === undefined ? 'none' : o.text.slice(0, 80)}`;
+      case 'viewer':
+        return `viewer: ${o.event}`;
+      case 'action':
+        return `action ${JSON.stringify(o.action)}: ${o.result}`;
+    }
+  })();
+  return `${o.t} ${what}`;
+}
+
+function summary(m: { type: string; sessionId?: string; seq?: number; reason?: string; code?: string; state?: string } | undefined): string {
+  if (m === undefined) return '?';
+  const parts = [m.type, m.sessionId, m.seq === undefined ? undefined : `seq ${m.seq}`, m.reason, m.code, m.state];
+  return parts.filter((p) => p !== undefined).join(' ');
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -10,6 +10,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import type { DeviceConnected, DeviceDisconnected } from '../broker/connection-events.ts';
+import { connackCode } from '../client/mqtt-link.ts';
 import { connected as connackOf, createMqttClient } from '../mqtt/connect.ts';
 import { streamBuilderFor, type TlsClientOptions } from '../mqtt/streams.ts';
 import { decode, ProtocolError, Topics, type BridgeStatus } from '../protocol/index.ts';
@@ -44,7 +45,7 @@ export class Observer {
 
   /** Connects and subscribes; rejects when the login or a subscription is refused (not an admin). */
   async start(): Promise<void> {
-    const client = await this.#connect('check');
+    const client = await this.#connect();
     this.#client = client;
     const t = this.topics;
     const id = this.#options.deviceId;
@@ -80,43 +81,59 @@ export class Observer {
   #onBridge: (() => void) | undefined;
 
   /**
-   * What a new subscriber gets retained on `topic` now: proves a card was published with the retain flag. Aedes
-   * sends retained messages after the SUBACK, from its store: wait for one that `wanted` accepts, and give up after
-   * `ms`, recording what did come (an older card, or nothing).
+   * What a new subscriber gets retained on `topic` now: proves a card was published with the retain flag. The same
+   * filter subscribed again makes the broker send its retained message again without interrupting the flow
+   * (MQTT-3.8.4-3), after the SUBACK and from its store: wait for one that `wanted` accepts, and give up after `ms`,
+   * recording what did come (an older card, or nothing).
    */
   async readRetained(topic: string, wanted: (text: string) => boolean, ms = 2000): Promise<void> {
-    const client = await this.#connect('retained');
-    try {
-      const text = await new Promise<string | undefined>((resolve, reject) => {
-        let seen: string | undefined;
-        const timer = setTimeout(() => resolve(seen), ms);
-        client.on('message', (t, payload, packet) => {
-          if (t !== topic || !packet.retain) return;
-          seen = payload.toString('utf8');
-          if (wanted(seen)) (clearTimeout(timer), resolve(seen));
-        });
-        client.subscribe(topic, { qos: 1 }, (err) => err && (clearTimeout(timer), reject(err)));
-      });
-      this.#timeline.add({ kind: 'retained', topic, text });
-    } finally {
-      await client.endAsync().catch(() => {});
-    }
+    const client = this.#client;
+    if (client === undefined) return;
+    const text = await new Promise<string | undefined>((resolve) => {
+      let seen: string | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.#onRetained = undefined;
+        resolve(seen);
+      };
+      const timer = setTimeout(done, ms);
+      this.#onRetained = (t, payload) => {
+        if (t !== topic) return;
+        seen = payload;
+        if (wanted(payload)) done();
+      };
+      client.subscribe(topic, { qos: 1 }, (err) => err && done());
+    });
+    this.#timeline.add({ kind: 'retained', topic, text });
   }
+
+  #onRetained: ((topic: string, payload: string) => void) | undefined;
 
   async close(): Promise<void> {
-    await this.#client?.endAsync().catch(() => {});
+    const client = this.#client;
+    if (client === undefined) return;
+    // A connection the broker already closed (a refused subscription may end it) is only torn down.
+    if (client.connected) await client.endAsync().catch(() => {});
+    else client.end(true);
   }
 
-  async #connect(purpose: string): Promise<MqttClient> {
+  /** Connects; a CONNACK 3 (the bridge is busy checking other logins: retry) is retried for up to 15 s. */
+  async #connect(): Promise<MqttClient> {
     const o = this.#options;
-    const client = createMqttClient({ target: streamBuilderFor(new URL(o.url), o.tls), clientId: `${o.user}-${purpose}-${random()}`, username: o.user, password: o.password });
-    try {
-      await connackOf(client);
-    } catch (err) {
-      client.end(true);
-      throw err;
+    const deadline = Date.now() + 15_000;
+    for (let attempt = 0; ; attempt++) {
+      const client = createMqttClient({ target: streamBuilderFor(new URL(o.url), o.tls), clientId: `${o.user}-check-${random()}`, username: o.user, password: o.password });
+      try {
+        await connackOf(client);
+        // Later errors (a PUBACK mqtt.js writes after end(), a reset) end in 'close'; the check reads the timeline.
+        client.on('error', () => {});
+        return client;
+      } catch (err) {
+        client.end(true);
+        if (connackCode(err as Error) !== 3 || Date.now() > deadline) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)));
     }
-    return client;
   }
 
   #onMessage(topic: string, payload: Buffer, qos: number, retained: boolean): void {
@@ -137,7 +154,9 @@ export class Observer {
     if (parsed.id !== id) return;
     const text = payload.toString('utf8');
     if (parsed.channel === 'status' && retained) {
-      this.initialCard = text; // the card from before the check: not something the device did now
+      // A retained card sent because we subscribed: the state before the check, or a re-read (readRetained).
+      if (this.#onRetained) this.#onRetained(topic, text);
+      else this.initialCard ??= text;
       return;
     }
     if (parsed.channel === 'status' || parsed.channel === 'up') {

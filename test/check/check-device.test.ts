@@ -51,8 +51,10 @@ describe('tali check-device', () => {
       if (s.startsWith('[disconnect]')) void camera.stop();
       return write(s);
     };
+    // --keyframe-ms 2000: this camera shares one event loop with the bridge, the checker and the other test devices
+    // (a real camera has its own CPU; the default is 500 ms). A camera that ignores PLI fails at any limit (below).
     const code = await runCheckDevice(
-      ['--device', 'cam-good', '--url', tb.bridge.mqttUrl, '--http', httpUrl, '--user', 'ops', '--password', admin, '--idle-s', '1.5', '--reoffer-s', '10', '--wait-disconnect', '10', '--json'],
+      ['--device', 'cam-good', '--url', tb.bridge.mqttUrl, '--http', httpUrl, '--user', 'ops', '--password', admin, '--idle-s', '1.5', '--reoffer-s', '10', '--wait-disconnect', '10', '--keyframe-ms', '2000', '--json'],
       io,
     );
     const report = JSON.parse(out.stdout) as CheckReport;
@@ -121,14 +123,15 @@ const PLAN: Record<Fault, Partial<CheckOptions>> = {
   'no-end-of-candidates': { active: false },
   'ignore-keyframe-requests': { steps: ['keyframe'], streamTimeoutMs: 4000 },
   'no-reoffer-after-timeout': { steps: ['timeout'], reofferWithinMs: 3000 },
-  'no-backoff': { steps: ['ice-failed'] },
+  'no-backoff': { steps: ['ice-failed'], streamTimeoutMs: 4000 },
   'ignore-start': { steps: ['start'], idleMs: 1000, streamTimeoutMs: 4000 },
   'no-bye-on-stop': { active: false, waitDisconnectMs: 10_000 },
 };
 
 describe.concurrent('tali check-device names the broken rule of each broken test device', () => {
   for (const [fault, rule] of Object.entries(FAULTS) as [Fault, keyof typeof RULES][]) {
-    it(`${fault}: fails ${rule} (${RULES[rule].section}) and no other rule`, { timeout: 60_000 }, async () => {
+    // Concurrent tests: the hooks and expect of this test's own context (the global ones follow whichever test ran last).
+    it(`${fault}: fails ${rule} (${RULES[rule].section}) and no other rule`, { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
       const deviceId = `cam-${fault}`;
       const secret = await tb.bridge.credentials.add(deviceId, 'device', { replace: true });
       const device = faultyDevice(fault, { deviceId, secret, url: tb.bridge.mqttUrl });
@@ -149,7 +152,7 @@ describe.concurrent('tali check-device names the broken rule of each broken test
         },
       });
       const failed = report.rules.filter((r) => r.verdict === 'fail');
-      expect(failed.map((r) => r.id), JSON.stringify(failed, null, 1)).toEqual([rule]);
+      expect(failed.map((r) => r.id), `${JSON.stringify(failed, null, 1)}\n${report.trace.join('\n')}`).toEqual([rule]);
       expect(failed[0]!.section).toBe(RULES[rule].section);
       expect(report.verdict).toBe('fail');
     });

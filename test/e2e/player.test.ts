@@ -1,7 +1,8 @@
 /**
  * `<tali-player>` on a page of ANOTHER origin, in Debian's Chromium: a second HTTP server (the "site", on localhost
- * and its own port) serves a page that loads the player from the bridge (127.0.0.1, another port) with one script
- * tag and shows a camera with a viewer token scoped to it, as a site that embeds cameras would. The site's server
+ * and its own port, listed in the bridge's allowedOrigins) serves a page that loads the player from the bridge
+ * (127.0.0.1, another port) with one script tag and shows a camera with a viewer token scoped to it, as a site that
+ * embeds cameras would; the same page from an origin not listed does not connect. The site's server
  * mints the tokens through the bridge's POST /api/token (the page never sees a password). Checked: the script's CORS
  * headers, playback (size, time advancing), the states and events the element reports, recovery when the camera
  * leaves and returns and when the MQTT connection drops, and token renewal both ways (attribute after
@@ -48,11 +49,8 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
   }
 
   beforeAll(async () => {
-    tb = await createBridge({ keyframeIntervalMs: 200 });
-    bridgeUrl = `http://127.0.0.1:${tb.bridge.httpPort}`;
-    aliceSecret = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
-    cameraSecret = await tb.bridge.credentials.add('cam1', 'device', { replace: true });
-    // The site: its page, and its token endpoint (GET /token?ttl=S).
+    // The site: its page, and its token endpoint (GET /token?ttl=S). It listens first: the bridge must know its
+    // origin (allowedOrigins), since browsers' WebSockets from other origins are refused otherwise.
     site = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/token') {
@@ -63,6 +61,10 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     });
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
     siteUrl = `http://localhost:${(site.address() as AddressInfo).port}`;
+    tb = await createBridge({ keyframeIntervalMs: 200, allowedOrigins: siteUrl });
+    bridgeUrl = `http://127.0.0.1:${tb.bridge.httpPort}`;
+    aliceSecret = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
+    cameraSecret = await tb.bridge.credentials.add('cam1', 'device', { replace: true });
     browser = await launch({ candidates: 'raw-ip' });
   }, 60_000);
 
@@ -190,6 +192,15 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     });
     expect(whep).toEqual({ code: 'unsupported-mode', state: 'error' });
     expect(page.errors).toEqual([]);
+  });
+
+  it('does not play on a page whose origin the bridge does not list in allowedOrigins (its WebSocket is refused)', async () => {
+    // The same site reached as 127.0.0.1 instead of localhost: another origin, not listed.
+    const other = siteUrl.replace('localhost', '127.0.0.1');
+    const page = await openPage(browser, `${other}/?ttl=300`);
+    onTestFinished(() => page.close());
+    await page.waitForSelector('tali-player#attr[state=reconnecting]', { timeout: 20_000 });
+    expect(await states(page, 'attr')).not.toContain('playing');
   });
 
   it('renews 8-second tokens (attribute after tali-tokenexpiring, and tokenProvider) without interrupting the video', async () => {

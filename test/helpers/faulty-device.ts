@@ -43,8 +43,7 @@ export interface FaultyDevice {
 export function faultyDevice(fault: Fault, options: { deviceId: string; secret: string; url: string }): FaultyDevice {
   const connect = faultyConnector(nodeConnector(options.url), fault, options.deviceId);
   if (fault === 'ignore-keyframe-requests') return keyframeIgnorer(options.deviceId, options.secret, connect);
-  const backoff = fault === 'no-backoff' ? { initialMs: 5, maxMs: 10 } : { initialMs: 1000, maxMs: 2000 };
-  return new SimulatedCamera({ deviceId: options.deviceId, secret: options.secret, connect, backoff });
+  return new SimulatedCamera({ deviceId: options.deviceId, secret: options.secret, connect, backoff: { initialMs: 1000, maxMs: 2000 } });
 }
 
 type Json = Record<string, unknown>;
@@ -97,6 +96,17 @@ function faultyConnector(inner: MqttConnector, fault: Fault, deviceId: string): 
     }
   };
 
+  // no-backoff: the last offer, sent again (as a new session) the moment the first bye that asks for a backoff comes.
+  let lastOffer: Json | undefined;
+  let reoffered = false;
+  const reofferAtOnce = (client: MqttClient, message: Json) => {
+    if (fault !== 'no-backoff' || reoffered || message.type !== 'bye' || !['timeout', 'ice-failed', 'error'].includes(message.reason as string)) return;
+    if (lastOffer === undefined) return;
+    reoffered = true;
+    const again = { ...lastOffer, sessionId: `x${crypto.randomUUID().replace(/-/g, '')}`, seq: 1, ts: Date.now() };
+    client.publish(up, JSON.stringify(again), { qos: 1 });
+  };
+
   return (o) => {
     const client = inner({
       ...o,
@@ -111,6 +121,7 @@ function faultyConnector(inner: MqttConnector, fault: Fault, deviceId: string): 
       publish: (topic, payload, retain) => {
         if (fault === 'card-not-retained' && topic === status) return { payload, retain: false };
         const message = outgoing(topic, JSON.parse(payload) as Json);
+        if (message?.type === 'offer') lastOffer = message;
         if (fault === 'unknown-type' && topic === status && payload.includes('"online"')) {
           client.publish(up, JSON.stringify({ v: 1, type: 'hello', ts: Date.now() }), { qos: 1 });
         }
@@ -118,6 +129,7 @@ function faultyConnector(inner: MqttConnector, fault: Fault, deviceId: string): 
       },
       message: (topic, payload) => {
         if (!topic.endsWith('/down')) return payload;
+        reofferAtOnce(client, JSON.parse(payload.toString()) as Json);
         const message = incoming(JSON.parse(payload.toString()) as Json);
         return message && Buffer.from(JSON.stringify(message));
       },
