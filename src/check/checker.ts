@@ -46,6 +46,11 @@ export interface CheckOptions {
   keyframeRequests?: number | undefined;
   /** After bye timeout/ice-failed, the new offer must come within this (default 35 s: the 30 s backoff cap + slack). */
   reofferWithinMs?: number | undefined;
+  /**
+   * A re-offer sooner than this after bye timeout/ice-failed has no backoff (default 400 ms: §12's first retry
+   * waits 0.5–1 s, less timing slack).
+   */
+  minBackoffMs?: number | undefined;
   /** After bye normal, how long to watch the device stay idle before watching it (default 3 s). */
   idleMs?: number | undefined;
   /** After start, the offer must come within this (default 3 s). */
@@ -108,7 +113,7 @@ export async function checkDevice(options: CheckOptions): Promise<CheckReport> {
     maxAgeMs: options.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
     keyframeWithinMs: options.keyframeWithinMs ?? 500,
     reofferWithinMs: options.reofferWithinMs ?? 35_000,
-    minBackoffMs: 400,
+    minBackoffMs: options.minBackoffMs ?? 400,
     startWithinMs: options.startWithinMs ?? 3000,
     endT: timeline.now(),
   };

@@ -13,6 +13,7 @@ import type { DeviceConnected, DeviceDisconnected } from '../broker/connection-e
 import { connackCode } from '../client/mqtt-link.ts';
 import { connected as connackOf, createMqttClient } from '../mqtt/connect.ts';
 import { streamBuilderFor, type TlsClientOptions } from '../mqtt/streams.ts';
+import { viewerClientId } from '../protocol/client-ids.ts';
 import { decode, ProtocolError, Topics, type BridgeStatus } from '../protocol/index.ts';
 import type { Timeline } from './observations.ts';
 
@@ -122,7 +123,7 @@ export class Observer {
     const o = this.#options;
     const deadline = Date.now() + 15_000;
     for (let attempt = 0; ; attempt++) {
-      const client = createMqttClient({ target: streamBuilderFor(new URL(o.url), o.tls), clientId: `${o.user}-check-${random()}`, username: o.user, password: o.password });
+      const client = createMqttClient({ target: streamBuilderFor(new URL(o.url), o.tls), clientId: viewerClientId(o.user, `check-${random()}`), username: o.user, password: o.password });
       try {
         await connackOf(client);
         // Later errors (a PUBACK mqtt.js writes after end(), a reset) end in 'close'; the check reads the timeline.

@@ -33,6 +33,7 @@ is disconnected first (the bridge drops its connection), to watch it connect. Ne
                          goes offline before DISCONNECT (default 0: not checked)
   --keyframe-ms MS       a keyframe must follow a keyframe request within this (default 500)
   --reoffer-s S          after bye "timeout"/"ice-failed" a new offer must come within this (default 35)
+  --min-backoff-ms MS    a re-offer sooner than this after bye "timeout"/"ice-failed" has no backoff (default 400)
   --idle-s S             after bye "normal", how long the device must stay idle before it is watched (default 3)
   --max-age-ms MS        the bridge's maxAgeMs: the accepted clock difference (default 60000)
   --json                 print the report as JSON
@@ -57,6 +58,7 @@ const OPTIONS = {
   'wait-disconnect': { type: 'string', default: '0' },
   'keyframe-ms': { type: 'string', default: '500' },
   'reoffer-s': { type: 'string', default: '35' },
+  'min-backoff-ms': { type: 'string', default: '400' },
   'idle-s': { type: 'string', default: '3' },
   'max-age-ms': { type: 'string', default: '60000' },
   json: { type: 'boolean', default: false },
@@ -103,6 +105,7 @@ export async function runCheckDevice(argv: string[], io: WatchIo): Promise<numbe
       waitDisconnectMs: number('wait-disconnect', 0, 86_400) * 1000,
       keyframeWithinMs: number('keyframe-ms', 1, 60_000),
       reofferWithinMs: number('reoffer-s', 1, 3600) * 1000,
+      minBackoffMs: number('min-backoff-ms', 0, 60_000),
       idleMs: number('idle-s', 0, 600) * 1000,
       maxAgeMs: number('max-age-ms', 0, 86_400_000),
     };

@@ -13,7 +13,7 @@ const EVENTS = '$SYS/+/tali/device/+/+';
 
 async function admin(tb: TestBridge): Promise<{ client: MqttClient; inbox: Inbox }> {
   const secret = await tb.bridge.credentials.add('ops', 'admin', { replace: true });
-  const client = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'ops-events', username: 'ops', password: secret });
+  const client = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'ops:events', username: 'ops', password: secret });
   onTestFinished(() => client.endAsync(true));
   const inbox = new Inbox(client);
   const t = new Topics(tb.bridge.config.root);
@@ -91,7 +91,7 @@ describe('device connection events on $SYS', () => {
     const tb = await startBridge();
     const { inbox } = await admin(tb);
     const secret = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
-    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice-x1', username: 'alice', password: secret });
+    const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice:x1', username: 'alice', password: secret });
     onTestFinished(() => viewer.endAsync(true));
     // SUBACK 0x80: mqtt.js rejects the subscription.
     await expect(viewer.subscribeAsync(EVENTS, { qos: 1 })).rejects.toThrow();

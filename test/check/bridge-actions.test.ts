@@ -22,7 +22,7 @@ describe('admin device actions', () => {
     const admin = basic('ops', secret);
     const camera = await startCamera(tb, 'mqtt');
     const live = camera.keeper.session?.phase === 'connected' ? camera.keeper.session : (await next(camera.keeper, 'session-connected', undefined, 15_000))[0];
-    const watcher = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'ops-w', username: 'ops', password: secret });
+    const watcher = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'ops:w', username: 'ops', password: secret });
     onTestFinished(() => watcher.endAsync(true));
     const inbox = new Inbox(watcher);
     await watcher.subscribeAsync([tb.bridge.topics.device('cam1', 'down'), tb.bridge.topics.device('cam1', 'status'), '$SYS/+/tali/device/cam1/+'], { qos: 1 });
