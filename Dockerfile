@@ -5,6 +5,9 @@ FROM node:24-slim
 
 WORKDIR /app
 ENV NODE_ENV=production
+# Debian's ffmpeg decodes the dashboard's camera stills (GET /api/snapshots/{id}.jpg, option ffmpegPath); without it
+# the grid says it has no stills.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 # Runtime dependencies only: the `node` dev dependency (a Node 24 for old hosts) is not needed on this base.
 COPY package.json package-lock.json ./
 COPY patches ./patches

@@ -58,6 +58,8 @@ describe('Dockerfile', () => {
     expect(from).toHaveLength(1);
     expect(Number(/^node:(\d+)/.exec(from[0]!)?.[1])).toBeGreaterThanOrEqual(24);
     expect(args('RUN').join('\n')).toMatch(/npm ci --omit=dev/);
+    // The dashboard's stills are decoded by ffmpeg (option ffmpegPath, default `ffmpeg` on the PATH).
+    expect(args('RUN').join('\n')).toMatch(/apt-get install [^&]*\bffmpeg\b/);
     for (const copy of args('COPY')) {
       const sources = copy.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1);
       for (const source of sources) expect(existsSync(join(ROOT, source)), `COPY ${source}`).toBe(true);
