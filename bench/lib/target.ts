@@ -29,7 +29,9 @@ export type TargetCommand =
   | { cmd: 'heap' }
   | { cmd: 'stop' }
   | { cmd: 'addViewers'; ids: string[] }
-  | { cmd: 'relayStats' };
+  | { cmd: 'relayStats' }
+  /** Samples this process's main thread with V8's CPU profiler for `ms` and writes a .cpuprofile to `path`. */
+  | { cmd: 'profile'; ms: number; path: string };
 export interface RelayStats {
   viewers: number;
   connectedViewers: number;
@@ -56,6 +58,7 @@ export type TargetEvent =
   | { type: 'stopped' }
   | { type: 'viewers'; secrets: Record<string, string> }
   | { type: 'relayStats'; stats: RelayStats }
+  | { type: 'profiled'; path: string }
   | { type: 'error'; message: string };
 
 const mode = (process.env.BENCH_TARGET ?? 'tali-broker') as TargetMode;
@@ -239,6 +242,19 @@ process.on('message', (m: TargetCommand) => {
           sessions: sessions.length,
         },
       });
+    } else if (m.cmd === 'profile') {
+      const { Session } = await import('node:inspector/promises');
+      const { writeFile } = await import('node:fs/promises');
+      const session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 500 });
+      await session.post('Profiler.start');
+      await new Promise((resolve) => setTimeout(resolve, m.ms));
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      await writeFile(m.path, JSON.stringify(profile));
+      send({ type: 'profiled', path: m.path });
     } else if (m.cmd === 'stop') {
       await stop();
       send({ type: 'stopped' });
