@@ -9,7 +9,9 @@
  *   latest.md          the tables, notes and bottlenecks, with the machine they ran on
  *   latest.svg         box plots of the latency distributions
  *
- * Options: --quick, --only signaling,broker,… (re-runs those and keeps the other tables of the latest run), --out DIR.
+ * Options: --quick, --only signaling,broker,… (re-runs those and keeps the other tables of the latest run), --out DIR,
+ * --profile FILE (ingest: a .cpuprofile of the bridge's main thread during its last level; read it with
+ * `node bench/lib/cpuprofile.ts FILE`).
  * Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline that the
  * same run measures: these machines are shared and noisy, so figures from different runs are not comparable.
  */
@@ -22,6 +24,7 @@ import { runBroker } from './broker.ts';
 import { runConcurrency } from './concurrency.ts';
 import { runConnections } from './connections.ts';
 import { runFleet } from './fleet.ts';
+import { runIngest } from './ingest.ts';
 import { markdownSection, printTable, type BenchTable } from './lib/report.ts';
 import { boxPlotSvg } from './lib/svg.ts';
 import { runPeerStacks, runLossy } from './interop.ts';
@@ -31,7 +34,7 @@ import { runStartup } from './startup.ts';
 import { runTurn } from './turn.ts';
 import { runWireBytes } from './wire-bytes.ts';
 
-export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'] as const;
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'ingest', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'] as const;
 export type MeasurementId = (typeof MEASUREMENTS)[number];
 
 const TITLES: Record<MeasurementId, string> = {
@@ -40,6 +43,7 @@ const TITLES: Record<MeasurementId, string> = {
   broker: 'Broker',
   connections: 'Connections',
   relay: 'Relay',
+  ingest: 'Ingest',
   'wire-bytes': 'Bytes on the wire',
   interop: 'Time to first frame per peer stack',
   lossy: 'Camera sessions on a lossy link',
@@ -48,7 +52,7 @@ const TITLES: Record<MeasurementId, string> = {
   startup: 'Start-up',
 };
 
-function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> {
+function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Promise<BenchTable>> {
   return quick
     ? {
         signaling: () => runSignaling({ rounds: 3, warmup: 1 }),
@@ -56,6 +60,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         broker: () => runBroker({ rounds: 1, phaseMs: 150, windows: { '1to1': 8, '100to100': 2 }, many: 10 }),
         connections: () => runConnections({ levels: [50, 150], baselineUpTo: 150, window: 50 }),
         relay: () => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60 }),
+        ingest: () => runIngest({ levels: [2], settleMs: 300, measureMs: 700, clipFrames: 60, replayPackets: 400, profile }),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 1 }),
         lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
@@ -70,6 +75,7 @@ function plan(quick: boolean): Record<MeasurementId, () => Promise<BenchTable>> 
         connections: () => runConnections({ levels: [1000, 5000, 10_000], baselineUpTo: 5000, window: 256, heapAt: [500, 1500] }),
         relay: () =>
           runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, identities: 8 }),
+        ingest: () => runIngest({ levels: [4, 8, 16, 24, 32, 48, 64, 96, 128], settleMs: 2000, measureMs: 5000, replayPackets: 3000, profile }),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 20 }),
         lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15], stacks: ['werift', 'aiortc'] }),
@@ -153,13 +159,13 @@ export function markdown(result: RunResult): string {
   return parts.join('\n');
 }
 
-export async function runSuite(options: { quick: boolean; only?: MeasurementId[]; out?: string; log?: (s: string) => void }): Promise<RunResult> {
+export async function runSuite(options: { quick: boolean; only?: MeasurementId[]; out?: string; profile?: string; log?: (s: string) => void }): Promise<RunResult> {
   const log = options.log ?? ((s: string) => console.log(s));
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const m = await machine();
   log(`tali benchmarks${options.quick ? ' --quick' : ''}: ${machineLine(m)}`);
-  const steps = plan(options.quick);
+  const steps = plan(options.quick, options.profile);
   const tables: BenchTable[] = [];
   const errors: RunResult['errors'] = [];
   for (const id of options.only ?? MEASUREMENTS) {
@@ -223,6 +229,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`unknown measurement ${unknown.join(', ')}; choose from ${MEASUREMENTS.join(', ')}`);
     process.exit(2);
   }
-  const result = await runSuite({ quick: args.includes('--quick'), only, out: value('--out') });
+  const result = await runSuite({ quick: args.includes('--quick'), only, out: value('--out'), profile: value('--profile') });
   process.exit(result.errors.length ? 1 : 0);
 }

@@ -2,8 +2,9 @@
  * A child process holding many simulated cameras (werift peers streaming a clip), so that their CPU does not count
  * against the bridge or the answerers being timed. Driven over IPC by the parent:
  *
- *   parent → { cmd: 'prepare', n, path, url?, root, ids }   child gathers n offers (and connects n MQTT clients) → 'ready'
- *   parent → { cmd: 'go' }                                  child sends every offer at once, reporting { sent, i, t }
+ *   parent → { cmd: 'prepare', n, path, url?, root, ids }   child gathers n more offers (and connects n MQTT clients) → 'ready'
+ *   parent → { cmd: 'go' }                                  child sends every offer not sent yet at once, reporting { sent, i, t }
+ *   parent → { cmd: 'stats' }                               → { packetsSent, cpuMs }: RTP packets sent by every camera so far
  *   parent → { cmd: 'answer', i, sdp }                      floor path only: the parent's answerer replies over IPC
  *   parent → { cmd: 'stop' }                                child says bye, closes everything → 'stopped'
  *
@@ -31,6 +32,7 @@ export type WorkerCommand =
   | { cmd: 'delivered'; i: number }
   | { cmd: 'go' }
   | { cmd: 'answer'; i: number; sdp: string }
+  | { cmd: 'stats' }
   | { cmd: 'stop' };
 
 export type WorkerEvent =
@@ -39,6 +41,7 @@ export type WorkerEvent =
   | { type: 'answered'; i: number; t: number }
   | { type: 'connected'; i: number; t: number }
   | { type: 'stopped'; cpuMs: number }
+  | { type: 'stats'; packetsSent: number; cpuMs: number }
   | { type: 'error'; message: string };
 
 interface Cam {
@@ -49,6 +52,8 @@ interface Cam {
   id: string;
   client?: MqttClient;
   topics: Topics;
+  /** Its offer went out (a later 'go' sends only the cameras prepared since). */
+  offered?: boolean;
 }
 
 const send = (event: WorkerEvent) => process.send?.(event);
@@ -59,9 +64,11 @@ let cpuAtGo = process.cpuUsage();
 async function prepare(c: Extract<WorkerCommand, { cmd: 'prepare' }>): Promise<void> {
   path = c.path;
   const topics = new Topics(c.root);
-  cams = await Promise.all(
-    Array.from({ length: c.n }, async (_, i) => {
-      const id = c.ids[i] as string;
+  const first = cams.length;
+  const added = await Promise.all(
+    Array.from({ length: c.n }, async (_, k) => {
+      const i = first + k;
+      const id = c.ids[k] as string;
       const cam: Cam = { peer: await createCameraPeer({ ...(c.clip && { clip: c.clip }) }), sid: sessionId(), id, topics };
       void cam.peer.connected.then(() => {
         send({ type: 'connected', i, t: epochMs() });
@@ -80,6 +87,7 @@ async function prepare(c: Extract<WorkerCommand, { cmd: 'prepare' }>): Promise<v
       return cam;
     }),
   );
+  cams.push(...added);
   send({ type: 'ready' });
 }
 
@@ -91,6 +99,8 @@ async function applyAnswer(i: number, sdp: string): Promise<void> {
 function go(): void {
   cpuAtGo = process.cpuUsage();
   cams.forEach((cam, i) => {
+    if (cam.offered) return;
+    cam.offered = true;
     const t = epochMs();
     if (path === 'floor') {
       send({ type: 'sent', i, t, sdp: cam.peer.offerSdp });
@@ -125,6 +135,10 @@ process.on('message', (m: WorkerCommand) => {
     else if (m.cmd === 'go') go();
     else if (m.cmd === 'answer') await applyAnswer(m.i, m.sdp);
     else if (m.cmd === 'stop') await stop();
+    else if (m.cmd === 'stats') {
+      const cpu = process.cpuUsage();
+      send({ type: 'stats', packetsSent: cams.reduce((a, c) => a + c.peer.source.packetsSent, 0), cpuMs: (cpu.user + cpu.system) / 1000 });
+    }
     else if (m.cmd === 'delivered') {
       const cam = cams[m.i];
       if (cam) (cam.delivered = true), cam.peer.stopMedia();

@@ -11,21 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readIvf } from '../../devices/camera/media/containers.ts';
-import { DEFAULT_CLIPS } from '../../devices/camera/media/video-source.ts';
+import { createVideoPacketizer, DEFAULT_CLIPS } from '../../devices/camera/media/video-source.ts';
 
 export interface Clip {
   path: string;
   kbps: number;
   fps: number;
+  /** RTP packets per second the clip makes (VP8 packetized at MAX_RTP_PAYLOAD_BYTES). */
+  packetsPerSecond: number;
   method: string;
   /** Removes the temp dir. */
   remove(): Promise<void>;
 }
 
-function kbpsOf(path: string): { kbps: number; fps: number; frames: number } {
+function kbpsOf(path: string): { kbps: number; fps: number; frames: number; packetsPerSecond: number } {
   const clip = readIvf(readFileSync(path));
   const bytes = clip.frames.reduce((a, f) => a + f.data.length, 0);
-  return { kbps: (bytes * 8 * clip.fps) / clip.frames.length / 1000, fps: clip.fps, frames: clip.frames.length };
+  const packetizer = createVideoPacketizer({ codec: 'VP8' });
+  const packets = clip.frames.reduce((a, f) => a + packetizer.packetize(f, 0).length, 0);
+  return { kbps: (bytes * 8 * clip.fps) / clip.frames.length / 1000, fps: clip.fps, frames: clip.frames.length, packetsPerSecond: (packets * clip.fps) / clip.frames.length };
 }
 
 export async function makeClip(targetKbps = 1000, frames = 150): Promise<Clip> {
@@ -45,8 +49,8 @@ export async function makeClip(targetKbps = 1000, frames = 150): Promise<Clip> {
     { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 },
   );
   if (ffmpeg.status === 0) {
-    const { kbps, fps } = kbpsOf(path);
-    if (kbps > targetKbps * 0.5) return { path, kbps, fps, remove, method: 'encoded with ffmpeg (testsrc2 640×480, libvpx CBR, keyframe every 60 frames)' };
+    const { kbps, fps, packetsPerSecond } = kbpsOf(path);
+    if (kbps > targetKbps * 0.5) return { path, kbps, fps, packetsPerSecond, remove, method: 'encoded with ffmpeg (testsrc2 640×480, libvpx CBR, keyframe every 60 frames)' };
   }
   // Fallback: pad the shipped clip's frames.
   const shipped = fileURLToPath(DEFAULT_CLIPS.VP8);
@@ -66,6 +70,6 @@ export async function makeClip(targetKbps = 1000, frames = 150): Promise<Clip> {
     parts.push(h, data);
   });
   writeFileSync(path, Buffer.concat(parts));
-  const { kbps, fps } = kbpsOf(path);
-  return { path, kbps, fps, remove, method: `shipped clip with frames zero-padded ×${factor.toFixed(2)} (ffmpeg ${ffmpeg.error ? 'not found' : 'failed'})` };
+  const { kbps, fps, packetsPerSecond } = kbpsOf(path);
+  return { path, kbps, fps, packetsPerSecond, remove, method: `shipped clip with frames zero-padded ×${factor.toFixed(2)} (ffmpeg ${ffmpeg.error ? 'not found' : 'failed'})` };
 }

@@ -54,11 +54,13 @@ function noWrap(packets: Buffer[]): Buffer[] {
   return run.length > best.length ? run : best;
 }
 
-export async function measureReceivePath(options: { packets?: number; passes?: number; profile?: string } = {}): Promise<ReceivePathResult> {
+export async function measureReceivePath(
+  options: { packets?: number; passes?: number; profile?: string; bridgeConfig?: Record<string, unknown> } = {},
+): Promise<ReceivePathResult> {
   const want = options.packets ?? 3000;
   const passes = options.passes ?? 5;
   const clip = await makeClip(1000, 150);
-  const bb = await startBenchBridge({ allowAnonymous: true });
+  const bb = await startBenchBridge({ allowAnonymous: true, ...options.bridgeConfig });
   // The bridge's peer connection, caught as it applies the camera's offer (bench only: nothing in tali exposes it).
   let bridgePc: RTCPeerConnection | undefined;
   const original = RTCPeerConnection.prototype.setRemoteDescription;

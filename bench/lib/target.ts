@@ -5,7 +5,8 @@
  *   tali-broker  tali's embedded broker as the bridge composes it: Aedes behind the password authenticator and the
  *                per-role access policy, TCP listener with Nagle off (no answerer: nothing else consumes messages)
  *   aedes        plain Aedes 1.2 with its defaults, on a TCP server with Nagle off (what tali adds is the difference)
- *   bridge       the whole bridge (Bridge.start): broker, answerer, relay, HTTP, as `tali start` runs it
+ *   bridge       the whole bridge (Bridge.start): broker, answerer, relay, HTTP, as `tali start` runs it; options from
+ *                BENCH_BRIDGE_CONFIG (JSON), e.g. {"mediaWorkers":1}
  *   fleet        the whole bridge on the data directory BENCH_DATA_DIR, with its default client limits and no
  *                anonymous clients: a restart of a deployed bridge, for bench/fleet.ts
  *
@@ -18,6 +19,7 @@ import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { BenchBridge } from './bridge.ts';
@@ -31,7 +33,9 @@ export type TargetCommand =
   | { cmd: 'addViewers'; ids: string[] }
   | { cmd: 'relayStats' }
   /** Samples this process's main thread with V8's CPU profiler for `ms` and writes a .cpuprofile to `path`. */
-  | { cmd: 'profile'; ms: number; path: string };
+  | { cmd: 'profile'; ms: number; path: string }
+  /** The bare-Node floor of receiving a packet (./floor.ts), measured in this process. */
+  | { cmd: 'floor' };
 export interface RelayStats {
   viewers: number;
   connectedViewers: number;
@@ -52,13 +56,14 @@ export interface MemoryFigures {
 }
 export type TargetEvent =
   | { type: 'ready'; port: number; adminSecret?: string; pid: number }
-  | { type: 'usage'; cpuMs: number; systemMs: number; wallMs: number; runQueueMs: number; eldP50: number; eldP99: number; eldMax: number; memory: MemoryFigures; clients: number }
+  | { type: 'usage'; cpuMs: number; systemMs: number; wallMs: number; runQueueMs: number; eldP50: number; eldP99: number; eldMax: number; memory: MemoryFigures; clients: number; cores: number }
   | { type: 'memory'; memory: MemoryFigures; clients: number }
   | { type: 'heap'; top: { name: string; count: number; bytes: number }[]; totalBytes: number }
   | { type: 'stopped' }
   | { type: 'viewers'; secrets: Record<string, string> }
   | { type: 'relayStats'; stats: RelayStats }
   | { type: 'profiled'; path: string }
+  | { type: 'floor'; floor: import('./floor.ts').FloorResult }
   | { type: 'error'; message: string };
 
 const mode = (process.env.BENCH_TARGET ?? 'tali-broker') as TargetMode;
@@ -96,7 +101,8 @@ async function start(): Promise<void> {
   // Each mode imports only what it runs: child start-up is dominated by loading (and type-stripping) modules.
   if (mode === 'bridge') {
     const { startBenchBridge, withoutClientLimits } = await import('./bridge.ts');
-    const bb = await startBenchBridge(withoutClientLimits({ allowAnonymous: true }));
+    const extra = JSON.parse(process.env.BENCH_BRIDGE_CONFIG ?? '{}') as Record<string, unknown>;
+    const bb = await startBenchBridge(withoutClientLimits({ allowAnonymous: true, ...extra }));
     bridge = bb;
     bb.bridge.relay.on('viewer', (v) => v.once('closed', () => (forwardedGone += v.packetsSent)));
     bb.bridge.answerer.on('session', (s) => s.once('closed', () => (receivedGone += s.stats.tracks.reduce((a, t) => a + t.packets, 0))));
@@ -213,6 +219,7 @@ process.on('message', (m: TargetCommand) => {
         eldMax: eld.max / 1e6,
         memory: await memory(),
         clients: clients(),
+        cores: availableParallelism(),
       });
       lastCpu = process.cpuUsage();
       lastWall = now;
@@ -255,6 +262,9 @@ process.on('message', (m: TargetCommand) => {
       session.disconnect();
       await writeFile(m.path, JSON.stringify(profile));
       send({ type: 'profiled', path: m.path });
+    } else if (m.cmd === 'floor') {
+      const { measureFloor } = await import('./floor.ts');
+      send({ type: 'floor', floor: measureFloor() });
     } else if (m.cmd === 'stop') {
       await stop();
       send({ type: 'stopped' });
