@@ -10,7 +10,7 @@
  * keyframe times from this process, on the shared epoch clock.
  */
 import { RTCPeerConnection } from 'werift';
-import type { Session } from '../src/answerer/session.ts';
+import type { CameraSession as Session } from '../src/answerer/session.ts';
 import { codecParameters } from '../src/webrtc/codecs.ts';
 import { startsKeyframe } from '../src/webrtc/keyframe.ts';
 import { startBenchBridge, withoutClientLimits, type BenchBridge } from './lib/bridge.ts';

@@ -10,7 +10,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { RTCPeerConnection } from 'werift';
-import type { Session } from '../src/answerer/session.ts';
+import type { CameraSession as Session } from '../src/answerer/session.ts';
 import { connectMqtt } from '../src/mqtt/connect.ts';
 import { Topics } from '../src/protocol/topics.ts';
 import { codecParameters } from '../src/webrtc/codecs.ts';
@@ -106,7 +106,7 @@ export async function taliOnce(bb: BenchBridge, device: TaliCamera, bridgeTimeli
       bb.bridge.answerer.off('session', onSession);
       session = s;
       s.on('state', (state) => state === 'connected' && mark('connected'));
-      s.on('rtp', () => mark('firstRtp'));
+      s.on('state', (state) => state === 'streaming' && mark('firstRtp')); // streaming = its first RTP
       s.once('closed', () => resolve());
     };
     bb.bridge.answerer.on('session', onSession);

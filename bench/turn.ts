@@ -14,7 +14,7 @@
  * packet; on loopback the allocation is most of it).
  */
 import { SimulatedCamera } from '../devices/camera/simulated-camera.ts';
-import type { Session } from '../src/answerer/session.ts';
+import type { CameraSession as Session } from '../src/answerer/session.ts';
 import { nodeConnector } from '../src/client/node-connector.ts';
 import type { IceServers } from '../src/protocol/index.ts';
 import { NodeViewer } from '../src/viewer/node-viewer.ts';

@@ -17,6 +17,7 @@ import type { BridgeConfig } from './config/config.ts';
 import { requireBearer } from './http/bearer.ts';
 import type { HttpServer } from './http/server.ts';
 import { Fleet } from './fleet/fleet.ts';
+import { InThreadMedia, type MediaPlane } from './media/plane.ts';
 import { JpegDecoder } from './fleet/jpeg-decoder.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { observeAnswerer, observeRelay } from './metrics/observe.ts';
@@ -61,6 +62,8 @@ export class Services {
   readonly metrics: BridgeMetrics;
   readonly recorder: Recorder;
   readonly fleet: Fleet;
+  /** Where camera sessions, their recordings and fleet monitors run (src/media/). */
+  readonly media: MediaPlane;
   /** WHEP playback (src/profiles/whep/): viewer sessions owned by HTTP resources. */
   readonly whep: WhepSessions;
   /** ICE servers and TURN credentials of every peer; `ice.turn?.mint(identity)` for other profiles' peers (WHEP). */
@@ -78,6 +81,12 @@ export class Services {
       ice.gateBridgeTurn(() => probe.reachable);
       this.turnProbe = probe;
     }
+    this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
+    const metrics = this.metrics;
+    this.media = new InThreadMedia({
+      received: (kind, bytes, packets) => metrics.rtpReceived(kind, bytes, packets),
+      sent: (kind, bytes, packets) => metrics.rtpSent(kind, bytes, packets),
+    });
     this.answerer = new Answerer({
       connect: (will) => options.connect('answerer', will),
       topics,
@@ -92,9 +101,9 @@ export class Services {
       mediaTimeoutMs: config.mediaTimeoutMs,
       maxSessions: config.maxSessions,
       deviceHere: options.placement && ((deviceId) => options.placement!.cameraHere(deviceId)),
+      media: this.media,
       logger: log.child({ component: 'answerer' }),
     });
-    this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
     this.relay = new Relay({
       connect: () => options.connect('relay'),
       topics,
@@ -125,9 +134,11 @@ export class Services {
       log: log.child({ component: 'recorder' }),
       metrics: this.metrics,
       askToStart: (deviceId) => this.relay.requestStart(deviceId),
+      media: this.media,
     });
     this.recorder.attach(this.answerer);
     this.fleet = new Fleet({
+      media: this.media,
       decoder: config.ffmpegPath === '' ? undefined : new JpegDecoder({ ffmpeg: config.ffmpegPath }),
       refreshMs: config.snapshotRefreshMs,
       keyframeRequested: () => this.metrics.keyframeRequested('snapshot'),
@@ -176,5 +187,6 @@ export class Services {
       await this.relay.close();
       await this.answerer.close();
     })()]);
+    await this.media.close();
   }
 }

@@ -12,7 +12,7 @@ import type { BridgeStatus, Message, SessionMetrics } from '../protocol/messages
 import { DuplicateFilter, isFresh } from '../protocol/sequence.ts';
 import { PROTOCOL_VERSION, type Topics } from '../protocol/topics.ts';
 import type { IcePlan } from '../turn/ice-plan.ts';
-import { Peer, type PeerOptions } from '../webrtc/peer.ts';
+import type { PeerOptions } from '../webrtc/peer.ts';
 import { weriftPatched } from '../webrtc/werift-patch.ts';
 import type { AnswererContext } from './context.ts';
 import { DeviceIce } from './device-ice.ts';
@@ -21,7 +21,8 @@ import { handleCandidate } from './handlers/candidate.ts';
 import { handleDeviceError } from './handlers/error.ts';
 import { handleOffer } from './handlers/offer.ts';
 import { handleStatus } from './handlers/status.ts';
-import type { Session } from './session.ts';
+import type { MediaPlane } from '../media/plane.ts';
+import type { CameraSession } from './session.ts';
 
 export interface AnswererOptions {
   /** Connects the answerer's MQTT client with the given last will (the bridge card, offline). */
@@ -44,12 +45,14 @@ export interface AnswererOptions {
   maxSessions: number;
   /** Cluster mode: the device is connected to this node (only that node sends it its ICE servers). */
   deviceHere?: ((deviceId: string) => boolean) | undefined;
+  /** Where camera sessions run (this thread or media workers). */
+  media: MediaPlane;
   logger: Logger;
 }
 
 export interface AnswererEvents {
   /** A camera session was created (it then reports its own state, media and close). */
-  session: [Session];
+  session: [CameraSession];
   /** A signaling message passed the edge (in) or was published (out): for metrics and the signaling log. */
   signal: [direction: 'in' | 'out', deviceId: string, type: string];
   /** A device message was refused with this code (an `error` went back to the device). */
@@ -57,7 +60,7 @@ export interface AnswererEvents {
 }
 
 export class Answerer extends EventEmitter<AnswererEvents> {
-  readonly sessions = new Map<string, Session>();
+  readonly sessions = new Map<string, CameraSession>();
   readonly #options: AnswererOptions;
   readonly #log: Logger;
   readonly #duplicates = new Map<string, DuplicateFilter>();
@@ -65,7 +68,6 @@ export class Answerer extends EventEmitter<AnswererEvents> {
   readonly #deviceIce: DeviceIce;
   #client: MqttClient | undefined;
   #closed = false;
-  #warm: Promise<void> | undefined;
 
   constructor(options: AnswererOptions) {
     super();
@@ -89,21 +91,18 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       bridgeId: options.bridgeId,
       sendToDevice: (deviceId, payload) => this.#sendToDevice(deviceId, payload),
       reject: (deviceId, error) => this.#reject(deviceId, error),
+      createSession: (sessionOptions) => options.media.openSession(sessionOptions),
       opened: (session) => this.emit('session', session),
     };
   }
 
   /**
-   * Pays werift's first-use cost (interface scan, certificate: ~95 ms of CPU, and up to ~0.5 s of waiting on this
-   * machine) before the first camera's offer does. start() waits for it; the bridge begins it before its listeners
-   * open, so that the waiting overlaps the rest of start-up. Idempotent.
+   * Pays the media plane's first-use cost (werift's interface scan and certificate: ~95 ms of CPU, and up to ~0.5 s of
+   * waiting on this machine; with media workers, starting them) before the first camera's offer does. start() waits
+   * for it; the bridge begins it before its listeners open, so that the waiting overlaps the rest of start-up.
    */
   warmUp(): Promise<void> {
-    if (this.#warm === undefined) {
-      this.#warm = Peer.warmUp();
-      this.#warm.catch(() => {}); // start() awaits it and sees the error
-    }
-    return this.#warm;
+    return this.#options.media.warmUp();
   }
 
   async start(): Promise<void> {

@@ -6,10 +6,10 @@ import type { ProtocolError } from '../protocol/errors.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
 import type { DeviceIce } from './device-ice.ts';
-import type { Session } from './session.ts';
+import type { CameraSession, SessionOptions } from './session.ts';
 
 export interface AnswererContext {
-  readonly sessions: Map<string, Session>;
+  readonly sessions: Map<string, CameraSession>;
   readonly log: Logger;
   /** Options of the bridge's peer for a session of this device (fresh TURN credentials each time). */
   peer(deviceId: string): PeerOptions;
@@ -24,6 +24,8 @@ export interface AnswererContext {
   sendToDevice(deviceId: string, message: Message): void;
   /** Replies with an `error` message and logs the rejection once. */
   reject(deviceId: string, error: ProtocolError): void;
+  /** A camera session from the media plane (src/media/): in this thread or in a media worker. */
+  createSession(options: SessionOptions): CameraSession;
   /** A new session exists (the answerer re-emits it to the bridge). */
-  opened(session: Session): void;
+  opened(session: CameraSession): void;
 }

@@ -18,6 +18,7 @@ import { startsKeyframe } from '../webrtc/keyframe.ts';
 import { Peer, type PeerOptions, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import { checkOffer, dropRepeatedCandidates, extractCandidates, offeredCodecs, SdpError } from '../webrtc/sdp.ts';
+import type { Listens } from '../media/listens.ts';
 import { TimelineClock, type SessionStats, type TrackStats } from './stats.ts';
 
 export const SESSION_STATES = ['answering', 'connecting', 'connected', 'streaming', 'closed'] as const;
@@ -44,6 +45,27 @@ export interface SessionEvents {
   rtp: [RemoteTrack, RtpPacket];
   keyframe: [RemoteTrack];
   closed: [ByeReason];
+}
+
+/** A camera session's events as the main thread sees them: no RTP (packets stay on the thread of the session's peer). */
+export type CameraSessionEvents = Omit<SessionEvents, 'rtp'>;
+
+/**
+ * A camera session as the answerer, the relay, the recorder, the fleet and metrics drive it: the Session itself, or
+ * its handle on the main thread when it runs in a media worker (src/media/). What consumes its packets (viewers,
+ * recording, fleet monitor, packet counters) is made by the media plane, beside the session.
+ */
+export interface CameraSession extends Listens<CameraSessionEvents, CameraSession> {
+  readonly deviceId: string;
+  readonly sessionId: string;
+  readonly log: Logger;
+  readonly state: SessionState;
+  readonly stats: SessionStats;
+  readonly codecs: { kind: 'audio' | 'video'; codec: CodecName }[];
+  open(offer: Offer): Promise<ProtocolError | undefined>;
+  addCandidate(message: Candidate): void;
+  requestKeyframe(): void;
+  close(reason: ByeReason, options?: { notify?: boolean }): Promise<void>;
 }
 
 type DownMessage = Omit<Answer, 'v' | 'seq' | 'ts' | 'sessionId'> | Omit<Bye, 'v' | 'seq' | 'ts' | 'sessionId'> |

@@ -5,7 +5,7 @@
  * (Session 'keyframe', ../webrtc/keyframe.ts), so a camera costs next to nothing between keyframes.
  */
 import type { RtpPacket } from 'werift';
-import type { Session } from '../answerer/session.ts';
+import type { CameraSession, Session } from '../answerer/session.ts';
 import { VideoAssembler } from '../recording/frames.ts';
 import type { RemoteTrack } from '../webrtc/peer.ts';
 
@@ -23,6 +23,15 @@ export interface CameraRates {
   fps: number;
   /** Payload bits per second, all tracks. */
   bitrate: number;
+}
+
+/** What the fleet reads of a camera session: the CameraMonitor, or its handle on the main thread. */
+export interface CameraWatch {
+  readonly session: CameraSession;
+  /** When the session started streaming (first RTP), ms since the epoch. */
+  readonly streamingSince: number | undefined;
+  readonly rates: CameraRates;
+  close(): void;
 }
 
 /** Rates are taken over this window, rolled every half of it. */

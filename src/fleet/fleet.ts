@@ -9,11 +9,14 @@
  *                           └────► latest Keyframe per device ─► JpegDecoder (ffmpeg) ─► cached JPEG
  */
 import type { Answerer } from '../answerer/answerer.ts';
-import type { Session } from '../answerer/session.ts';
-import { CameraMonitor, type CameraRates, type Keyframe } from './camera-monitor.ts';
+import type { CameraSession } from '../answerer/session.ts';
+import type { MediaPlane } from '../media/plane.ts';
+import type { CameraRates, CameraWatch, Keyframe } from './camera-monitor.ts';
 import type { JpegDecoder } from './jpeg-decoder.ts';
 
 export interface FleetOptions {
+  /** Where a session's monitor runs: beside the session (src/media/). */
+  media: Pick<MediaPlane, 'monitor'>;
   /** Undefined: no stills (ffmpegPath is empty). */
   decoder: JpegDecoder | undefined;
   /** A still older than this asks the camera for a keyframe (default 5000 ms). */
@@ -36,7 +39,7 @@ export interface Still {
 export interface CameraHealth extends CameraRates {
   deviceId: string;
   sessionId: string;
-  state: Session['state'];
+  state: CameraSession['state'];
   streamingSince: number | undefined;
   codecs: string[];
   /** When the latest still's keyframe arrived; undefined: none yet. */
@@ -45,7 +48,7 @@ export interface CameraHealth extends CameraRates {
 
 export class Fleet {
   readonly #options: FleetOptions;
-  readonly #monitors = new Map<string, CameraMonitor>();
+  readonly #monitors = new Map<string, CameraWatch>();
   /** In order of last use (a still asked for moves its camera to the end): the first ones go when over maxBytes. */
   readonly #keyframes = new Map<string, Keyframe>();
   #keptBytes = 0;
@@ -137,11 +140,11 @@ export class Fleet {
     this.#monitors.clear();
   }
 
-  #follow(session: Session): void {
+  #follow(session: CameraSession): void {
     if (this.#closed || session.state === 'closed') return;
     const deviceId = session.deviceId;
     this.#monitors.get(deviceId)?.close();
-    const monitor = new CameraMonitor(session, (keyframe) => this.#keep(keyframe));
+    const monitor = this.#options.media.monitor(session, (keyframe) => this.#keep(keyframe));
     this.#monitors.set(deviceId, monitor);
     session.once('closed', () => {
       monitor.close();

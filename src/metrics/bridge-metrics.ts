@@ -304,17 +304,17 @@ export class BridgeMetrics {
     this.#keyframes.inc();
   }
 
-  /** Hot path: once per received RTP packet. */
-  rtpReceived(kind: MediaKind, payloadBytes: number): void {
+  /** Hot path: once per received RTP packet (or, from a media worker, once a second for many). */
+  rtpReceived(kind: MediaKind, payloadBytes: number, packets = 1): void {
     const flow = this.#rtpIn[kind];
-    flow.packets++;
+    flow.packets += packets;
     flow.bytes += payloadBytes;
   }
 
-  /** Hot path: once per RTP packet forwarded to a viewer (the relay feeds this). */
-  rtpSent(kind: MediaKind, payloadBytes: number): void {
+  /** Hot path: once per RTP packet forwarded to a viewer (or, from a media worker, once a second for many). */
+  rtpSent(kind: MediaKind, payloadBytes: number, packets = 1): void {
     const flow = this.#rtpOut[kind];
-    flow.packets++;
+    flow.packets += packets;
     flow.bytes += payloadBytes;
   }
 

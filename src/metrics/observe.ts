@@ -3,7 +3,7 @@
  * components knows about Prometheus.
  */
 import type { Answerer } from '../answerer/answerer.ts';
-import type { Session } from '../answerer/session.ts';
+import type { CameraSession } from '../answerer/session.ts';
 import type { Timeline } from '../answerer/stats.ts';
 import type { Broker } from '../broker/broker.ts';
 import type { RedisBackend } from '../broker/cluster.ts';
@@ -50,7 +50,7 @@ const STATE_STAGES: Record<string, NegotiationStage[]> = {
   streaming: ['first_rtp'],
 };
 
-function observeSession(metrics: BridgeMetrics, session: Session): void {
+function observeSession(metrics: BridgeMetrics, session: CameraSession): void {
   metrics.sessionOpened();
   const observe = (stages: NegotiationStage[]) => {
     const { timeline } = session.stats;
@@ -75,11 +75,10 @@ function observeSession(metrics: BridgeMetrics, session: Session): void {
       observe(['first_keyframe']);
     }
   });
-  session.on('rtp', (track, packet) => metrics.rtpReceived(track.kind, packet.payload.length));
   session.once('closed', (reason) => metrics.sessionClosed(reason));
 }
 
-/** Viewers and keyframe requests from the relay (RTP out is counted through the relay's onRtpSent option). */
+/** Viewers and keyframe requests from the relay (RTP in and out is counted by the media plane, src/media/). */
 export function observeRelay(metrics: BridgeMetrics, relay: Relay): void {
   relay.on('viewer', (viewer) => {
     metrics.setViewers(relay.viewers.size);

@@ -8,14 +8,14 @@
  * merged here into one message, so two publishers never overwrite each other's fields.
  */
 import type { Answerer } from '../answerer/answerer.ts';
-import type { Session } from '../answerer/session.ts';
+import type { CameraSession } from '../answerer/session.ts';
 import type { SessionMetrics } from '../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import type { Relay } from '../relay/relay.ts';
 
 export function publishTimelines(answerer: Answerer, bridgeId: string, relay?: Relay): void {
   /** Each device's latest session (one per device: what its retained message describes). */
-  const latest = new Map<string, Session>();
+  const latest = new Map<string, CameraSession>();
   const viewers = new Map<string, number>();
   const publish = (deviceId: string) => {
     const session = latest.get(deviceId);
@@ -45,7 +45,7 @@ export function publishTimelines(answerer: Answerer, bridgeId: string, relay?: R
   });
 }
 
-export function toMessage(session: Session, bridgeId: string, viewers?: number): SessionMetrics {
+export function toMessage(session: CameraSession, bridgeId: string, viewers?: number): SessionMetrics {
   const stats = session.stats;
   const message: SessionMetrics = {
     v: PROTOCOL_VERSION,

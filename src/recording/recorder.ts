@@ -10,13 +10,14 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Answerer } from '../answerer/answerer.ts';
-import type { Session } from '../answerer/session.ts';
+import type { CameraSession } from '../answerer/session.ts';
+import type { MediaPlane } from '../media/plane.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import { isValidId } from '../protocol/topics.ts';
 import { HEADER_READ_BYTES, parseHeader } from './matroska-reader.ts';
 import { recoverPart } from './recovery.ts';
 import { enforceRetention, type RetentionLimits } from './retention.ts';
-import { SessionRecorder } from './session-recorder.ts';
+import { SessionRecorder, type SessionRecording } from './session-recorder.ts';
 import { listRecordings, listStored, makePrivate, RECORDING_EXTENSIONS, startOfName, type StoredFile } from './store.ts';
 
 export interface RecorderOptions {
@@ -32,6 +33,8 @@ export interface RecorderOptions {
   metrics?: BridgeMetrics | undefined;
   /** Asks a camera without a live session to offer, so an on-demand recording can begin. */
   askToStart?: ((deviceId: string) => void) | undefined;
+  /** Where a session's recording runs: beside the session (src/media/). */
+  media: Pick<MediaPlane, 'record'>;
 }
 
 export interface RecordingStatus {
@@ -80,12 +83,12 @@ export class Recorder {
   readonly #options: RecorderOptions;
   readonly #log: Logger;
   readonly #onDemand = new Set<string>();
-  readonly #active = new Map<string, SessionRecorder>();
+  readonly #active = new Map<string, SessionRecording>();
   /** Every recorder whose files are not all finished yet (#active, and those finishing their last file). */
-  readonly #writing = new Set<SessionRecorder>();
+  readonly #writing = new Set<SessionRecording>();
   readonly #pending = new Set<Promise<unknown>>();
   /** Sessions whose recorder is being set up (the device directory is being created). */
-  readonly #preparing = new Set<Session>();
+  readonly #preparing = new Set<CameraSession>();
   #answerer: Answerer | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Recovery of crash-left files, then each retention sweep in turn. */
@@ -217,7 +220,7 @@ export class Recorder {
     return maxAgeMs > 0 || maxBytes > 0;
   }
 
-  #record(session: Session): void {
+  #record(session: CameraSession): void {
     const deviceId = session.deviceId;
     if (this.#active.get(deviceId)?.session === session || this.#preparing.has(session)) return;
     this.#preparing.add(session);
@@ -226,7 +229,7 @@ export class Recorder {
       await SessionRecorder.prepare(dir).finally(() => this.#preparing.delete(session));
       if (this.#closed || session.state === 'closed' || !this.wants(deviceId)) return;
       const metrics = this.#options.metrics;
-      const recorder = new SessionRecorder(session, {
+      const recorder = this.#options.media.record(session, {
         dir,
         segmentMs: this.#options.segmentMs,
         segmentBytes: segmentBytesFor(this.#options.retention.maxBytes),
@@ -253,7 +256,7 @@ export class Recorder {
   }
 
   /** Stops a recorder (idempotent); its files count as being written until they are finished. */
-  #stopRecorder(recorder: SessionRecorder): Promise<void> {
+  #stopRecorder(recorder: SessionRecording): Promise<void> {
     const stopped = recorder.stop().finally(() => this.#writing.delete(recorder));
     this.#keep(stopped);
     return stopped;

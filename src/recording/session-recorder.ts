@@ -21,7 +21,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RtpPacket } from 'werift';
-import type { Session } from '../answerer/session.ts';
+import type { CameraSession, Session } from '../answerer/session.ts';
 import type { RemoteTrack } from '../webrtc/peer.ts';
 import { RtpClock, VideoAssembler } from './frames.ts';
 import { g711ToPcm16le } from './g711.ts';
@@ -42,6 +42,17 @@ export interface SessionRecorderOptions {
   requestKeyframe: () => void;
   fileStarted: (path: string) => void;
   fileFinished: (result: { summary?: FileSummary; error?: Error; bytes: number }) => void;
+}
+
+/** A recording of one camera session, as the Recorder drives it: the SessionRecorder, or its handle on the main thread. */
+export interface SessionRecording {
+  readonly session: CameraSession;
+  /** The file being written, if any. */
+  readonly currentFile: string | undefined;
+  /** Its part files on disk: the one being written and those being finalised. */
+  readonly partFiles: string[];
+  /** Finalises the current file and stops recording. Idempotent. */
+  stop(): Promise<void>;
 }
 
 interface Input {

@@ -21,6 +21,7 @@ import { handleLeave, handleViewerBye } from './handlers/bye.ts';
 import { handleViewerCandidate } from './handlers/candidate.ts';
 import { handleWatch, startOwnedWatch } from './handlers/watch.ts';
 import { ViewerSession } from './viewer.ts';
+import type { Session } from '../answerer/session.ts';
 
 /**
  * Cluster mode: every node's relay receives every viewer message, and exactly one node serves each watch. The node
@@ -92,7 +93,8 @@ export class Relay extends EventEmitter<RelayEvents> {
       reject: (viewerId, error) => this.#reject(viewerId, error),
       clustered: options.placement !== undefined,
     };
-    options.answerer.on('session', (session) => this.#stream(session.deviceId).attach(session));
+    // Camera sessions run on this thread until viewers move beside them (src/media/): the stream reads their RTP.
+    options.answerer.on('session', (session) => this.#stream(session.deviceId).attach(session as Session));
   }
 
   async start(): Promise<void> {

@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events';
 import { RtpHeader, RtpPacket } from 'werift';
 import { expect, it } from 'vitest';
 import type { Session } from '../../src/answerer/session.ts';
-import { Fleet } from '../../src/fleet/fleet.ts';
+import { CameraMonitor } from '../../src/fleet/camera-monitor.ts';
+import { Fleet, type FleetOptions } from '../../src/fleet/fleet.ts';
 import type { RemoteTrack } from '../../src/webrtc/peer.ts';
 
 class FakeSession extends EventEmitter {
@@ -37,8 +38,11 @@ class FakeSession extends EventEmitter {
   }
 }
 
+/** Monitors on this thread, as with one media worker. */
+const media: FleetOptions['media'] = { monitor: (session, onKeyframe) => new CameraMonitor(session as Session, onKeyframe) };
+
 function fleetWith(maxBytes: number, ...ids: string[]): { fleet: Fleet; sessions: FakeSession[] } {
-  const fleet = new Fleet({ decoder: undefined, maxBytes });
+  const fleet = new Fleet({ media, decoder: undefined, maxBytes });
   const answerer = new EventEmitter() as EventEmitter & { sessions: Map<string, Session> };
   answerer.sessions = new Map();
   fleet.attach(answerer as never);
@@ -66,7 +70,7 @@ it('keeps the latest keyframe of each camera, not delta frames, within maxBytes 
 });
 
 it('asks a streaming camera for a keyframe when its still is old, at most once per refreshMs', async () => {
-  const fleet = new Fleet({ decoder: undefined, refreshMs: 60_000 });
+  const fleet = new Fleet({ media, decoder: undefined, refreshMs: 60_000 });
   const answerer = Object.assign(new EventEmitter(), { sessions: new Map() });
   fleet.attach(answerer as never);
   const cam = new FakeSession('cam');

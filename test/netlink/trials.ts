@@ -54,7 +54,7 @@ export async function cameraTrials(host: NetHost, bridge: Bridge, options: Trial
   }
   const ids = new Set(cameras.map((c) => c.id));
   const seen = new Map<string, Trial['bridge'] & { deviceId: string }>();
-  const onSession = (session: import('../../src/answerer/session.ts').Session) => {
+  const onSession = (session: import('../../src/answerer/session.ts').CameraSession) => {
     if (!ids.has(session.deviceId)) return;
     const start = performance.now();
     const record: Trial['bridge'] & { deviceId: string } = { deviceId: session.deviceId };

@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Session } from '../../src/answerer/session.ts';
+import type { CameraSession as Session } from '../../src/answerer/session.ts';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { NodeViewer } from '../../src/viewer/node-viewer.ts';
 import { probe, SKIP_WITHOUT_FFPROBE } from '../ops/ffprobe.ts';

@@ -10,7 +10,7 @@ import { createSocket } from 'node:dgram';
 import { RTCPeerConnection } from 'werift';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
-import type { Session } from '../../src/answerer/session.ts';
+import type { CameraSession as Session } from '../../src/answerer/session.ts';
 import { nodeConnector } from '../../src/client/node-connector.ts';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';

@@ -1,7 +1,6 @@
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { Offer } from '../../protocol/messages.ts';
 import type { AnswererContext } from '../context.ts';
-import { Session } from '../session.ts';
 
 /** A new offer replaces the device's live session (the old one gets bye "replaced"). */
 export async function handleOffer(ctx: AnswererContext, deviceId: string, offer: Offer): Promise<void> {
@@ -24,7 +23,7 @@ export async function handleOffer(ctx: AnswererContext, deviceId: string, offer:
   }
   if (current) void current.close('replaced');
 
-  const session = new Session({
+  const session = ctx.createSession({
     deviceId,
     sessionId: offer.sessionId,
     peer: ctx.peer(deviceId),
