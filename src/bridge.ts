@@ -122,7 +122,7 @@ export class Bridge {
     embedded?.backend?.on('available', () => this.services.answerer.announce());
     embedded?.backend?.on('reset', () => embedded.broker.disconnectWhere(() => true, 'Redis lost the cluster state'));
     routeWebApps(this.http, { mqttPath: config.wsPath, root: config.root }, log.child({ component: 'web' }));
-    routePlayer(this.http, log.child({ component: 'player' }));
+    routePlayer(this.http, log.child({ component: 'player' }), originCheck(config));
     if (embedded) {
       const presence = new PresenceBook({ dataDir: config.dataDir, bridgeId: config.bridgeId, onError: (err) => log.warn({ err: err.message }, 'presence file not written') });
       embedded.broker.on('clientReady', (_clientId, identity) => identity.role === 'device' && presence.connected(identity.id));

@@ -8,7 +8,8 @@
  *       ▲  │ (the element shows "playing" once a frame is painted)
  *       │  └── stream "ended" / card offline ──► offline ── stream "live" ──► connecting
  *   reconnecting ◄── MQTT lost · watch retried (bye, error, ICE failure, timeout)
- *   error ◄── login refused at start-up · watch refused (e.g. a token scoped to other cameras)
+ *   error ◄── login refused at start-up · watch refused (e.g. a token scoped to other cameras) · the WebSocket never
+ *             opened and the bridge says this page's origin is not in its allowedOrigins (./route.ts)
  */
 import { browserConnector } from '../client/browser-connector.ts';
 import { TypedEmitter } from '../client/emitter.ts';
@@ -16,6 +17,7 @@ import { ConnectRefusedError } from '../client/mqtt-link.ts';
 import { BrowserViewerPeer } from '../dashboard/browser-viewer-peer.ts';
 import { ViewerClient } from '../viewer/viewer-client.ts';
 import type { WatchSession } from '../viewer/watch-session.ts';
+import { PLAYER_ORIGIN_PATH } from './paths.ts';
 import type { TokenSource } from './token.ts';
 import type { PlayerSettings, PlayerTransport, TransportEvents, TransportState } from './transport.ts';
 
@@ -24,6 +26,8 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
   readonly #client: ViewerClient;
   #watch: WatchSession | undefined;
   #state: TransportState | undefined;
+  #everConnected = false;
+  #originRefused = false;
   #closed = false;
 
   constructor(settings: PlayerSettings, tokens: TokenSource) {
@@ -45,9 +49,12 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
     });
     const c = this.#client;
     c.on('disconnected', (err) => {
-      if (!this.#closed && !(err instanceof ConnectRefusedError)) this.#set('reconnecting', err?.message ?? 'disconnected');
+      if (this.#closed || this.#originRefused || err instanceof ConnectRefusedError) return;
+      this.#set('reconnecting', err?.message ?? 'disconnected');
+      if (!this.#everConnected) void this.#checkOrigin();
     });
     c.on('connected', () => {
+      this.#everConnected = true;
       if (this.#state === 'reconnecting') this.#set('connecting', 'reconnected');
     });
     c.on('warning', (message) => this.emit('error', { code: 'warning', message }));
@@ -61,6 +68,7 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
     this.#client.start().then(
       () => this.#watchCamera(),
       (err: Error) => {
+        if (this.#originRefused) return;
         const unauthorized = err instanceof ConnectRefusedError;
         this.emit('error', { code: unauthorized ? 'unauthorized' : 'connect-failed', message: err.message });
         this.#set('error', err.message);
@@ -77,6 +85,25 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
     this.#closed = true;
     await this.#client.stop();
     this.removeAllListeners();
+  }
+
+  /**
+   * The WebSocket has never opened: asks the bridge whether this page's origin may open one. A browser does not tell
+   * a page why a handshake failed, and without this a refused origin would look like a bridge that is down.
+   */
+  async #checkOrigin(): Promise<void> {
+    let verdict: { origin?: string | null; allowed?: boolean };
+    try {
+      verdict = (await (await fetch(new URL(PLAYER_ORIGIN_PATH, this.#settings.bridge), { cache: 'no-store' })).json()) as typeof verdict;
+    } catch {
+      return; // the bridge is unreachable (or older): go on reconnecting
+    }
+    if (verdict.allowed !== false || this.#closed || this.#everConnected || this.#originRefused) return;
+    this.#originRefused = true;
+    const message = `the bridge refuses MQTT over WebSocket from this page's origin (${verdict.origin ?? 'none'}): its operator must add it to allowedOrigins, or use transport="whep"`;
+    this.emit('error', { code: 'origin-not-allowed', message });
+    this.#set('error', message);
+    await this.#client.stop();
   }
 
   #watchCamera(): void {

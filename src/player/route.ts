@@ -5,14 +5,22 @@
  * for good, and it is public: `Access-Control-Allow-Origin: *` (a page may load it with `crossorigin` or as a module)
  * and `Cross-Origin-Resource-Policy: cross-origin` (pages that isolate themselves with COEP may embed it). It carries
  * no credentials and reads none.
+ *
+ * `GET /tali-player/origin`: whether the calling page's origin may open MQTT over WebSocket at /mqtt (the bridge's
+ * allowedOrigins, src/http/origin.ts), as `{ origin, allowed }`. A browser hides why a WebSocket handshake failed
+ * (a 403 and an unreachable host look alike to the page), so the player asks here when its WebSocket never opened,
+ * and says "this origin is not allowed" instead of reconnecting for ever. It tells a page only about its own origin.
  */
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { HttpServer, Route } from '../http/server.ts';
 
-export const PLAYER_PATH = '/tali-player.js';
+import { PLAYER_ORIGIN_PATH, PLAYER_PATH } from './paths.ts';
+
+export { PLAYER_ORIGIN_PATH, PLAYER_PATH };
 
 /** `ts` running from the sources, `js` in the built package (see src/web/bundle.ts). */
 const ENTRY = fileURLToPath(new URL(`./tali-player.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -57,8 +65,22 @@ async function buildPlayer(): Promise<PlayerScript> {
   return { body, gzip: gzipSync(body), etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
 }
 
-export function routePlayer(http: HttpServer, log: Logger): void {
+/** `allowOrigin`: the check /mqtt applies to a WebSocket handshake (src/http/origin.ts originCheck). */
+export function routePlayer(http: HttpServer, log: Logger, allowOrigin: (req: IncomingMessage) => boolean): void {
   http.route(PLAYER_PATH, playerRoute(log));
+  http.route(PLAYER_ORIGIN_PATH, originRoute(allowOrigin));
+}
+
+function originRoute(allowOrigin: (req: IncomingMessage) => boolean): Route {
+  return (req, res) => {
+    if (req.method === 'OPTIONS') return void res.writeHead(204, { ...CORS, 'access-control-max-age': '86400' }).end();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return void res.writeHead(405, { allow: 'GET, HEAD, OPTIONS', 'content-type': 'text/plain' }).end('method not allowed\n');
+    }
+    const body = JSON.stringify({ origin: req.headers.origin ?? null, allowed: allowOrigin(req) });
+    res.writeHead(200, { ...CORS, 'content-type': 'application/json', 'cache-control': 'no-store', vary: 'origin' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
 }
 
 function playerRoute(log: Logger): Route {

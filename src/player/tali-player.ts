@@ -7,7 +7,9 @@
  *
  * Attributes: `bridge` (the bridge's URL), `device`, `token` (a viewer token scoped to the camera, e.g. issued by the
  * page's own server with POST /api/token), optional `user` (default: the token's subject), `root` (default tali),
- * `mqtt-path` (default /mqtt), `mode` (`mqtt`; `whep` is reserved for when the bridge serves WHEP), `controls`.
+ * `mqtt-path` (default /mqtt), `transport` (`mqtt`, the default: the viewer SDK over MQTT/WebSocket, whose page origin
+ * the bridge must list in allowedOrigins; or `whep`: HTTP to the bridge's /whep/{device}, ./whep-transport.ts; `mode`
+ * is the same attribute's older name), `controls`.
  * Property `tokenProvider`: an async function giving a fresh token when the current one nears its end; without it
  * the player fires `tali-tokenexpiring` and uses the next `token` attribute the page sets.
  *
@@ -19,11 +21,12 @@
  */
 import { MqttTransport } from './mqtt-transport.ts';
 import { readToken, TokenSource } from './token.ts';
+import { WhepTransport } from './whep-transport.ts';
 import type { PlayerSettings, PlayerTransport, TransportState } from './transport.ts';
 
 export type PlayerState = 'idle' | 'playing' | TransportState;
 
-const MODES = ['mqtt', 'whep'] as const;
+const TRANSPORTS = ['mqtt', 'whep'] as const;
 const STYLE = `
 :host { display: inline-block; position: relative; width: 480px; aspect-ratio: 16 / 9; background: #000; color: #fff;
   font: 13px/1.4 system-ui, sans-serif; overflow: hidden; }
@@ -35,7 +38,7 @@ video { width: 100%; height: 100%; object-fit: contain; display: block; }
 type FrameVideo = HTMLVideoElement & { requestVideoFrameCallback?: (callback: () => void) => number };
 
 export class TaliPlayerElement extends HTMLElement {
-  static readonly observedAttributes = ['bridge', 'device', 'token', 'user', 'root', 'mqtt-path', 'mode', 'controls'];
+  static readonly observedAttributes = ['bridge', 'device', 'token', 'user', 'root', 'mqtt-path', 'transport', 'mode', 'controls'];
 
   readonly video: FrameVideo;
   readonly #status: HTMLElement;
@@ -110,16 +113,16 @@ export class TaliPlayerElement extends HTMLElement {
       if (settings !== '') this.#fail('bad-attributes', settings);
       return;
     }
-    const mode = this.getAttribute('mode') ?? 'mqtt';
-    if (mode !== 'mqtt') {
-      this.#fail('unsupported-mode', (MODES as readonly string[]).includes(mode) ? `mode "${mode}" is not served by this bridge yet` : `unknown mode "${mode}"`);
+    const kind = this.getAttribute('transport') ?? this.getAttribute('mode') ?? 'mqtt';
+    if (!(TRANSPORTS as readonly string[]).includes(kind)) {
+      this.#fail('unsupported-mode', `unknown transport "${kind}": use ${TRANSPORTS.join(' or ')}`);
       return;
     }
     const generation = ++this.#generation;
     const tokens = new TokenSource(this.getAttribute('token') ?? '');
     tokens.provider = this.#provider;
     tokens.onExpiring = (expiresAt) => this.#emit('tali-tokenexpiring', { expiresAt });
-    const transport = new MqttTransport(settings, tokens);
+    const transport = kind === 'whep' ? new WhepTransport(settings, tokens) : new MqttTransport(settings, tokens);
     this.#tokens = tokens;
     this.#transport = transport;
     transport.on('state', (state, reason) => {

@@ -39,6 +39,8 @@ export class TokenSource {
   onExpiring: ((expiresAt: number) => void) | undefined;
   /** A renewal by the provider failed (it is tried again when a connection needs the token). */
   onRenewalFailed: ((err: Error) => void) | undefined;
+  /** A new token replaced the one given at the start or the previous renewal. */
+  onRenewed: (() => void) | undefined;
   #token = '';
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters = new Set<{ resolve: (token: string) => void; reject: (err: Error) => void }>();
@@ -55,12 +57,14 @@ export class TokenSource {
   /** A new token (the page's attribute, or the provider's): used from the next CONNECT on; ends any wait for one. */
   set(token: string): void {
     if (this.#closed) return;
+    const renewed = this.#token !== '' && this.#token !== token;
     this.#token = token;
     for (const waiter of this.#waiters) waiter.resolve(token);
     this.#waiters.clear();
     clearTimeout(this.#renewTimer);
     const claims = readToken(token);
     if (claims !== undefined) this.#renewTimer = setTimeout(() => void this.#renew(), Math.max(0, halfLife(claims) - Date.now()));
+    if (renewed) this.onRenewed?.();
   }
 
   async next(): Promise<Credential> {

@@ -1,8 +1,8 @@
 /**
  * How `<tali-player>` gets a camera's media: a transport turns (bridge, device, credential) into MediaStreams and a
  * coarse state; the element does the rest (video, overlay, events). `mqtt` (./mqtt-transport.ts) is the viewer SDK
- * over MQTT/WebSocket; a `whep` transport (WHEP, RFC 9725: one HTTP POST of the offer) can implement the same
- * interface once the bridge serves WHEP, and the element picks it by its `mode` attribute. Browser only.
+ * over MQTT/WebSocket; `whep` (./whep-transport.ts) is one HTTP POST of the offer to the bridge's WHEP endpoint. The
+ * element picks one by its `transport` attribute. Browser only.
  */
 import type { TypedEmitter } from '../client/emitter.ts';
 
@@ -11,7 +11,8 @@ export type TransportState = 'connecting' | 'waiting' | 'offline' | 'reconnectin
 
 export interface TransportError {
   /**
-   * `unauthorized` (the bridge refused the login), `token-expired`, `token-renewal-failed`, `unsupported-mode`,
+   * `unauthorized` (the bridge refused the login), `origin-not-allowed` (the bridge does not list the page's
+   * origin in allowedOrigins), `token-expired`, `token-renewal-failed`, `unsupported-mode`,
    * `warning` (the player goes on, e.g. a renewal will be retried), or a `TALI_ERR_*` code from the bridge.
    */
   code: string;

@@ -2,7 +2,8 @@
  * `<tali-player>` on a page of ANOTHER origin, in Debian's Chromium: a second HTTP server (the "site", on localhost
  * and its own port, listed in the bridge's allowedOrigins) serves a page that loads the player from the bridge
  * (127.0.0.1, another port) with one script tag and shows a camera with a viewer token scoped to it, as a site that
- * embeds cameras would; the same page from an origin not listed does not connect. The site's server
+ * embeds cameras would; the same page from an origin not listed is told so (state error, code origin-not-allowed).
+ * The same page with transport="whep" plays over HTTP and WebRTC alone. The site's server
  * mints the tokens through the bridge's POST /api/token (the page never sees a password). Checked: the script's CORS
  * headers, playback (size, time advancing), the states and events the element reports, recovery when the camera
  * leaves and returns and when the MQTT connection drops, and token renewal both ways (attribute after
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import type { Page } from 'playwright-core';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
 import { nodeConnector } from '../../src/client/node-connector.ts';
-import { PLAYER_PATH } from '../../src/player/route.ts';
+import { PLAYER_ORIGIN_PATH, PLAYER_PATH } from '../../src/player/route.ts';
 import { createBridge, type TestBridge } from '../helpers/bridge.ts';
 import { chromiumAvailable, launch, openPage, screenshot, type Browser } from './browser.ts';
 
@@ -81,6 +82,7 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
   function sitePage(params: URLSearchParams): string {
     const ttl = Number(params.get('ttl') ?? 60);
     const players = params.has('provider') ? ['attr', 'provider'] : ['attr'];
+    const transport = params.get('transport') ?? 'mqtt';
     return `<!doctype html><html><head><meta charset="utf-8"><title>a site</title></head><body>
 <script src="${bridgeUrl}${PLAYER_PATH}"></script>
 <script>
@@ -102,6 +104,7 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
       if (id === 'provider') player.tokenProvider = async () => (window.renewals.provider++, fresh());
       player.setAttribute('bridge', '${bridgeUrl}');
       player.setAttribute('device', 'cam1');
+      player.setAttribute('transport', '${transport}');
       player.setAttribute('token', await fresh());
       document.body.append(player);
     }
@@ -181,26 +184,116 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     expect((await events(page)).filter((e) => e.type === 'tali-playing').length).toBeGreaterThanOrEqual(3);
     expect((await events(page)).filter((e) => e.type === 'tali-error')).toEqual([]);
 
-    // A mode the bridge does not serve yet (WHEP) is an error the page can see, not a silent black box.
-    const whep = await page.evaluate(async () => {
+    // A mode the player does not know is an error the page can see, not a silent black box.
+    const unknown = await page.evaluate(async () => {
       const player = document.createElement('tali-player');
-      player.id = 'whep';
-      for (const [name, value] of [['bridge', location.href], ['device', 'cam1'], ['token', 'tali1.x.y'], ['user', 'alice'], ['mode', 'whep']]) player.setAttribute(name!, value!);
+      player.id = 'rtsp';
+      for (const [name, value] of [['bridge', location.href], ['device', 'cam1'], ['token', 'tali1.x.y'], ['user', 'alice'], ['mode', 'rtsp']]) player.setAttribute(name!, value!);
       const error = new Promise<string>((resolve) => player.addEventListener('tali-error', (e) => resolve((e as CustomEvent<{ code: string }>).detail.code)));
       document.body.append(player);
       return { code: await error, state: player.getAttribute('state') };
     });
-    expect(whep).toEqual({ code: 'unsupported-mode', state: 'error' });
+    expect(unknown).toEqual({ code: 'unsupported-mode', state: 'error' });
     expect(page.errors).toEqual([]);
   });
 
-  it('does not play on a page whose origin the bridge does not list in allowedOrigins (its WebSocket is refused)', async () => {
+  it('transport="whep": plays over WHEP alone (no WebSocket) and renews 8-second tokens by new sessions without an interruption', async () => {
+    await startCamera();
+    const page = await openPage(browser, `${siteUrl}/?ttl=8&provider&transport=whep`);
+    onTestFinished(() => page.close());
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await playsOn(page, 'attr');
+    await playsOn(page, 'provider');
+    const startedAt = Date.now();
+    // Both renew at half the token's life and move to a session made with the new token before the bridge ends the
+    // first one at its expiry; the video element plays on (the new session's tracks replace the old ones).
+    await page.waitForFunction(() => {
+      const r = (window as unknown as { renewals: { attr: number; provider: number } }).renewals;
+      return r.attr >= 1 && r.provider >= 1;
+    }, undefined, { timeout: 20_000 });
+    await page.waitForFunction((until) => Date.now() > until, startedAt + 9000, { timeout: 20_000 });
+    for (const id of ['attr', 'provider']) await playsOn(page, id, (await video(page, id)).time, 1);
+    for (const id of ['attr', 'provider']) {
+      const changes = (await events(page)).filter((e) => e.id === id && e.type === 'tali-statechange').map((e) => `${e.detail.state} (${e.detail.reason})`);
+      const errors = (await events(page)).filter((e) => e.id === id && e.type === 'tali-error').map((e) => e.detail);
+      expect({ changes, errors }, id).toEqual({ changes: ['connecting (start)', 'playing (frames are painted)'], errors: [] });
+    }
+    expect(sockets).toEqual([]);
+    // One WHEP session per player on the bridge: each renewal deleted the session it replaced.
+    expect(tb.bridge.services.whep.size).toBe(2);
+    expect(page.errors).toEqual([]);
+  });
+
+  it('transport="whep": says offline while the camera is away (409, then no media), plays when it returns, reconnects when the bridge ends its session', { timeout: 90_000 }, async () => {
+    const page = await openPage(browser, `${siteUrl}/?ttl=300&transport=whep`);
+    onTestFinished(() => page.close());
+    // No camera yet: the bridge answers 409 (offline) and the player says so, trying again after Retry-After.
+    await page.waitForSelector('tali-player#attr[state=offline]', { timeout: 20_000 });
+    let camera = await startCamera();
+    await playsOn(page, 'attr');
+
+    // The camera leaves: the bridge keeps the WHEP session (the camera's next session feeds it); the player sees no
+    // packets, asks the bridge (HEAD: the session stands) and says offline. The camera returns: playing again.
+    await camera.stop();
+    await page.waitForSelector('tali-player#attr[state=offline]', { timeout: 20_000 });
+    camera = await startCamera();
+    await playsOn(page, 'attr', (await video(page, 'attr')).time);
+
+    // The bridge ends the session (as at a revocation): the player finds its resource gone (404), reconnects, plays.
+    expect(tb.bridge.services.whep.disconnectWhere(() => true, 'test: end the WHEP sessions')).toBe(1);
+    await page.waitForSelector('tali-player#attr[state=reconnecting]', { timeout: 20_000 });
+    await playsOn(page, 'attr', (await video(page, 'attr')).time);
+    const changes = (await events(page)).filter((e) => e.type === 'tali-statechange').map((e) => `${e.detail.state} (${e.detail.reason})`);
+    expect(changes).toEqual([
+      'connecting (start)',
+      'offline (camera cam1 is offline)',
+      'connecting (session answered)',
+      'playing (frames are painted)',
+      'offline (no media for 4 s: the camera is away)',
+      'connecting (media again)',
+      'playing (frames are painted)',
+      'reconnecting (the bridge ended the session)',
+      'connecting (retry)',
+      'playing (frames are painted)',
+    ]);
+    expect(tb.bridge.services.whep.size).toBe(1);
+    // The browser logs each 409 (offline) and the 404 (the ended session) itself; nothing else went wrong.
+    expect(page.errors.filter((e) => !/status of (409|404)/.test(e))).toEqual([]);
+  });
+
+  it('a page on an origin the bridge does not list: the MQTT player says so (error, no endless reconnecting); a WHEP player with a bad token says unauthorized', async () => {
     // The same site reached as 127.0.0.1 instead of localhost: another origin, not listed.
     const other = siteUrl.replace('localhost', '127.0.0.1');
     const page = await openPage(browser, `${other}/?ttl=300`);
     onTestFinished(() => page.close());
-    await page.waitForSelector('tali-player#attr[state=reconnecting]', { timeout: 20_000 });
-    expect(await states(page, 'attr')).not.toContain('playing');
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.waitForSelector('tali-player#attr[state=error]', { timeout: 20_000 });
+    const errors = (await events(page)).filter((e) => e.type === 'tali-error').map((e) => e.detail);
+    expect(errors).toEqual([{ code: 'origin-not-allowed', message: expect.stringContaining(`(${other})`) }]);
+    expect(errors[0]!.message).toContain('allowedOrigins');
+    expect(await states(page, 'attr')).toEqual(['connecting', 'reconnecting', 'error']);
+    expect(sockets.length).toBeGreaterThanOrEqual(1);
+    // The bridge tells a page only about its own origin.
+    const verdict = await page.evaluate((url) => fetch(url).then((r) => r.json()), `${bridgeUrl}${PLAYER_ORIGIN_PATH}`);
+    expect(verdict).toEqual({ origin: other, allowed: false });
+
+    // WHEP: a token the bridge refuses is an error at once (one POST, 401), not a retry loop.
+    const posts: string[] = [];
+    page.on('request', (req) => req.method() === 'POST' && posts.push(req.url()));
+    const whep = await page.evaluate(async (bridge) => {
+      const player = document.createElement('tali-player');
+      player.id = 'bad';
+      for (const [name, value] of [['bridge', bridge], ['device', 'cam1'], ['token', 'tali1.x.y'], ['user', 'alice'], ['transport', 'whep']]) player.setAttribute(name!, value!);
+      const error = new Promise<{ code: string; message: string }>((resolve) => player.addEventListener('tali-error', (e) => resolve((e as CustomEvent).detail)));
+      document.body.append(player);
+      return { error: await error, state: player.getAttribute('state') };
+    }, bridgeUrl);
+    expect(whep).toEqual({ error: { code: 'unauthorized', message: expect.stringMatching(/^401: /) }, state: 'error' });
+    expect(posts).toEqual([`${bridgeUrl}/whep/cam1`]);
+    // The browser logs the refused handshake and the 401 itself; nothing else went wrong in the page.
+    expect(page.errors.filter((e) => !/Unexpected response code: 403|status of 401/.test(e))).toEqual([]);
   });
 
   it('renews 8-second tokens (attribute after tali-tokenexpiring, and tokenProvider) without interrupting the video', async () => {

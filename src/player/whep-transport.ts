@@ -1,0 +1,286 @@
+/**
+ * The player's `whep` transport: WHEP (draft-ietf-wish-whep, the bridge's src/profiles/whep) instead of MQTT. One
+ * HTTP POST of a receive-only offer to `{bridge}/whep/{device}` with the viewer token as Bearer; the 201 carries the
+ * answer (with every bridge candidate), the session's Location, which a DELETE ends, and the player's STUN/TURN
+ * servers as `Link: rel="ice-server"` headers (with its TURN credentials), used by every later session (retries,
+ * renewals). No MQTT, no WebSocket: only HTTP (the WHEP routes answer any origin: a Bearer token is no ambient
+ * credential) and WebRTC media. Browser only.
+ *
+ *   connecting ── 201 ──► (the element shows playing once a frame is painted)
+ *      ▲   │ 409 (camera offline / not streaming) ──► offline ── Retry-After ──► connecting
+ *      │   │ 503/429, network error, peer failed, not connected in time ──► reconnecting ── backoff ──► connecting
+ *      │   └ 401 (token refused), 403 (token not for this camera), 404, 4xx ──► error (until the page sets a new token)
+ *   live: no packet for STALL_MS (or ICE disconnected) ── HEAD the resource ──┬ 404: the bridge ended it ──► reconnecting
+ *                                                                            └ 200: the camera sends nothing ──► offline
+ *   offline (live) ── packets again ──► connecting ──► (playing)
+ *   renewal: a new token opens a second session; once it connects its video replaces the first, which is deleted
+ *
+ * The bridge ends a WHEP session when its token expires, so renewals (./token.ts, at half the token's life) move
+ * the video to a session made with the new token before that happens. While the camera is away the bridge keeps the
+ * session (the camera's next session feeds it), so a camera that leaves shows as `offline` and comes back by itself.
+ */
+import { backoffDelay, backoffOptions } from '../client/backoff.ts';
+import { TypedEmitter } from '../client/emitter.ts';
+import { iceServersFromLinks, type LinkIceServer } from './ice-links.ts';
+import type { TokenSource } from './token.ts';
+import type { PlayerSettings, PlayerTransport, TransportEvents, TransportState } from './transport.ts';
+
+interface WhepSession {
+  pc: RTCPeerConnection;
+  tracks: MediaStreamTrack[];
+  /** The session's resource (absolute), for DELETE and HEAD. */
+  location: string | undefined;
+  token: string;
+  /** Ends a session that does not connect in time. */
+  connectTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** ICE gathering before the POST (the offer then carries every candidate): host candidates take milliseconds. */
+const GATHERING_MS = 2000;
+/** From the 201 to ICE connected; the bridge gives up on its side after its own connect timeout. */
+const CONNECT_MS = 15_000;
+/** How often a live session's packet counters are read, and how long without a packet counts as a stall. */
+const HEALTH_MS = 1000;
+const STALL_MS = 4000;
+
+export class WhepTransport extends TypedEmitter<TransportEvents> implements PlayerTransport {
+  readonly #settings: PlayerSettings;
+  readonly #tokens: TokenSource;
+  readonly #backoff = backoffOptions();
+  /**
+   * What the video element shows: one MediaStream for the transport's life, whose tracks are the live session's.
+   * A renewal swaps its tracks rather than the element's source, so playback goes on instead of starting over.
+   */
+  readonly #output = new MediaStream();
+  #shown = false;
+  #live: WhepSession | undefined;
+  #state: TransportState | undefined;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #health: ReturnType<typeof setInterval> | undefined;
+  /** Packets the live session had received at the last health check, and when that count last grew. */
+  #packets = 0;
+  #packetsAt = 0;
+  #checking = false;
+  /** From the last 201's Link headers. */
+  #iceServers: LinkIceServer[] = [];
+  #closed = false;
+
+  constructor(settings: PlayerSettings, tokens: TokenSource) {
+    super();
+    this.#settings = settings;
+    this.#tokens = tokens;
+    // A renewed token: a new session made with it takes over before the bridge ends the old one at its expiry.
+    tokens.onRenewed = () => {
+      if (this.#live !== undefined) void this.#open('renewal');
+    };
+  }
+
+  start(): void {
+    void this.#open('start');
+  }
+
+  firstFrame(): void {}
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    clearInterval(this.#health);
+    const live = this.#live;
+    this.#live = undefined;
+    if (live) await this.#end(live);
+    this.removeAllListeners();
+  }
+
+  /** One attempt: offer, POST, answer. A renewal keeps the live session until the new one connects. */
+  async #open(why: 'start' | 'retry' | 'renewal'): Promise<void> {
+    if (this.#closed) return;
+    if (why !== 'renewal') this.#set(this.#state === 'offline' ? 'offline' : 'connecting', why);
+    let credential;
+    try {
+      credential = await this.#tokens.next();
+    } catch (err) {
+      this.emit('error', { code: 'token-expired', message: (err as Error).message });
+      return why === 'renewal' ? undefined : this.#retry('reconnecting', 'no valid token');
+    }
+    if (this.#closed) return;
+    const token = typeof credential === 'string' ? credential : credential.secret;
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: this.#iceServers });
+    const session: WhepSession = { pc, tracks: [], location: undefined, token, connectTimer: undefined };
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.ontrack = (event) => {
+      session.tracks.push(event.track);
+      if (session === this.#live) this.#output.addTrack(event.track);
+    };
+    let res: Response;
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc, GATHERING_MS);
+      res = await fetch(new URL(`/whep/${encodeURIComponent(this.#settings.device)}`, this.#settings.bridge), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' },
+        body: pc.localDescription?.sdp ?? '',
+      });
+    } catch (err) {
+      pc.close();
+      return why === 'renewal' ? undefined : this.#retry('reconnecting', `the bridge is unreachable: ${(err as Error).message}`);
+    }
+    if (this.#closed) return (pc.close(), undefined);
+    if (res.status !== 201) {
+      pc.close();
+      return this.#refused(res, why);
+    }
+    const location = res.headers.get('location');
+    session.location = location === null ? undefined : new URL(location, this.#settings.bridge).href;
+    const servers = iceServersFromLinks(res.headers.get('link'));
+    if (servers.length > 0) this.#iceServers = servers;
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+    } catch (err) {
+      await this.#end(session);
+      return why === 'renewal' ? undefined : this.#retry('reconnecting', `the answer could not be applied: ${(err as Error).message}`);
+    }
+    if (this.#closed) return void this.#end(session);
+    pc.onconnectionstatechange = () => this.#onPeerState(session);
+    session.connectTimer = setTimeout(() => {
+      if (session.pc.connectionState === 'connected') return;
+      if (session === this.#live) this.#lost(session, `no WebRTC connection within ${CONNECT_MS} ms`);
+      else void this.#end(session);
+    }, CONNECT_MS);
+    // A renewal takes over once connected; one that fails leaves the live session as it was.
+    if (why !== 'renewal') this.#adopt(session);
+  }
+
+  #onPeerState(session: WhepSession): void {
+    const state = session.pc.connectionState;
+    if (state === 'connected') {
+      clearTimeout(session.connectTimer);
+      if (session !== this.#live) {
+        const previous = this.#live;
+        this.#adopt(session);
+        if (previous) void this.#end(previous);
+      }
+    } else if (state === 'disconnected' && session === this.#live) {
+      void this.#check(session);
+    } else if ((state === 'failed' || state === 'closed') && session === this.#live) {
+      this.#lost(session, `the WebRTC connection ${state}`);
+    }
+  }
+
+  #adopt(session: WhepSession): void {
+    this.#live = session;
+    this.#attempt = 0;
+    for (const track of this.#output.getTracks()) this.#output.removeTrack(track);
+    for (const track of session.tracks) this.#output.addTrack(track);
+    this.#set('connecting', 'session answered'); // no change while a healthy session is renewed
+    if (!this.#shown) {
+      this.#shown = true;
+      this.emit('stream', this.#output);
+    }
+    this.#packets = 0;
+    this.#packetsAt = Date.now();
+    clearInterval(this.#health);
+    this.#health = setInterval(() => void this.#measure(session), HEALTH_MS);
+  }
+
+  /** The live session's packet count: a stall is checked with the bridge; packets after a stall resume playback. */
+  async #measure(session: WhepSession): Promise<void> {
+    let packets = 0;
+    for (const stat of (await session.pc.getStats()).values()) {
+      if (stat.type === 'inbound-rtp') packets += (stat as { packetsReceived?: number }).packetsReceived ?? 0;
+    }
+    if (session !== this.#live || this.#closed) return;
+    if (packets > this.#packets) {
+      this.#packets = packets;
+      this.#packetsAt = Date.now();
+      if (this.#state === 'offline') this.#set('connecting', 'media again');
+    } else if (session.pc.connectionState === 'connected' && Date.now() - this.#packetsAt >= STALL_MS) {
+      await this.#check(session);
+    }
+  }
+
+  /** Asks the bridge whether the session still stands (HEAD on its resource: no token needed, 404 once it ended). */
+  async #check(session: WhepSession): Promise<void> {
+    if (this.#checking || session.location === undefined) return;
+    this.#checking = true;
+    let status: number;
+    try {
+      status = (await fetch(session.location, { method: 'HEAD', cache: 'no-store' })).status;
+    } catch {
+      status = 0; // the bridge is unreachable: ICE will fail too
+    } finally {
+      this.#checking = false;
+    }
+    if (session !== this.#live || this.#closed) return;
+    if (status === 404) {
+      session.location = undefined; // nothing to DELETE (and its CORS preflight would fail with the 404)
+      this.#lost(session, 'the bridge ended the session');
+    }
+    else if (status === 200 && Date.now() - this.#packetsAt >= STALL_MS) this.#set('offline', `no media for ${STALL_MS / 1000} s: the camera is away`);
+  }
+
+  /** The live session is gone: release it and start a new one. */
+  #lost(session: WhepSession, reason: string): void {
+    if (session !== this.#live) return;
+    this.#live = undefined;
+    clearInterval(this.#health);
+    void this.#end(session);
+    this.#retry('reconnecting', reason);
+  }
+
+  async #refused(res: Response, why: 'start' | 'retry' | 'renewal'): Promise<void> {
+    const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
+    const code = body.error ?? `HTTP ${res.status}`;
+    const message = body.message ?? res.statusText;
+    if (why === 'renewal') return void this.emit('error', { code: 'warning', message: `a renewed session was refused: ${code} ${message}` });
+    const retryAfterMs = Number(res.headers.get('retry-after') ?? 0) * 1000;
+    if (res.status === 409) return this.#retry('offline', message, retryAfterMs);
+    if (res.status === 503 || res.status === 429) return this.#retry('reconnecting', message, retryAfterMs);
+    this.emit('error', { code: res.status === 401 ? 'unauthorized' : code, message: `${res.status}: ${message}` });
+    this.#set('error', message);
+  }
+
+  #retry(state: 'offline' | 'reconnecting', reason: string, atLeastMs = 0): void {
+    if (this.#closed) return;
+    this.#set(state, reason);
+    clearTimeout(this.#timer);
+    const delayMs = Math.max(atLeastMs, backoffDelay(this.#attempt++, this.#backoff));
+    this.#timer = setTimeout(() => void this.#open('retry'), delayMs);
+  }
+
+  /** Closes the peer and deletes the session's resource (the bridge ends the viewer session at once). */
+  async #end(session: WhepSession): Promise<void> {
+    clearTimeout(session.connectTimer);
+    session.pc.onconnectionstatechange = null;
+    session.pc.close();
+    const location = session.location;
+    session.location = undefined;
+    if (location === undefined) return;
+    await fetch(location, { method: 'DELETE', headers: { authorization: `Bearer ${session.token}` }, keepalive: true }).catch(() => {});
+  }
+
+  #set(state: TransportState, reason: string): void {
+    if (this.#closed || this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state, reason);
+  }
+}
+
+/** Resolves when ICE gathering completes, or after `ms` with what was gathered by then. */
+function gathered(pc: RTCPeerConnection, ms: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    }
+    function check() {
+      if (pc.iceGatheringState === 'complete') done();
+    }
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
