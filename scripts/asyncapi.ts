@@ -12,7 +12,7 @@
 import { stringify } from 'yaml';
 import { DEFAULT_MAX_UP_BYTES, MAX_DOWN_BYTES } from '../src/protocol/limits.ts';
 import { CHANNEL_TYPES, MESSAGE_SCHEMAS, type Channel, type MessageType } from '../src/protocol/messages.ts';
-import { DEFAULT_ROOT, ID_PATTERN, PROTOCOL_VERSION } from '../src/protocol/topics.ts';
+import { CONNECTION_PATTERN, DEFAULT_ROOT, ID_PATTERN, PROTOCOL_VERSION } from '../src/protocol/topics.ts';
 import { CHANNELS } from './protocol-channels.ts';
 
 export const ASYNCAPI_PATH = new URL('../docs/protocol.asyncapi.yaml', import.meta.url);
@@ -25,6 +25,7 @@ const PARAMETERS: Record<string, string> = {
   deviceId: `the device's ID: its MQTT user name and client ID (${ID_PATTERN.source})`,
   bridgeId: `the bridge node's ID (${ID_PATTERN.source})`,
   viewerId: `the viewer's (or admin's) user name (${ID_PATTERN.source})`,
+  clientId: `the viewer connection's MQTT client ID: each connection has its own topics (${CONNECTION_PATTERN.source})`,
 };
 
 /** camelCase names for channels and operations: `viewer-up` → `viewerUp`. */

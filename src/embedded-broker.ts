@@ -18,13 +18,16 @@ import { TaliError } from './errors.ts';
 import { originCheck } from './http/origin.ts';
 import type { HttpServer } from './http/server.ts';
 import { connectMqtt } from './mqtt/connect.ts';
-import { LibpeerTopics, type Topics } from './protocol/topics.ts';
+import { encode } from './protocol/codec.ts';
+import type { Leave } from './protocol/messages.ts';
+import { isValidConnection, LibpeerTopics, PROTOCOL_VERSION, type Topics } from './protocol/topics.ts';
 import { libpeerCard } from './profiles/libpeer/card.ts';
 import type { RelayPlacement } from './relay/relay.ts';
 import { AccessPolicy } from './security/access.ts';
 import { passwordAuthenticator } from './security/authenticator.ts';
 import type { CredentialStore } from './security/credentials.ts';
 import { AclFile } from './security/operator-acl.ts';
+import type { Identity } from './security/identity.ts';
 import { RevocationWatcher } from './security/revocation.ts';
 import { TOKEN_PATH, tokenRoute } from './security/token-route.ts';
 import type { IcePlan } from './turn/ice-plan.ts';
@@ -70,6 +73,12 @@ export class EmbeddedBroker {
       allowOrigin: originCheck(config),
       onStream: (stream, req) => broker.accept(stream, tls ? 'wss' : 'ws', req.socket.remoteAddress ?? 'unknown', req),
     });
+    // A viewer connection's sessions end when it does, however it ends: a DISCONNECT discards its will
+    // (MQTT-3.14.4-3), so the broker says `leave` for it on every end (the will covers a node that dies).
+    broker.on('clientGone', (_clientId, identity) => {
+      const leave = identity && viewerLeave(options.topics, identity);
+      if (leave) broker.publish(leave).catch(() => {});
+    });
     this.revocation = new RevocationWatcher({ store: options.credentials, dataDir: config.dataDir, broker, logger: options.log.child({ component: 'security' }) });
     const tokens = tokenKeyLoader(config.dataDir);
     const ice = options.ice;
@@ -101,10 +110,13 @@ export class EmbeddedBroker {
       authenticate: passwordAuthenticator({ store: options.credentials, allowAnonymous: config.allowAnonymous, tokens: tokenKeyLoader(config.dataDir) }),
       access: new AccessPolicy(topics, { libpeer: new LibpeerTopics(libpeerPrefixes(config.libpeerPrefixes)) }),
       // A libpeer device sends no will; its offline card is given as one, so that a cluster node's death marks it too.
-      willFor: (identity) =>
-        identity.role === 'device' && identity.profile === 'libpeer'
-          ? { topic: topics.device(identity.id, 'status'), payload: Buffer.from(libpeerCard('offline')), qos: 1, retain: true }
-          : undefined,
+      // A viewer connection's will is always its `leave`, whatever it sent: its sessions end with it (issue 11 #5).
+      willFor: (identity) => {
+        if (identity.role === 'device' && identity.profile === 'libpeer') {
+          return { topic: topics.device(identity.id, 'status'), payload: Buffer.from(libpeerCard('offline')), qos: 1, retain: true };
+        }
+        return viewerLeave(topics, identity);
+      },
       topics,
       operatorRules: aclFile && (() => aclFile.rules),
       logger: log.child({ component: 'broker' }),
@@ -175,12 +187,10 @@ export class EmbeddedBroker {
     const broker = this.broker;
     return {
       cameraHere: (deviceId) => backend.isLocal(deviceId),
-      viewerHere: (viewerId) => {
-        const clients = (broker.aedes as unknown as { clients: Record<string, Parameters<Broker['identityOf']>[0]> }).clients;
-        return Object.values(clients).some((client) => {
-          const identity = broker.identityOf(client);
-          return identity?.id === viewerId && (identity.role === 'viewer' || identity.role === 'admin');
-        });
+      viewerHere: (viewerId, connection) => {
+        const client = (broker.aedes as unknown as { clients: Record<string, Parameters<Broker['identityOf']>[0] | undefined> }).clients[connection];
+        const identity = client && broker.identityOf(client);
+        return identity?.id === viewerId && (identity.role === 'viewer' || identity.role === 'admin');
       },
     };
   }
@@ -221,4 +231,11 @@ async function openAclFile(config: BridgeConfig, log: Logger): Promise<AclFile |
   } catch (err) {
     throw new TaliError('TALI_ERR_ACL_FILE', `${(err as Error).message}. Hint: fix the file, or start without --acl-file`);
   }
+}
+
+/** The `leave` of a viewer's connection, on its own up topic (protocol §16.3); undefined for anyone else. */
+function viewerLeave(topics: Topics, identity: Identity): { topic: string; payload: Buffer; qos: 1; retain: false } | undefined {
+  if ((identity.role !== 'viewer' && identity.role !== 'admin') || !isValidConnection(identity.clientId)) return undefined;
+  const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: Date.now() };
+  return { topic: topics.viewer(identity.id, identity.clientId, 'up'), payload: Buffer.from(encode(leave)), qos: 1, retain: false };
 }

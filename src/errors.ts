@@ -22,13 +22,14 @@ export type ProcessErrorCode = keyof typeof PROCESS_ERRORS;
 /**
  * Codes of the HTTP API's JSON errors (`{"error": CODE, "message": …}`): /api/token, /api/recordings, the
  * dashboard's API (src/web/api/) and WHEP (src/profiles/whep/, which also answers with protocol codes:
- * TALI_ERR_INVALID_SDP 400, TALI_ERR_NO_COMMON_CODEC 422, TALI_ERR_SESSION_LIMIT and TALI_ERR_UNAVAILABLE 503). Too many failed logins or requests answer 429 with the protocol's
- * TALI_ERR_RATE_LIMITED; a still that cannot be made 503 with TALI_ERR_UNAVAILABLE.
+ * TALI_ERR_INVALID_SDP 400, TALI_ERR_NO_COMMON_CODEC 422, TALI_ERR_SESSION_LIMIT and TALI_ERR_UNAVAILABLE 503). Some
+ * are the protocol's codes (src/protocol/errors.ts) with the same meaning: 403 answers TALI_ERR_FORBIDDEN, too many
+ * failed logins or requests 429 TALI_ERR_RATE_LIMITED, a still that cannot be made or a login that cannot be checked
+ * now 503 TALI_ERR_UNAVAILABLE.
  */
 export const HTTP_ERRORS = {
   TALI_ERR_BAD_REQUEST: '400: the body or a parameter is malformed',
   TALI_ERR_UNAUTHORIZED: '401: no credentials, wrong ones, or an expired token',
-  TALI_ERR_FORBIDDEN: '403: authenticated, but not allowed (e.g. a device asking for a viewer token)',
   TALI_ERR_NOT_FOUND: '404: no such device or user',
   TALI_ERR_METHOD: '405: the method is not one the path takes (see the Allow header)',
   TALI_ERR_CONFLICT: '409: a device or user with that name exists already',

@@ -6,17 +6,18 @@
 // eslint-disable-next-line no-unused-vars
 async function watchOnce({ url, user, password, root, deviceId }) {
   const rand = () => Math.random().toString(36).slice(2, 10);
-  const connection = `c-${rand()}${rand()}`;
-  const up = `${root}/v1/viewer/${user}/up`;
-  const down = `${root}/v1/viewer/${user}/down`;
+  // §16: the client ID is also a level of this connection's own topics.
+  const clientId = `${user}:${rand()}`;
+  const up = `${root}/v1/viewer/${user}/${clientId}/up`;
+  const down = `${root}/v1/viewer/${user}/${clientId}/down`;
   const client = mqtt.connect(url, {
-    clientId: `${user}:${rand()}`, // §16: user name, ":", a suffix
+    clientId, // §16: user name, ":", a suffix; also a level of this connection's topics
     username: user,
     password,
     protocolVersion: 4,
     clean: true,
     reconnectPeriod: 0,
-    will: { topic: up, payload: JSON.stringify({ v: 1, type: 'leave', ts: Date.now(), connection }), qos: 1, retain: false },
+    will: { topic: up, payload: JSON.stringify({ v: 1, type: 'leave', ts: Date.now() }), qos: 1, retain: false },
   });
   await new Promise((resolve, reject) => (client.once('connect', resolve), client.once('error', reject)));
   await client.subscribeAsync(down, { qos: 1 });
@@ -49,7 +50,7 @@ async function watchOnce({ url, user, password, root, deviceId }) {
   await pc.setLocalDescription(offer);
   const frame = new Promise((resolve) => video.requestVideoFrameCallback(() => resolve(performance.now())));
   const started = performance.now();
-  send('watch', { deviceId, sdp: pc.localDescription.sdp, connection });
+  send('watch', { deviceId, sdp: pc.localDescription.sdp });
   for (const c of held) trickle(c);
   held = undefined;
   const firstFrameMs = (await frame) - started;

@@ -36,7 +36,7 @@ interface Viewer {
 
 const send = (e: ViewerEvent) => process.send?.(e);
 const viewers: Viewer[] = [];
-const clients = new Map<string, { client: MqttClient; waiters: Map<string, (sdp: string) => void> }>();
+const clients = new Map<string, { client: MqttClient; clientId: string; waiters: Map<string, (sdp: string) => void> }>();
 const eld = monitorEventLoopDelay({ resolution: 5 });
 eld.enable();
 let lastCpu = process.cpuUsage();
@@ -45,20 +45,21 @@ async function clientFor(url: string, root: string, id: string, secret: string) 
   let entry = clients.get(id);
   if (entry) return entry;
   const topics = new Topics(root);
-  const client = await connectMqtt({ target: url, clientId: `${id}:${Math.random().toString(36).slice(2, 8)}`, username: id, password: secret });
+  const clientId = `${id}:${Math.random().toString(36).slice(2, 8)}`;
+  const client = await connectMqtt({ target: url, clientId, username: id, password: secret });
   const waiters = new Map<string, (sdp: string) => void>();
   client.on('message', (_t, payload) => {
     const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };
     if (m.type === 'answer' && m.sessionId) waiters.get(m.sessionId)?.(m.sdp ?? '');
   });
-  await client.subscribeAsync(topics.viewer(id, 'down'), { qos: 1 });
-  entry = { client, waiters };
+  await client.subscribeAsync(topics.viewer(id, clientId, 'down'), { qos: 1 });
+  entry = { client, clientId, waiters };
   clients.set(id, entry);
   return entry;
 }
 
 async function addViewer(url: string, root: string, v: { id: string; secret: string; deviceId: string }): Promise<void> {
-  const { client, waiters } = await clientFor(url, root, v.id, v.secret);
+  const { client, clientId, waiters } = await clientFor(url, root, v.id, v.secret);
   const topics = new Topics(root);
   const pc = new RTCPeerConnection({ codecs: { video: [codecParameters('VP8')], audio: [] }, iceServers: [] });
   pc.addTransceiver('video', { direction: 'recvonly' });
@@ -87,7 +88,7 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
   const answered = new Promise<string>((resolve) => waiters.set(sid, resolve));
   const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   const watch = { v: PROTOCOL_VERSION, type: 'watch', sessionId: sid, seq: 1, ts: Date.now(), deviceId: v.deviceId, sdp: pc.localDescription?.sdp };
-  await client.publishAsync(topics.viewer(v.id, 'up'), JSON.stringify(watch), { qos: 1 });
+  await client.publishAsync(topics.viewer(v.id, clientId, 'up'), JSON.stringify(watch), { qos: 1 });
   const answer = await withTimeout(answered, 20_000, 'viewer answer');
   waiters.delete(sid);
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });

@@ -11,7 +11,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { clientIdOwner } from '../protocol/client-ids.ts';
 import type { Topics } from '../protocol/topics.ts';
-import { covers, type AccessPolicy } from '../security/access.ts';
+import { covers, type AccessPolicy, type PublishDecision } from '../security/access.ts';
+import { encode } from '../protocol/codec.ts';
+import { toErrorMessage, type ErrorCode, type ProtocolError } from '../protocol/errors.ts';
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
 import type { AclAccess, OperatorAcl } from '../security/operator-acl.ts';
 import { ConnectionEvents } from './connection-events.ts';
@@ -77,7 +79,7 @@ export interface BrokerEvents {
   authFailed: [transport: Transport, returnCode: number];
   denied: [action: 'publish' | 'subscribe' | 'will' | 'forward', role: string | undefined];
   /** A client's message refused with a protocol error code (counted in tali_errors_total). */
-  rejected: [code: 'TALI_ERR_RATE_LIMITED', role: string | undefined];
+  rejected: [code: ErrorCode, role: string | undefined];
 }
 
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -138,6 +140,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       deliverAtHighestQos(client);
       callback(null, true);
     };
+    broker.#skipDropped();
     aedes.authenticate = broker.#authenticate;
     aedes.authorizePublish = broker.#authorizePublish;
     aedes.authorizeSubscribe = broker.#authorizeSubscribe;
@@ -347,7 +350,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (client === null) return callback(this.willAllowedWithoutClient(packet) ? null : new Error(`will not allowed on ${packet.topic}`));
     const identity = this.identityOf(client);
     const payload = 'payload' in packet ? packet.payload : undefined;
-    if (identity !== undefined && this.#mayPublish(identity, client.id, packet.topic, packet.retain, payload)) {
+    const decision = identity === undefined ? 'deny' : this.#publishDecision(identity, client.id, packet.topic, packet.retain, payload);
+    if (decision === 'allow') return callback(null);
+    if (decision !== 'deny' && identity !== undefined && 'cmd' in packet) {
+      // Not for this client, but no reason to drop its connection: the message goes nowhere (a QoS 1 one is still
+      // acknowledged, so it is not resent) and the client is told why on its down topic, as over the rate limit.
+      this.#dropped.add(packet);
+      this.#rejected(client, identity, decision);
       return callback(null);
     }
     this.#denied(client, identity, 'publish', packet.topic);
@@ -396,8 +405,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * the protocol root (it can add topics, never widen tali's: no grant under `{root}/`, no publish to `$SYS`).
    */
   #mayPublish(identity: Identity, clientId: string, topic: string, retain: boolean, payload: Buffer | string | undefined): boolean {
-    if (this.#options.access.canPublish(identity, topic, retain, payload)) return true;
-    return !topic.startsWith('$') && this.#operatorAllows(identity, clientId, 'write', topic);
+    return this.#publishDecision(identity, clientId, topic, retain, payload) === 'allow';
+  }
+
+  /** tali's rules decide (a scoped token's message may be refused with an error code); the operator's may only add. */
+  #publishDecision(identity: Identity, clientId: string, topic: string, retain: boolean, payload: Buffer | string | undefined): PublishDecision {
+    const decision = this.#options.access.decidePublish(identity, topic, retain, payload);
+    if (decision !== 'deny') return decision;
+    return !topic.startsWith('$') && this.#operatorAllows(identity, clientId, 'write', topic) ? 'allow' : 'deny';
   }
 
   #maySubscribe(identity: Identity, clientId: string, filter: string): boolean {
@@ -427,7 +442,37 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (will.brokerId !== undefined && will.topic === this.#options.topics.bridge(will.brokerId)) return true;
     const owner = clientIdOwner(will.clientId ?? '');
     if (owner === undefined) return false;
-    return (['device', 'viewer'] as const).some((role) => this.#mayPublish({ role, id: owner }, will.clientId ?? '', will.topic, will.retain, will.payload));
+    // A viewer's will is its connection's `leave` (src/embedded-broker.ts): its rules are per client ID.
+    return (['device', 'viewer'] as const).some((role) =>
+      this.#mayPublish({ role, id: owner, clientId: will.clientId }, will.clientId ?? '', will.topic, will.retain, will.payload),
+    );
+  }
+
+  /** Client publishes authorised only to be dropped (`#rejected`): Aedes acknowledges them, `publish` skips them. */
+  readonly #dropped = new WeakSet<object>();
+
+  /** Skips the messages `#authorizePublish` dropped; everything else is routed as Aedes would. */
+  #skipDropped(): void {
+    // Aedes's publish takes (packet, client, done) from its handlers, (packet, done) from the API.
+    type Publish = (packet: AedesPublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void;
+    const aedes = this.aedes as unknown as { publish: Publish };
+    const publish = aedes.publish.bind(this.aedes);
+    aedes.publish = (packet, client, done) => {
+      const callback = typeof client === 'function' ? client : done;
+      if (this.#dropped.delete(packet)) return callback?.();
+      publish(packet, typeof client === 'function' ? null : client, callback);
+    };
+  }
+
+  #rejected(client: Client, identity: Identity, error: ProtocolError): void {
+    const peer = this.#peers.get(client.conn);
+    this.emit('rejected', error.code, identity.role);
+    this.#log.warn(
+      { event: 'rejected', code: error.code, clientId: client.id, role: identity.role, identity: identity.id, address: peer?.address },
+      error.message,
+    );
+    const topic = this.#options.access.replyTopic(identity);
+    if (topic) this.publish({ topic, payload: encode(toErrorMessage(error, Date.now())), qos: 1, retain: false }).catch(() => {});
   }
 
   #denied(client: Client, identity: Identity | undefined, action: 'publish' | 'subscribe' | 'will' | 'forward', topic: string): void {

@@ -103,6 +103,21 @@ export const OPTIONS = {
   mediaTimeoutMs: { type: 'integer', default: 10000, min: 1000, max: 600_000, unit: 'ms', doc: 'silence (no RTP) before a connected session is dropped' },
   maxSessions: { type: 'integer', default: 1000, min: 1, max: 1_000_000, doc: 'camera sessions one node answers' },
   maxViewers: { type: 'integer', default: 1000, min: 0, max: 1_000_000, doc: 'viewer sessions one node serves' },
+  maxViewersPerUser: {
+    type: 'integer',
+    default: 32,
+    min: 1,
+    max: 1_000_000,
+    doc: 'viewer sessions one user (all its connections and tokens) may have on one node; more get TALI_ERR_SESSION_LIMIT',
+  },
+  watchWaitMs: {
+    type: 'integer',
+    default: 30_000,
+    min: 1000,
+    max: 3_600_000,
+    unit: 'ms',
+    doc: 'how long a viewer session waits for a camera that has no session (asked to start) before it ends with bye "timeout"',
+  },
   keyframeIntervalMs: {
     type: 'integer',
     default: 500,

@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   TALI_ERR_NO_COMMON_CODEC: { retry: 'fix', text: 'the offer has no media the bridge can receive' },
   TALI_ERR_INVALID_CANDIDATE: { retry: 'fix', text: 'the ICE candidate could not be parsed' },
   TALI_ERR_UNKNOWN_SESSION: { retry: 'offer', text: 'no live session with this sessionId' },
+  TALI_ERR_UNKNOWN_DEVICE: { retry: 'fix', text: 'no such device: a viewer watched a camera the bridge does not know' },
+  TALI_ERR_FORBIDDEN: { retry: 'fix', text: "not allowed for this login, e.g. a camera outside a viewer token's devices; the connection stays up" },
   TALI_ERR_STALE: { retry: 'offer', text: 'message timestamp is outside the accepted window (check the clock)' },
   TALI_ERR_RATE_LIMITED: { retry: 'later', text: 'too many messages; slow down' },
   TALI_ERR_SESSION_LIMIT: { retry: 'later', text: 'too many sessions' },

@@ -184,12 +184,21 @@ const DeviceId = Type.String({
 
 const Connection = Type.String({
   pattern: SESSION_ID_PATTERN,
-  description: "the viewer's MQTT connection, chosen at random per CONNECT; its will `leave` names it too",
+  description: "a secret the viewer chose at random and keeps across its token refreshes: an `adopt` naming it may move the session to the viewer's new connection",
 });
 
 export const Watch = Type.Object(
   { ...session, type: Type.Literal('watch'), deviceId: DeviceId, sdp: Sdp, connection: Type.Optional(Connection) },
   { title: 'watch', description: "a viewer's recvonly offer for one camera's media; answered as soon as the camera's codecs are known (at once if it has a session, else once its new offer is answered)" },
+);
+
+export const Adopt = Type.Object(
+  { ...session, type: Type.Literal('adopt'), deviceId: DeviceId, connection: Connection },
+  {
+    title: 'adopt',
+    description:
+      "sent on a viewer's new connection (a token refresh): that connection takes over the session; the watch's deviceId and connection, the session's next seq. The bridge confirms with `stream` on the new connection",
+  },
 );
 
 export const Stream = Type.Object(
@@ -205,10 +214,10 @@ export const Stream = Type.Object(
 );
 
 export const Leave = Type.Object(
-  { v: Version, type: Type.Literal('leave'), ts: Timestamp, connection: Type.Optional(Connection) },
+  { v: Version, type: Type.Literal('leave'), ts: Timestamp },
   {
     title: 'leave',
-    description: "a viewer's last will: end the sessions watched over that connection (without `connection`: every session of this viewer)",
+    description: "a viewer connection ended (its last will, or said by the bridge's broker): its sessions end, those of the user's other connections do not",
   },
 );
 
@@ -278,6 +287,7 @@ export const SessionMetrics = Type.Object(
 
 export type Offer = Static<typeof Offer>;
 export type Watch = Static<typeof Watch>;
+export type Adopt = Static<typeof Adopt>;
 export type Stream = Static<typeof Stream>;
 export type Leave = Static<typeof Leave>;
 export type Answer = Static<typeof Answer>;
@@ -303,13 +313,14 @@ export const MESSAGE_SCHEMAS = {
   'bridge-status': BridgeStatus,
   'ice-servers': IceServers,
   watch: Watch,
+  adopt: Adopt,
   stream: Stream,
   leave: Leave,
   metrics: SessionMetrics,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
-export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | IceServers | Watch | Stream | Leave | SessionMetrics;
+export type Message = Offer | Answer | Candidate | Bye | ErrorMessage | Start | Status | BridgeStatus | IceServers | Watch | Adopt | Stream | Leave | SessionMetrics;
 export type SessionMessage = Offer | Answer | Candidate | Bye;
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
@@ -320,7 +331,7 @@ export const CHANNEL_TYPES = {
   status: ['status'],
   bridge: ['bridge-status'],
   metrics: ['metrics'],
-  'viewer-up': ['watch', 'candidate', 'bye', 'leave'],
+  'viewer-up': ['watch', 'adopt', 'candidate', 'bye', 'leave'],
   'viewer-down': ['answer', 'candidate', 'bye', 'error', 'stream', 'ice-servers'],
 } as const satisfies Record<string, readonly MessageType[]>;
 export type Channel = keyof typeof CHANNEL_TYPES;

@@ -6,11 +6,14 @@
  *   {root}/v1/device/{deviceId}/down      bridge → device  answer, candidate, bye, error, start
  *   {root}/v1/device/{deviceId}/metrics   bridge → all     retained: the last session's negotiation timeline
  *   {root}/v1/bridge/{bridgeId}/status    bridge → all     retained bridge card (ICE servers, limits); last will
- *   {root}/v1/viewer/{viewerId}/up        viewer → bridge  watch requests and their signaling
- *   {root}/v1/viewer/{viewerId}/down      bridge → viewer
+ *   {root}/v1/viewer/{viewerId}/{connection}/up     viewer → bridge  watch requests and their signaling
+ *   {root}/v1/viewer/{viewerId}/{connection}/down   bridge → viewer
  *
  * The identifier sits at a fixed level (3) and the direction is the last level, so an access rule is a pattern:
  * a device `cam1` may publish `tali/v1/device/cam1/up` and `.../status` and subscribe to `.../down`, nothing else.
+ * A viewer's topics are per MQTT connection as well as per user: `{connection}` is that connection's client ID, so
+ * one connection (a token scoped to cam1, say) reads and steers only its own viewer sessions, not those the same
+ * user has on another connection.
  * The version is in the topic as well as in each payload so that a v2 can run beside v1 on one broker.
  */
 
@@ -24,8 +27,19 @@ export type ViewerChannel = (typeof VIEWER_CHANNELS)[number];
 
 export type ParsedTopic =
   | { kind: 'device'; id: string; channel: DeviceChannel }
-  | { kind: 'viewer'; id: string; channel: ViewerChannel }
+  | { kind: 'viewer'; id: string; connection: string; channel: ViewerChannel }
   | { kind: 'bridge'; id: string; channel: 'status' };
+
+/**
+ * A viewer connection's level in its topics: its MQTT client ID, which the bridge's broker requires to be the user
+ * name or the user name, a separator and a suffix of ID characters. Any such ID is one safe topic level: no `/`, no
+ * wildcard, no U+0000, no leading `$`.
+ */
+export const CONNECTION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:~-]{0,128}$/;
+
+export function isValidConnection(connection: unknown): connection is string {
+  return typeof connection === 'string' && CONNECTION_PATTERN.test(connection);
+}
 
 /**
  * Identifiers (device, viewer, bridge IDs) are one topic level: 1–64 characters from [A-Za-z0-9._-], starting with a
@@ -77,8 +91,14 @@ export class Topics {
     return `${this.#prefix}device/${id}/${channel}`;
   }
 
-  viewer(id: string, channel: ViewerChannel): string {
-    return `${this.#prefix}viewer/${id}/${channel}`;
+  /** A viewer connection's topic: `connection` is its MQTT client ID. */
+  viewer(id: string, connection: string, channel: ViewerChannel): string {
+    return `${this.#prefix}viewer/${id}/${connection}/${channel}`;
+  }
+
+  /** Every connection of one viewer (what a broker's ACL grants a user where it cannot bind client IDs). */
+  viewerConnections(id: string, channel: ViewerChannel): string {
+    return `${this.#prefix}viewer/${id}/+/${channel}`;
   }
 
   bridge(id: string): string {
@@ -91,7 +111,7 @@ export class Topics {
   }
 
   allViewers(channel: ViewerChannel): string {
-    return `${this.#prefix}viewer/+/${channel}`;
+    return `${this.#prefix}viewer/+/+/${channel}`;
   }
 
   allBridges(): string {
@@ -102,6 +122,11 @@ export class Topics {
   parse(topic: string): ParsedTopic | undefined {
     if (!topic.startsWith(this.#prefix)) return undefined;
     const levels = topic.slice(this.#prefix.length).split('/');
+    if (levels.length === 4 && levels[0] === 'viewer') {
+      const [, id, connection, channel] = levels as [string, string, string, string];
+      if (!isValidId(id) || !isValidConnection(connection) || !(VIEWER_CHANNELS as readonly string[]).includes(channel)) return undefined;
+      return { kind: 'viewer', id, connection, channel: channel as ViewerChannel };
+    }
     if (levels.length !== 3) return undefined;
     const [kind, id, channel] = levels as [string, string, string];
     if (!isValidId(id)) return undefined;
@@ -109,10 +134,6 @@ export class Topics {
       case 'device':
         return (DEVICE_CHANNELS as readonly string[]).includes(channel)
           ? { kind, id, channel: channel as DeviceChannel }
-          : undefined;
-      case 'viewer':
-        return (VIEWER_CHANNELS as readonly string[]).includes(channel)
-          ? { kind, id, channel: channel as ViewerChannel }
           : undefined;
       case 'bridge':
         return channel === 'status' ? { kind, id, channel } : undefined;

@@ -2,21 +2,25 @@
  * What the viewer message handlers share.
  */
 import type { Logger } from 'pino';
-import type { ProtocolError } from '../protocol/errors.ts';
-import type { Message, Watch } from '../protocol/messages.ts';
+import type { Watch } from '../protocol/messages.ts';
 import type { CameraStream } from './camera-stream.ts';
-import type { ViewerSession } from './viewer.ts';
+import type { ViewerOwner } from './owner.ts';
+import type { StreamState, ViewerSession } from './viewer.ts';
 
 export interface RelayContext {
   readonly log: Logger;
   /** Live viewer sessions by `${viewerId}/${sessionId}`. */
   readonly viewers: Map<string, ViewerSession>;
   readonly maxViewers: number;
+  /** Sessions one user may have on this node, over all its connections. */
+  readonly maxViewersPerUser: number;
+  /** Whether the bridge knows this device (registered, or it has a card). */
+  known(deviceId: string): boolean;
   /** The stream of a camera, created on first use. */
   stream(deviceId: string): CameraStream;
-  /** `send`: where the relay's messages to this viewer go (default: its down topic). */
-  createViewer(viewerId: string, watch: Watch, send?: (message: Message) => void): ViewerSession;
-  reject(viewerId: string, error: ProtocolError): void;
+  /** A camera's stream state as viewers see it (`waiting` when the relay has no stream for it). */
+  streamState(deviceId: string): StreamState;
+  createViewer(owner: ViewerOwner, watch: Watch): ViewerSession;
   /** Cluster mode: other nodes serve some viewer sessions, so an unknown session is not an error here. */
   readonly clustered: boolean;
 }

@@ -3,6 +3,15 @@
  * client (so it runs against any broker), takes the answerer's camera sessions as upstreams, and forwards each
  * camera's RTP to its viewers without transcoding. It asks a camera to `start` when a viewer wants it and no
  * session is live.
+ *
+ * Viewer topics are per MQTT connection (`viewer/{user}/{connection}/…`), and a session belongs to the connection
+ * that watched it (./owner.ts): only that connection's messages steer it, its messages go to that connection only,
+ * and it ends when that connection does. How the relay learns that a connection ended, with nothing but an MQTT
+ * client: a `leave` on the connection's up topic. The viewer SDK sets it as its will (any broker: `tali answer` on
+ * Mosquitto relies on it); the embedded broker forces it as the will of every viewer connection and publishes it
+ * itself when a connection ends cleanly (a DISCONNECT discards the will), when its token expires, and when its user
+ * is removed or re-keyed. A token refresh moves the sessions to the new connection with `adopt` (protocol §16.4)
+ * before the old one goes.
  */
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
@@ -17,9 +26,11 @@ import type { IcePlan } from '../turn/ice-plan.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
 import { CameraStream } from './camera-stream.ts';
 import { viewerKey, type RelayContext } from './context.ts';
+import { handleAdopt } from './handlers/adopt.ts';
 import { handleLeave, handleViewerBye } from './handlers/bye.ts';
 import { handleViewerCandidate } from './handlers/candidate.ts';
-import { handleWatch, startOwnedWatch } from './handlers/watch.ts';
+import { handleWatch } from './handlers/watch.ts';
+import { connectionOwner, type ViewerOwner } from './owner.ts';
 import { ViewerSession } from './viewer.ts';
 import type { Session } from '../answerer/session.ts';
 
@@ -32,8 +43,8 @@ import type { Session } from '../answerer/session.ts';
 export interface RelayPlacement {
   /** The camera is connected to this node. */
   cameraHere(deviceId: string): boolean;
-  /** A client of this viewer (user name) is connected to this node. */
-  viewerHere(viewerId: string): boolean;
+  /** This viewer connection (user name, client ID) is connected to this node. */
+  viewerHere(viewerId: string, connection: string): boolean;
 }
 
 export interface RelayOptions {
@@ -54,6 +65,12 @@ export interface RelayOptions {
   /** Milliseconds a camera keeps streaming with no one watching before it is told to stop; 0 never. */
   idleStopMs: number;
   maxViewers: number;
+  /** Viewer sessions one user may have on this node. */
+  maxViewersPerUser: number;
+  /** Milliseconds a viewer session waits for a camera that has no session before it ends (bye "timeout"). */
+  watchWaitMs: number;
+  /** Whether a device is registered (the credential store); a device with a status card is known anyway. */
+  registered?: (deviceId: string) => boolean;
   /** Cluster mode (see RelayPlacement); without it this relay serves every watch. */
   placement?: RelayPlacement | undefined;
   /** Whether something else (a recording) wants a camera's media: such cameras are never told to stop. */
@@ -62,6 +79,9 @@ export interface RelayOptions {
   onRtpSent?: (kind: 'audio' | 'video', payloadBytes: number) => void;
   logger: Logger;
 }
+
+/** Duplicate filters kept for viewer connections at most. */
+const MAX_FILTERS = 10_000;
 
 export interface RelayEvents {
   viewer: [ViewerSession];
@@ -74,7 +94,10 @@ export class Relay extends EventEmitter<RelayEvents> {
   readonly #options: RelayOptions;
   readonly #log: Logger;
   readonly #context: RelayContext;
+  /** Per viewer connection (a session's seq continues on the connection that adopts it; earlier ones stay behind). */
   readonly #duplicates = new Map<string, DuplicateFilter>();
+  /** Devices with a status card (online or offline): they exist. */
+  readonly #carded = new Set<string>();
   /** Cluster mode: devices whose card says online (connected to some node). */
   readonly #online = new Set<string>();
   #client: MqttClient | undefined;
@@ -88,9 +111,11 @@ export class Relay extends EventEmitter<RelayEvents> {
       log: this.#log,
       viewers: this.viewers,
       maxViewers: options.maxViewers,
+      maxViewersPerUser: options.maxViewersPerUser,
+      known: (deviceId) => this.#carded.has(deviceId) || (options.registered?.(deviceId) ?? false),
       stream: (deviceId) => this.#stream(deviceId),
-      createViewer: (viewerId, watch, send) => this.#createViewer(viewerId, watch, send),
-      reject: (viewerId, error) => this.#reject(viewerId, error),
+      streamState: (deviceId) => this.streams.get(deviceId)?.state ?? 'waiting',
+      createViewer: (owner, watch) => this.#createViewer(owner, watch),
       clustered: options.placement !== undefined,
     };
     // Camera sessions run on this thread until viewers move beside them (src/media/): the stream reads their RTP.
@@ -101,8 +126,23 @@ export class Relay extends EventEmitter<RelayEvents> {
     const client = await this.#options.connect();
     this.#client = client;
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
-    const { topics, placement } = this.#options;
-    await client.subscribeAsync(placement ? [topics.allViewers('up'), topics.allDevices('status')] : topics.allViewers('up'), { qos: 1 });
+    const { topics } = this.#options;
+    await client.subscribeAsync([topics.allViewers('up'), topics.allDevices('status')], { qos: 1 });
+  }
+
+  /**
+   * A watch made another way than on the viewer topics (WHEP, src/profiles/whep/): same checks, limits, camera
+   * stream, keyframe requests and metrics as a `watch` message; the relay's messages to this viewer (answer, stream,
+   * bye, error) go to `send`, and the session is its own owner (it ends with `close()`). Throws ProtocolError:
+   * TALI_ERR_SESSION_LIMIT at maxViewers or maxViewersPerUser, TALI_ERR_UNKNOWN_DEVICE, TALI_ERR_UNAVAILABLE when
+   * another cluster node has the camera (its media arrives there).
+   */
+  watch(viewerId: string, watch: Watch, send: (message: Message) => void): ViewerSession {
+    const placement = this.#options.placement;
+    if (placement !== undefined && !placement.cameraHere(watch.deviceId) && this.#online.has(watch.deviceId)) {
+      throw new ProtocolError('TALI_ERR_UNAVAILABLE', 'the camera is connected to another node of the cluster', { sessionId: watch.sessionId, seq: watch.seq, type: 'watch' });
+    }
+    return handleWatch(this.#context, { user: viewerId, key: `owned:${viewerId}/${watch.sessionId}`, send }, watch);
   }
 
   /** Ends every viewer session with bye "shutdown" and disconnects. Idempotent. */
@@ -137,33 +177,19 @@ export class Relay extends EventEmitter<RelayEvents> {
     return stream;
   }
 
-  /**
-   * A watch made another way than on the viewer topics (WHEP, src/profiles/whep/): same checks, limits, camera
-   * stream, keyframe requests and metrics as a `watch` message; the relay's messages to this viewer (answer, stream,
-   * bye, error) go to `send`. Throws ProtocolError: TALI_ERR_SESSION_LIMIT at maxViewers, TALI_ERR_UNAVAILABLE when
-   * another cluster node has the camera (its media arrives there).
-   */
-  watch(viewerId: string, watch: Watch, send: (message: Message) => void): ViewerSession {
-    const placement = this.#options.placement;
-    if (placement !== undefined && !placement.cameraHere(watch.deviceId) && this.#online.has(watch.deviceId)) {
-      throw new ProtocolError('TALI_ERR_UNAVAILABLE', 'the camera is connected to another node of the cluster', { sessionId: watch.sessionId, seq: watch.seq, type: 'watch' });
-    }
-    return startOwnedWatch(this.#context, viewerId, watch, send);
-  }
-
-  #createViewer(viewerId: string, watch: Watch, send?: (message: Message) => void): ViewerSession {
+  #createViewer(owner: ViewerOwner, watch: Watch): ViewerSession {
     const viewer = new ViewerSession({
-      viewerId,
+      owner,
       watch,
       peer: () => ({ ...this.#options.peer, ...this.#options.ice.bridgePeer() }),
-      iceServers: () => this.#options.ice.forViewer(viewerId),
+      iceServers: () => this.#options.ice.forViewer(owner.user),
       bridgeId: this.#options.bridgeId,
       connectTimeoutMs: this.#options.connectTimeoutMs,
+      waitTimeoutMs: this.#options.watchWaitMs,
       logger: this.#log,
       onSent: this.#options.onRtpSent,
-      send: send ?? ((message) => this.#publish(this.#options.topics.viewer(viewerId, 'down'), message)),
     });
-    const key = viewerKey(viewerId, watch.sessionId);
+    const key = viewerKey(owner.user, watch.sessionId);
     this.viewers.set(key, viewer);
     viewer.once('closed', () => this.viewers.delete(key));
     this.emit('viewer', viewer);
@@ -181,42 +207,45 @@ export class Relay extends EventEmitter<RelayEvents> {
     const parsed = this.#options.topics.parse(topic);
     if (parsed?.kind === 'device' && parsed.channel === 'status') return this.#onDeviceCard(parsed.id, payload);
     if (parsed?.kind !== 'viewer' || parsed.channel !== 'up' || payload.length === 0) return;
-    const viewerId = parsed.id;
+    const { id: user, connection } = parsed;
+    const owner = connectionOwner(user, connection, (message) => this.#publish(this.#options.topics.viewer(user, connection, 'down'), message));
     try {
       const message = decode('viewer-up', payload, this.#options.maxMessageBytes);
-      if (message.type !== 'leave') {
-        const ref = { sessionId: message.sessionId, seq: message.seq, type: message.type };
-        if (!isFresh(message.ts, Date.now(), this.#options.maxAgeMs)) {
-          throw new ProtocolError('TALI_ERR_STALE', `ts ${message.ts} is more than ${this.#options.maxAgeMs} ms from the bridge clock`, ref);
-        }
-        if (!this.#filter(viewerId).accept(message.sessionId, message.seq)) return;
+      // A `leave` is a will, made at CONNECT and published whenever the connection ends: no clock window for it.
+      if (message.type === 'leave') {
+        this.#duplicates.delete(owner.key);
+        return handleLeave(this.#context, owner);
       }
+      const ref = { sessionId: message.sessionId, seq: message.seq, type: message.type };
+      if (!isFresh(message.ts, Date.now(), this.#options.maxAgeMs)) {
+        throw new ProtocolError('TALI_ERR_STALE', `ts ${message.ts} is more than ${this.#options.maxAgeMs} ms from the bridge clock`, ref);
+      }
+      if (!this.#filter(owner.key).accept(message.sessionId, message.seq)) return;
       switch (message.type) {
         case 'watch':
-          if (this.#serves(viewerId, message.deviceId)) handleWatch(this.#context, viewerId, message);
+          if (this.#serves(user, connection, message.deviceId)) handleWatch(this.#context, owner, message);
+          break;
+        case 'adopt':
+          handleAdopt(this.#context, owner, message);
           break;
         case 'candidate':
-          handleViewerCandidate(this.#context, viewerId, message);
+          handleViewerCandidate(this.#context, owner, message);
           break;
         case 'bye':
-          handleViewerBye(this.#context, viewerId, message);
-          break;
-        case 'leave':
-          this.#duplicates.delete(viewerId);
-          handleLeave(this.#context, viewerId, message);
+          handleViewerBye(this.#context, owner, message);
           break;
       }
     } catch (err) {
-      if (err instanceof ProtocolError) this.#reject(viewerId, err);
-      else this.#log.error({ err, viewerId }, 'viewer message handling failed');
+      if (err instanceof ProtocolError) this.#reject(owner, err);
+      else this.#log.error({ err, viewerId: user, connection }, 'viewer message handling failed');
     }
   }
 
   /** Cluster mode: whether this node serves this watch (see RelayPlacement). */
-  #serves(viewerId: string, deviceId: string): boolean {
+  #serves(viewerId: string, connection: string, deviceId: string): boolean {
     const placement = this.#options.placement;
     if (placement === undefined || placement.cameraHere(deviceId)) return true;
-    return !this.#online.has(deviceId) && placement.viewerHere(viewerId);
+    return !this.#online.has(deviceId) && placement.viewerHere(viewerId, connection);
   }
 
   /**
@@ -224,12 +253,20 @@ export class Relay extends EventEmitter<RelayEvents> {
    * media arrives there): bye "replaced" makes them watch again at once, and that node serves them.
    */
   #onDeviceCard(deviceId: string, payload: Buffer): void {
+    if (payload.length === 0) {
+      // Its retained card was cleared: the device is gone.
+      this.#carded.delete(deviceId);
+      this.#online.delete(deviceId);
+      return;
+    }
     let online = false;
     try {
-      online = payload.length > 0 && decode('status', payload, this.#options.maxMessageBytes).state === 'online';
+      online = decode('status', payload, this.#options.maxMessageBytes).state === 'online';
     } catch {
       return; // the answerer reports bad cards
     }
+    this.#carded.add(deviceId);
+    if (this.#options.placement === undefined) return;
     if (!online) {
       this.#online.delete(deviceId);
       return;
@@ -243,18 +280,20 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
   }
 
-  #filter(viewerId: string): DuplicateFilter {
-    let filter = this.#duplicates.get(viewerId);
+  #filter(connection: string): DuplicateFilter {
+    let filter = this.#duplicates.get(connection);
     if (filter === undefined) {
-      filter = new DuplicateFilter({ sessions: 16 });
-      this.#duplicates.set(viewerId, filter);
+      filter = new DuplicateFilter({ sessions: this.#options.maxViewersPerUser + 16 });
+      this.#duplicates.set(connection, filter);
+      // Connections that end without a `leave` (a broker that publishes none) are forgotten oldest first.
+      if (this.#duplicates.size > MAX_FILTERS) this.#duplicates.delete(this.#duplicates.keys().next().value as string);
     }
     return filter;
   }
 
-  #reject(viewerId: string, error: ProtocolError): void {
-    this.#log.warn({ event: 'rejected', viewerId, code: error.code, sessionId: error.sessionId, type: error.type }, error.message);
-    this.#publish(this.#options.topics.viewer(viewerId, 'down'), toErrorMessage(error, Date.now()));
+  #reject(owner: ViewerOwner, error: ProtocolError): void {
+    this.#log.warn({ event: 'rejected', viewerId: owner.user, owner: owner.key, code: error.code, sessionId: error.sessionId, type: error.type }, error.message);
+    owner.send(toErrorMessage(error, Date.now()));
   }
 
   #publish(topic: string, message: Message): void {

@@ -6,6 +6,10 @@
  *      │                                               │                        │
  *      └──── bye · leave · timeout · ice-failed · replaced · shutdown · error ──┴──► closed
  *
+ * A session belongs to an owner (./owner.ts): the MQTT connection that watched, until an `adopt` moves it to the
+ * same viewer's next connection (a token refresh). It ends with its owner (`leave`), and waits for a camera that has
+ * no session at most `waitTimeoutMs` (bye "timeout").
+ *
  * Video is forwarded from a keyframe on (the first packet of one): before it, and again after the camera
  * re-offers, the viewer's decoder would only get frames that reference pictures it never saw. Until that keyframe
  * comes, the viewer asks again every KEYFRAME_RETRY_MS: a camera may drop a request (libwebrtc senders ignore one
@@ -22,13 +26,15 @@ import type { CodecName } from '../webrtc/codecs.ts';
 import { startsKeyframe, type VideoCodec } from '../webrtc/keyframe.ts';
 import { Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import { dropRepeatedCandidates, SdpError } from '../webrtc/sdp.ts';
+import type { ViewerOwner } from './owner.ts';
 
 export const VIEWER_STATES = ['waiting', 'answering', 'connecting', 'connected', 'closed'] as const;
 export type ViewerState = (typeof VIEWER_STATES)[number];
 export type StreamState = 'waiting' | 'live' | 'ended';
 
 export interface ViewerOptions {
-  viewerId: string;
+  /** Where its messages go, and whose it is. */
+  owner: ViewerOwner;
   watch: Watch;
   /** Options of the bridge's peer, asked for when the camera's media is there (fresh TURN credentials). */
   peer: () => PeerOptions;
@@ -38,9 +44,9 @@ export interface ViewerOptions {
   bridgeId?: string | undefined;
   /** Milliseconds from answer to connected before giving up. */
   connectTimeoutMs: number;
+  /** Milliseconds to wait for a camera that has no session (its codecs unknown) before giving up. */
+  waitTimeoutMs: number;
   logger: Logger;
-  /** Publishes on the viewer's down topic. */
-  send: (message: Message) => void;
   /** Called for every packet forwarded (metrics). */
   onSent?: ((kind: 'audio' | 'video', payloadBytes: number) => void) | undefined;
 }
@@ -62,16 +68,21 @@ interface SendingTrack extends LocalTrack {
 }
 
 export class ViewerSession extends EventEmitter<ViewerEvents> {
+  /** The user it is watched for. */
   readonly viewerId: string;
   readonly sessionId: string;
   readonly deviceId: string;
-  /** The viewer's MQTT connection it was watched over, if the viewer named it (its will ends only that one's). */
+  /** The secret the watch named (`connection`): an `adopt` must name it too. */
   readonly connection: string | undefined;
   readonly log: Logger;
   packetsSent = 0;
   bytesSent = 0;
   readonly #options: ViewerOptions;
   #state: ViewerState = 'waiting';
+  #owner: ViewerOwner;
+  /** The owner before the last `adopt`, until it leaves: its late candidates and bye still count. */
+  #previousOwner: ViewerOwner | undefined;
+  #stream: StreamState | undefined;
   #peer: Peer | undefined;
   readonly #tracks = new Map<'audio' | 'video', SendingTrack>();
   #videoStarted = false;
@@ -83,12 +94,45 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
 
   constructor(options: ViewerOptions) {
     super();
-    this.viewerId = options.viewerId;
+    this.#owner = options.owner;
+    this.viewerId = options.owner.user;
     this.sessionId = options.watch.sessionId;
     this.deviceId = options.watch.deviceId;
     this.connection = options.watch.connection;
     this.#options = options;
     this.log = options.logger.child({ viewerId: this.viewerId, sessionId: this.sessionId, deviceId: this.deviceId });
+    this.#timer = setTimeout(() => {
+      this.log.info({ waitTimeoutMs: options.waitTimeoutMs }, 'the camera did not start: viewer session ends');
+      void this.close('timeout');
+    }, options.waitTimeoutMs);
+  }
+
+  get owner(): ViewerOwner {
+    return this.#owner;
+  }
+
+  /** Whether messages from `owner` may steer this session: its owner's, or those of the one it was adopted from. */
+  ownedBy(owner: ViewerOwner): boolean {
+    return owner.key === this.#owner.key || owner.key === this.#previousOwner?.key;
+  }
+
+  /**
+   * Another connection of the same viewer takes the session over (`adopt`); the camera's state is said again on it,
+   * which confirms the move. The previous owner's late messages still count until it leaves.
+   */
+  adopt(owner: ViewerOwner, stream: StreamState): void {
+    if (this.#state === 'closed' || owner.key === this.#owner.key) return;
+    this.log.info({ from: this.#owner.key, to: owner.key }, 'adopted by another connection');
+    this.#previousOwner = this.#owner;
+    this.#owner = owner;
+    this.#stream = undefined;
+    this.notify(stream);
+  }
+
+  /** An owner's connection ended: the session ends with its owner; a previous owner is just forgotten. */
+  ownerLeft(owner: ViewerOwner): void {
+    if (owner.key === this.#previousOwner?.key) this.#previousOwner = undefined;
+    if (owner.key === this.#owner.key) void this.close('normal', { notify: false });
   }
 
   get state(): ViewerState {
@@ -111,6 +155,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
    */
   async serve(codecs: readonly { kind: 'audio' | 'video'; codec: CodecName }[]): Promise<ProtocolError | undefined> {
     if (this.#state !== 'waiting') return undefined;
+    clearTimeout(this.#timer);
     this.#setState('answering');
     const pick = (kind: 'audio' | 'video') => codecs.filter((c) => c.kind === kind).map((c) => c.codec);
     const peer = new Peer({ ...this.#options.peer(), direction: 'sendonly', codecs: { video: pick('video'), audio: pick('audio') } });
@@ -141,7 +186,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     for (const track of peer.localTracks) this.#tracks.set(track.kind, { ...track, lastSentAt: performance.now() });
     // Before the answer, which the viewer's SDK acts on: credentials for its next attempts (this one has gathered).
     const ice = this.#options.iceServers?.();
-    if (ice) this.#options.send(ice);
+    if (ice) this.#owner.send(ice);
     this.#send({ type: 'answer', sdp, ...(this.#options.bridgeId !== undefined && { bridgeId: this.#options.bridgeId }) });
     this.#setState('connecting');
     this.#timer = setTimeout(() => void this.close('timeout'), this.#options.connectTimeoutMs);
@@ -179,7 +224,9 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
   }
 
   notify(state: StreamState): void {
-    if (this.#state !== 'closed') this.#send({ type: 'stream', deviceId: this.deviceId, state });
+    if (this.#state === 'closed' || state === this.#stream) return;
+    this.#stream = state;
+    this.#send({ type: 'stream', deviceId: this.deviceId, state });
   }
 
   /** End of candidates is dropped (see Peer.addRemoteCandidate for why). */
@@ -214,7 +261,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
 
   #send(body: Record<string, unknown> & { type: string }): void {
     const seq = this.#seq + 1;
-    this.#options.send({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq, ts: Date.now(), ...body } as Message);
+    this.#owner.send({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq, ts: Date.now(), ...body } as Message);
     this.#seq = seq;
   }
 

@@ -96,7 +96,8 @@ export function passwordAuthenticator(options: PasswordAuthOptions): Authenticat
     }
     const identity = await check(username, password, address);
     checkClientId(identity, clientId, store);
-    return identity;
+    // A viewer's topics are per connection: the identity carries the client ID its rules expand (./access.ts).
+    return identity.role === 'device' ? identity : { ...identity, clientId };
   };
 }
 
@@ -106,6 +107,7 @@ function checkClientId(identity: Identity, clientId: string, store: CredentialSt
     if (clientId !== identity.id) throw new AuthError(2, `client ID must be the device ID "${identity.id}"`);
     return;
   }
+  // A client ID tali accepts is also one safe topic level: a viewer's topics are per connection (../protocol/topics.ts).
   if (clientIdOwner(clientId) !== identity.id) {
     throw new AuthError(2, `client ID must be "${identity.id}" or start with "${identity.id}${CLIENT_ID_SEPARATOR}"`);
   }

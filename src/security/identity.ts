@@ -17,6 +17,11 @@ export interface Identity {
   readonly role: Role;
   /** Device ID for devices, user name for viewers and admins, node ID for the bridge. */
   readonly id: string;
+  /**
+   * Viewers and admins: the MQTT client ID this login holds. Their topics are per connection
+   * (`viewer/{id}/{clientId}/…`), so each connection reads and steers only its own viewer sessions.
+   */
+  readonly clientId?: string;
   /** Devices only: the wire protocol it speaks when it is not the native one. */
   readonly profile?: DeviceProfile;
   /** Viewer tokens may be limited to some devices; undefined means every device. */

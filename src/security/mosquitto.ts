@@ -55,7 +55,9 @@ export function mosquittoAcl(policy: AccessPolicy, bridgeUser: string, identitie
 function block(policy: AccessPolicy, identity: { id: string; role: Role }): string {
   assertValidId(identity.id, 'user name');
   const rules = policy.rules(identity.role);
-  const expand = (pattern: string) => pattern.replace('{id}', identity.id);
+  // A viewer's topics are per connection ({conn}, its client ID); Mosquitto cannot bind client IDs to users, so the
+  // user's block covers all of its connections' topics.
+  const expand = (pattern: string) => pattern.replace('{id}', identity.id).replace('{conn}', '+');
   const out = [`# ${identity.role}`, `user ${identity.id}`];
   for (const topic of rules.publish) out.push(`topic write ${expand(topic)}`);
   for (const topic of rules.subscribe) out.push(`topic read ${expand(topic)}`);

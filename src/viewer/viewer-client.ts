@@ -1,9 +1,10 @@
 /**
  * A viewer's (or an admin's) signaling link to a tali bridge over MQTT: connects with a user name and a password (or
  * a token provider), sets `leave` as its last will, follows the device cards and metrics, and watches cameras
- * (WatchSession per camera) over `{root}/v1/viewer/{user}/up` and `.../down`. ConnectionKeeper reconnects with backoff;
- * this client watches again after a reconnect. Browser-safe: no node:* imports; the MQTT client comes from the
- * `connect` factory.
+ * (WatchSession per camera) over its connection's topics, `{root}/v1/viewer/{user}/{clientId}/up` and `.../down`.
+ * ConnectionKeeper reconnects with backoff; this client watches again after a reconnect, and moves its watches to
+ * the new connection of a token refresh with `adopt` (protocol §16.4). Browser-safe: no node:* imports; the MQTT
+ * client comes from the `connect` factory.
  */
 import type { MqttClient } from 'mqtt';
 import type { BackoffOptions } from '../client/backoff.ts';
@@ -81,6 +82,11 @@ export interface ViewerClientEvents {
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
+type AdoptBody = { type: 'adopt'; deviceId: string; connection: string };
+
+/** How long a token refresh waits for the bridge to confirm that the new connection adopted a watch. */
+const ADOPT_TIMEOUT_MS = 5000;
+
 function randomId(length: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(length)), (b) => ID_ALPHABET[b & 63]).join('');
 }
@@ -106,10 +112,14 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   readonly #link: WatchLink;
   readonly #keeper: ConnectionKeeper<Credential>;
   /**
-   * The connection's ID (protocol section 16.3): in its will and in every watch made over it. New after a lost
-   * connection (a late will of the old one must not end the new watches); kept across a token refresh.
+   * The secret in every watch (`connection`, protocol §16.1) that lets this client's next connection `adopt` them.
+   * New after a lost connection (whose sessions end with it); kept across a token refresh.
    */
   #connection = '';
+  /** Which connection (mqtt.js client) owns each live session, as the bridge sees it: where its messages go. */
+  readonly #via = new Map<string, MqttClient>();
+  /** Adoptions waiting for the bridge's confirmation on the new connection: sessionId → settle. */
+  readonly #adopting = new Map<string, (adopted: boolean) => void>();
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** The credential the live connection logged in with, while a refresh replaces it. */
   #refreshing: (Credential & object) | undefined;
@@ -126,11 +136,14 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       who: `viewer "${this.user}"`,
       login: () => this.#credential(),
       identity: (credential) => {
-        // Names this connection in its will and in its watches: when it drops, the bridge ends only its sessions.
         this.#connection = randomId(16);
         return this.#identity(credential);
       },
-      prepare: (client) => this.#subscribeAll(client),
+      prepare: async (client) => {
+        await this.#subscribeAll(client);
+        // A token refresh's second connection: it takes the watches over before the first one goes.
+        if (this.#keeper.connected && client !== this.#keeper.client) await this.#adoptWatches(client);
+      },
       message: (topic, payload) => this.#onMessage(topic, payload),
       connected: (reconnect, credential) => {
         this.#scheduleRefresh(credential);
@@ -164,6 +177,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       send: (sessionId, body) => this.#send(sessionId, body),
       forget: (sessionId) => {
         this.#routes.delete(sessionId);
+        this.#via.delete(sessionId);
         this.#outgoing.forget(sessionId);
         this.#seen.forget(sessionId);
       },
@@ -236,28 +250,65 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     this.#keeper.client?.unsubscribe([this.topics.device(deviceId, 'up'), this.topics.device(deviceId, 'down')]);
   }
 
-  async #send(sessionId: string, body: ViewerUpBody): Promise<void> {
-    const client = this.#keeper.client;
+  /** Sends a session's message over the connection that owns the session (a new watch: the live connection). */
+  async #send(sessionId: string, body: ViewerUpBody | AdoptBody, via?: MqttClient): Promise<void> {
+    const client = via ?? this.#via.get(sessionId) ?? this.#keeper.client;
     if (!this.#keeper.connected || client === undefined) throw new Error('not connected to the broker');
+    if (body.type === 'watch') this.#via.set(sessionId, client);
     const message = { v: PROTOCOL_VERSION, ...body, sessionId, seq: this.#outgoing.next(sessionId), ts: this.now() } as MessageOnChannel<'viewer-up'>;
     const payload = encode(message);
     // The bridge's own check, run here first: a message it would refuse throws here instead of coming back as an error.
     decode('viewer-up', payload, this.onlineBridge?.maxMessageBytes);
-    const topic = this.topics.viewer(this.user, 'up');
+    const topic = this.topics.viewer(this.user, client.options.clientId ?? '', 'up');
     this.#signal('out', topic, message, this.#routes.get(sessionId)?.deviceId);
     await publish(client, topic, payload);
   }
 
-  /** Who this client logs in as: a new client ID, and a will that names the current connection ID. */
+  /** Who this client logs in as: a new client ID (the level of its topics), and `leave` on its up topic as will. */
   #identity(credential: Credential): ConnectIdentity {
-    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now(), connection: this.#connection };
+    const leave: Leave = { v: PROTOCOL_VERSION, type: 'leave', ts: this.now() };
+    // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
+    const clientId = viewerClientId(this.user, randomId(8));
     return {
-      // Viewers may hold several connections (tabs); the client ID only has to be unique, and stable within one.
-      clientId: viewerClientId(this.user, randomId(8)),
+      clientId,
       username: this.user,
       password: typeof credential === 'string' ? credential : credential.secret,
-      will: { topic: this.topics.viewer(this.user, 'up'), payload: encode(leave), qos: 1, retain: false },
+      will: { topic: this.topics.viewer(this.user, clientId, 'up'), payload: encode(leave), qos: 1, retain: false },
     };
+  }
+
+  /**
+   * Moves every live watch to `next`, the second connection of a token refresh: an `adopt` per session over it, and
+   * the bridge's `stream` on it as the answer (protocol §16.4). Meanwhile the sessions' own messages still go over
+   * the old connection, which the bridge accepts until it leaves. A session the bridge did not confirm in time is
+   * watched again once the old connection is gone (its sessions end with it).
+   */
+  async #adoptWatches(next: MqttClient): Promise<void> {
+    const previous = this.#keeper.client;
+    const moving = [...this.#routes].filter(([sessionId]) => this.#via.get(sessionId) === previous);
+    const results = await Promise.all(
+      moving.map(async ([sessionId, watch]) => {
+        const confirmed = new Promise<boolean>((resolve) => this.#adopting.set(sessionId, resolve));
+        try {
+          await this.#send(sessionId, { type: 'adopt', deviceId: watch.deviceId, connection: this.#connection }, next);
+          const adopted = await withTimeout(confirmed, ADOPT_TIMEOUT_MS, 'adopt').catch(() => false);
+          if (adopted) this.#via.set(sessionId, next);
+          return adopted;
+        } catch {
+          return false;
+        } finally {
+          this.#adopting.delete(sessionId);
+        }
+      }),
+    );
+    if (results.every(Boolean) && ![...this.#via.values()].includes(previous as MqttClient)) return;
+    // Once the keeper has switched (right after this resolves) and the old connection is going: what still belongs
+    // to it (not confirmed, or watched while this ran) is watched again over the new one.
+    setTimeout(() => {
+      for (const [sessionId, client] of this.#via) {
+        if (client === previous) this.#routes.get(sessionId)?.restart('not adopted by the new connection');
+      }
+    }, 0);
   }
 
   async #credential(): Promise<Credential> {
@@ -275,7 +326,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   async #subscribeAll(client: MqttClient): Promise<void> {
     const t = this.topics;
     const cards = this.#options.devices ? this.#options.devices.flatMap((d) => [t.device(d, 'status'), t.device(d, 'metrics')]) : [t.allDevices('status'), t.allDevices('metrics')];
-    await subscribe(client, [t.viewer(this.user, 'down'), t.allBridges()]);
+    await subscribe(client, [t.viewer(this.user, client.options.clientId ?? '', 'down'), t.allBridges()]);
     // Not fatal: a viewer token scoped to some devices may not read every card (give `devices` then).
     await subscribe(client, cards).catch((err: Error) => this.emit('warning', `device cards: ${err.message}`));
     const followed = [...this.#followed].flatMap((d) => [t.device(d, 'up'), t.device(d, 'down')]);
@@ -284,9 +335,9 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   /**
    * A token expires, and the broker then closes the connection that used it (MQTT 3.1.1 cannot re-authenticate).
-   * So at 80 % of its life: a fresh credential, a second connection with it, then a clean DISCONNECT of the first.
-   * The watches go on untouched: media never crosses MQTT, a clean DISCONNECT publishes no will, and the new
-   * connection's will names the same connection ID, so it still ends these watches if the tab vanishes.
+   * So at 80 % of its life: a fresh credential, a second connection with it that adopts every watch (#adoptWatches),
+   * then a clean DISCONNECT of the first. The media never stops (it does not cross MQTT), and the watches now belong
+   * to the new connection: they end with it, not with the old one.
    */
   #scheduleRefresh(credential: Credential, inMs?: number): void {
     clearTimeout(this.#refreshTimer);
@@ -306,7 +357,6 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       return this.#scheduleRefresh(current, Math.min(5000, Math.max(0, (current.expiresAt - Date.now()) / 2)));
     }
     if (this.#keeper.stopped || !this.#keeper.connected) return;
-    // The same connection ID in the new will (#identity): the watches belong to it as well.
     this.#keeper.handover(this.#identity(credential), {
       done: () => {
         this.#scheduleRefresh(credential);
@@ -324,7 +374,8 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     if (parsed === undefined) return;
     try {
       if (parsed.kind === 'viewer') {
-        if (parsed.id === this.user && parsed.channel === 'down') this.#onDown(topic, payload);
+        // This client's connections only: the live one, and during a token refresh the next one.
+        if (parsed.id === this.user && parsed.channel === 'down') this.#onDown(topic, payload, parsed.connection);
       } else if (parsed.kind === 'bridge') {
         if (payload.byteLength === 0) this.#keeper.bridges.delete(parsed.id);
         else this.#onBridge(decode('bridge', payload));
@@ -344,7 +395,7 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
     }
   }
 
-  #onDown(topic: string, payload: Uint8Array): void {
+  #onDown(topic: string, payload: Uint8Array, connection: string): void {
     const message = decode('viewer-down', payload);
     if (message.type === 'ice-servers') {
       this.iceGrant.update(message);
@@ -356,6 +407,13 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
       if (!this.#seen.accept(message.sessionId, message.seq)) return; // QoS 1 redelivery (MQTT-4.3.2)
     }
     if (message.type === 'error') this.#clock.learn(message); // TALI_ERR_STALE: stamp on the bridge's clock from now on
+    const adopting = message.sessionId === undefined ? undefined : this.#adopting.get(message.sessionId);
+    if (adopting !== undefined && connection !== this.#keeper.client?.options.clientId) {
+      // The bridge's reply to an adopt, on the new connection: `stream` confirms it; an error refuses it, and is
+      // not the session's business (the session goes on until the old connection goes).
+      adopting(message.type === 'stream');
+      if (message.type === 'error') return;
+    }
     const watch = message.sessionId === undefined ? undefined : this.#routes.get(message.sessionId);
     this.#signal('in', topic, message, watch?.deviceId);
     watch?.receive(message);

@@ -146,6 +146,12 @@ export class WatchSession extends TypedEmitter<WatchEvents> {
     void this.#attemptWatch();
   }
 
+  /** The bridge no longer has this session (e.g. it stayed with a connection that is gone): watch again at once. */
+  restart(reason: string): void {
+    if (this.#closed || this.#sessionId === undefined) return;
+    void this.#retry(reason, true);
+  }
+
   /** The MQTT connection went: the bridge ends our sessions on our will (`leave`), so this attempt is over. */
   connectionLost(): void {
     if (this.#closed || this.#sessionId === undefined) return;

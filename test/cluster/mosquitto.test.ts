@@ -18,6 +18,9 @@ import { Topics } from '../../src/protocol/topics.ts';
 import { CredentialStore } from '../../src/security/credentials.ts';
 import { mosquittoPasswordLine } from '../../src/security/mosquitto.ts';
 import { NodeViewer } from '../../src/viewer/node-viewer.ts';
+import { ViewerClient } from '../../src/viewer/viewer-client.ts';
+import { WeriftViewerPeer } from '../../src/webrtc/werift-viewer-peer.ts';
+import type { MqttClient } from 'mqtt';
 import { captureLogger } from '../helpers/bridge.ts';
 import { describeWith, findBinary, startMosquitto, type Service } from '../helpers/services.ts';
 import { Inbox, until } from '../helpers/wait.ts';
@@ -136,6 +139,33 @@ describeWith(['mosquitto'], 'tali answer on a real Mosquitto', () => {
       (err: Error & { code?: number }) => err.code,
     );
     expect(refused).toBe(5);
+  });
+
+  it("a viewer connection's sessions end with it on Mosquitto too (the SDK's will), and stay its own", async () => {
+    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: secrets.cam1!, connect: nodeConnector(mosquitto.url), backoff: FAST_BACKOFF });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    await next(camera.keeper, 'session-connected', () => true, 15_000);
+    const connect = nodeConnector(mosquitto.url);
+    const clients: MqttClient[] = [];
+    const client = new ViewerClient({ user: 'alice', password: secrets.alice!, backoff: { initialMs: 60_000, maxMs: 60_000 }, connect: (o) => {
+      const c = connect(o);
+      clients.push(c);
+      return c;
+    } });
+    onTestFinished(() => client.stop());
+    await client.start();
+    const watch = client.watch('cam1', (iceServers) => new WeriftViewerPeer({ iceServers }));
+    await next(watch, 'state', (state) => state === 'connected', 20_000);
+    const session = bridge.relay.viewers.get(`alice/${watch.sessionId}`)!;
+    // The user's other connection (the ACL gives a user all its connections' topics on Mosquitto) sees nothing of it.
+    const other = await connectMqtt({ target: mosquitto.url, clientId: 'alice-other', username: 'alice', password: secrets.alice! });
+    onTestFinished(() => other.endAsync(true));
+    const seen = new Inbox(other);
+    await other.subscribeAsync(topics.viewer('alice', 'alice-other', 'down'), { qos: 1 });
+    clients[0]!.stream.destroy(); // an unclean end: Mosquitto publishes the will, `leave` on that connection's up topic
+    await until(() => session.state === 'closed', 10_000, 'the session to end with its connection');
+    expect(seen.messages).toEqual([]);
   });
 
   it("holds the pipe to the client limits: one address over maxConnectionsPerAddress is closed, and logged", async () => {

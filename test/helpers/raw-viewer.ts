@@ -14,7 +14,11 @@ import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface RawViewer {
   id: string;
+  /** Its connection's client ID: the level of its topics. */
+  clientId: string;
   client: MqttClient;
+  /** Its connection's up topic. */
+  up: string;
   down: Inbox;
   /** Publishes a session message on the viewer's up topic. */
   send(type: string, sessionId: string, seq: number, fields?: Record<string, unknown>): Promise<void>;
@@ -32,26 +36,38 @@ export interface ViewerPeer {
   requestKeyframe(): void;
 }
 
-export async function connectRawViewer(tb: TestBridge, transport: Transport, id = 'alice'): Promise<RawViewer> {
-  const secret = await tb.bridge.credentials.add(id, 'viewer', { replace: true });
+export interface RawViewerOptions {
+  /** A password or token; default: the user is (re-)registered and its new secret used. */
+  password?: string;
+  /** Default: the user name, ":" and a random suffix. */
+  clientId?: string;
+  /** Set `leave` as the will (default true). */
+  will?: boolean;
+}
+
+export async function connectRawViewer(tb: TestBridge, transport: Transport, id = 'alice', options: RawViewerOptions = {}): Promise<RawViewer> {
+  const secret = options.password ?? (await tb.bridge.credentials.add(id, 'viewer', { replace: true }));
   const topics = new Topics(tb.bridge.config.root);
+  const clientId = options.clientId ?? `${id}:${Math.random().toString(36).slice(2, 8)}`;
   const will = {
-    topic: topics.viewer(id, 'up'),
+    topic: topics.viewer(id, clientId, 'up'),
     payload: Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'leave', ts: Date.now() })),
     qos: 1 as const,
     retain: false,
   };
-  const client = await connectMqtt({ target: tb.urlFor(transport), clientId: `${id}:${Math.random().toString(36).slice(2, 8)}`, username: id, password: secret, will });
+  const client = await connectMqtt({ target: tb.urlFor(transport), clientId, username: id, password: secret, will: options.will === false ? undefined : will });
   onTestFinished(() => client.endAsync(true));
   const down = new Inbox(client);
-  await client.subscribeAsync(topics.viewer(id, 'down'), { qos: 1 });
+  await client.subscribeAsync(topics.viewer(id, clientId, 'down'), { qos: 1 });
   return {
     id,
+    clientId,
     client,
     down,
+    up: topics.viewer(id, clientId, 'up'),
     send: async (type, sessionId, seq, fields = {}) => {
       const message = { v: PROTOCOL_VERSION, type, sessionId, seq, ts: Date.now(), ...fields };
-      await client.publishAsync(topics.viewer(id, 'up'), JSON.stringify(message), { qos: 1 });
+      await client.publishAsync(topics.viewer(id, clientId, 'up'), JSON.stringify(message), { qos: 1 });
     },
     createPeer: async () => {
       const pc = new RTCPeerConnection({ codecs: { video: VIDEO_CODECS.map(codecParameters), audio: AUDIO_CODECS.map(codecParameters) } });

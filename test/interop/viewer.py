@@ -32,14 +32,16 @@ async def main():
     parser.add_argument("--trickle", action="store_true")
     args = parser.parse_args()
 
-    viewer = "%s/v1/viewer/%s" % (args.root, args.user)
+    # Section 16: the client ID is the user name, or the user name, ":" and a suffix; it is also the last level but
+    # one of this connection's own topics.
+    client_id = "%s:%s" % (args.user, secrets.token_hex(4))
+    viewer = "%s/v1/viewer/%s/%s" % (args.root, args.user, client_id)
     up, down = viewer + "/up", viewer + "/down"
     camera_status = "%s/v1/device/%s/status" % (args.root, args.device)
-    # Section 16.3: a random connection ID in the will and in every watch of this connection.
+    # Section 16.1: a random secret in every watch, which only lets a later connection of ours adopt the session.
     connection = "c-" + secrets.token_urlsafe(9)
-    will = {"v": PROTOCOL_VERSION, "type": "leave", "ts": now_ms(), "connection": connection}
-    # Section 16: the client ID is the user name, or the user name, ":" and a suffix.
-    sig = Signaling(args.url, "%s:%s" % (args.user, secrets.token_hex(4)), args.user, args.secret, will=(up, will, False))
+    will = {"v": PROTOCOL_VERSION, "type": "leave", "ts": now_ms()}
+    sig = Signaling(args.url, client_id, args.user, args.secret, will=(up, will, False))
     await sig.connect([down, camera_status, "%s/v1/bridge/+/status" % args.root])
     event("online")
 

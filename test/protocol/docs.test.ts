@@ -179,8 +179,8 @@ describe('docs/protocol.md text', () => {
       status: rowOf('device/{deviceId}/status'),
       bridge: rowOf('bridge/{bridgeId}/status'),
       metrics: rowOf('device/{deviceId}/metrics'),
-      'viewer-up': rowOf('viewer/{viewerId}/up'),
-      'viewer-down': rowOf('viewer/{viewerId}/down'),
+      'viewer-up': rowOf('viewer/{viewerId}/{clientId}/up'),
+      'viewer-down': rowOf('viewer/{viewerId}/{clientId}/down'),
     };
     for (const [channel, types] of Object.entries(CHANNEL_TYPES) as [Channel, readonly string[]][]) {
       const listed = [...(cells[channel].split('|')[3] ?? '').matchAll(/`([a-z-]+)`/g)].map((m) => m[1]);
@@ -201,7 +201,7 @@ describe('docs/protocol.md text', () => {
     expect(text).toContain('| CONNECT field | Value |');
     for (const field of ['Client ID', 'User name', 'Password', 'Will topic / QoS / retain', 'Will payload']) expect(text).toContain(`| ${field} |`);
     const t = new Topics('{root}');
-    for (const topic of [t.viewer('{viewerId}', 'up'), t.viewer('{viewerId}', 'down'), t.allDevices('status'), t.allBridges()]) {
+    for (const topic of [t.viewer('{viewerId}', '{clientId}', 'up'), t.viewer('{viewerId}', '{clientId}', 'down'), t.allDevices('status'), t.allBridges()]) {
       expect(text, topic).toContain(`\`${topic}\``);
     }
     expect(CHANNEL_TYPES['viewer-up']).not.toContain('error');

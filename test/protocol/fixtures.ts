@@ -68,6 +68,7 @@ export const VALID: { [T in MessageType]: Extract<Message, { type: T }> } = {
     iceTransportPolicy: 'relay',
   },
   watch: { v: 1, type: 'watch', sessionId: SESSION, seq: 1, ts: TS, deviceId: 'cam1', sdp: SDP },
+  adopt: { v: 1, type: 'adopt', sessionId: SESSION, seq: 4, ts: TS, deviceId: 'cam1', connection: 'c-Qm4T8zW1xY' },
   stream: { v: 1, type: 'stream', sessionId: SESSION, seq: 2, ts: TS, deviceId: 'cam1', state: 'live' },
   leave: { v: 1, type: 'leave', ts: TS },
   metrics: {
@@ -94,6 +95,7 @@ export const CHANNELS_OF: { [T in MessageType]: Channel[] } = {
   'bridge-status': ['bridge'],
   'ice-servers': ['down', 'viewer-down'],
   watch: ['viewer-up'],
+  adopt: ['viewer-up'],
   stream: ['viewer-down'],
   leave: ['viewer-up'],
   metrics: ['metrics'],

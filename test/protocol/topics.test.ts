@@ -68,10 +68,11 @@ describe('Topics', () => {
     expect(t.device('cam1', 'down')).toBe('tali/v1/device/cam1/down');
     expect(t.device('cam1', 'status')).toBe('tali/v1/device/cam1/status');
     expect(t.device('cam1', 'metrics')).toBe('tali/v1/device/cam1/metrics');
-    expect(t.viewer('ann', 'up')).toBe('tali/v1/viewer/ann/up');
+    expect(t.viewer('ann', 'ann-tab1', 'up')).toBe('tali/v1/viewer/ann/ann-tab1/up');
+    expect(t.viewerConnections('ann', 'up')).toBe('tali/v1/viewer/ann/+/up');
     expect(t.bridge('bridge-1')).toBe('tali/v1/bridge/bridge-1/status');
     expect(t.allDevices('up')).toBe('tali/v1/device/+/up');
-    expect(t.allViewers('up')).toBe('tali/v1/viewer/+/up');
+    expect(t.allViewers('up')).toBe('tali/v1/viewer/+/+/up');
     expect(t.allBridges()).toBe('tali/v1/bridge/+/status');
   });
 
@@ -81,7 +82,8 @@ describe('Topics', () => {
         expect(topics.parse(topics.device('cam-7f3a2c', channel))).toEqual({ kind: 'device', id: 'cam-7f3a2c', channel });
       }
       for (const channel of VIEWER_CHANNELS) {
-        expect(topics.parse(topics.viewer('ann.b', channel))).toEqual({ kind: 'viewer', id: 'ann.b', channel });
+        for (const connection of ['ann.b', 'ann.b-Tab_2', 'ann.b:tab2'])
+          expect(topics.parse(topics.viewer('ann.b', connection, channel))).toEqual({ kind: 'viewer', id: 'ann.b', connection, channel });
       }
       expect(topics.parse(topics.bridge('bridge-1'))).toEqual({ kind: 'bridge', id: 'bridge-1', channel: 'status' });
     }
@@ -114,7 +116,13 @@ describe('Topics', () => {
     ['$ in ID', 'tali/v1/device/$cam/up'],
     ['unknown kind', 'tali/v1/camera/cam1/up'],
     ['unknown device channel', 'tali/v1/device/cam1/sideways'],
-    ['viewer has no status channel', 'tali/v1/viewer/ann/status'],
+    ['viewer has no status channel', 'tali/v1/viewer/ann/ann-1/status'],
+    ['viewer topic without its connection (the layout before per-connection topics)', 'tali/v1/viewer/ann/up'],
+    ['+ as a viewer connection', 'tali/v1/viewer/ann/+/up'],
+    ['# as a viewer connection', 'tali/v1/viewer/ann/#'],
+    ['$ in a viewer connection', 'tali/v1/viewer/ann/$ann/up'],
+    ['empty viewer connection', 'tali/v1/viewer/ann//up'],
+    ['viewer connection of 130 characters', `tali/v1/viewer/ann/${'a'.repeat(130)}/up`],
     ['bridge has no up channel', 'tali/v1/bridge/b1/up'],
     ['case matters', 'tali/v1/Device/cam1/up'],
     ['empty topic', ''],

@@ -40,7 +40,7 @@ function rights(tb: TestBridge, who: Who): string[] {
   const t = tb.bridge.topics;
   return who === 'cam'
     ? [t.device('cam1', 'down'), t.allBridges()]
-    : [t.viewer('alice', 'down'), t.device('cam1', 'status'), t.device('cam1', 'metrics'), t.allBridges()];
+    : [t.viewer('alice', CLIENT_ID.viewer, 'down'), t.device('cam1', 'status'), t.device('cam1', 'metrics'), t.allBridges()];
 }
 
 /** The topic each attacker's own sentinel goes to: one it may read. */
@@ -68,16 +68,17 @@ function topicPool(tb: TestBridge): string[] {
     t.device('cam2', 'status'),
     t.device('cam2', 'up'),
     t.device('cam2', 'metrics'),
-    t.viewer('alice', 'down'),
-    t.viewer('alice', 'up'),
-    t.viewer('bob', 'down'),
+    t.viewer('alice', CLIENT_ID.viewer, 'down'),
+    t.viewer('alice', CLIENT_ID.viewer, 'up'),
+    t.viewer('alice', 'alice:t2', 'down'), // the same user's other connection (a password login, say)
+    t.viewer('bob', 'bob', 'down'),
     t.bridge('b1'),
     'other/telemetry',
     '$SYS/tali/x',
   ];
 }
 
-const FILTERS = ['#', '+/#', 'tali/#', 'tali/v1/+/+/+', 'tali/v1/device/+/down', 'tali/v1/device/+/status', 'tali/v1/device/cam2/#', 'tali/v1/viewer/+/down', '$SYS/#', 'other/#'];
+const FILTERS = ['#', '+/#', 'tali/#', 'tali/v1/+/+/+', 'tali/v1/device/+/down', 'tali/v1/device/+/status', 'tali/v1/device/cam2/#', 'tali/v1/viewer/+/down', 'tali/v1/viewer/alice/+/down', 'tali/v1/+/+/+/+', '$SYS/#', 'other/#'];
 
 async function login(real: Real, who: Who): Promise<{ username: string; password: string }> {
   if (who === 'cam') return { username: 'cam1', password: real.secret };

@@ -66,10 +66,12 @@ describe.each(TRANSPORTS)('hostile clients over %s', (transport) => {
     const user = await tb.bridge.credentials.add('alice', 'viewer').then(() => tb.bridge.credentials.get('alice'));
     const now = Math.floor(Date.now() / 1000);
     const token = (await TokenSigner.open(tb.dataDir)).sign({ sub: 'alice', devices: ['cam1'], iat: now, exp: now + 600, auth: now, cred: user!.created });
-    const watch = (deviceId: string) => JSON.stringify({ v: 1, type: 'watch', sessionId: 'w-hostile-0001', seq: 0, ts: Date.now(), deviceId });
+    // A well-formed watch: a scoped token's payloads are read with the relay's decoder, and one it cannot read is
+    // refused whatever the device (every decision fails closed).
+    const watch = (deviceId: string) => JSON.stringify({ v: 1, type: 'watch', sessionId: 'w-hostile-0001', seq: 1, ts: Date.now(), deviceId, sdp: 'v=0\r\n' });
     const login = { clientId: 'alice', username: 'alice', password: token };
-    expect(await connack(tb, tb.urlFor(transport), { ...login, will: { topic: t.viewer('alice', 'up'), payload: watch('cam2'), qos: 1 } })).toBe(5);
-    expect(await connack(tb, tb.urlFor(transport), { ...login, will: { topic: t.viewer('alice', 'up'), payload: watch('cam1'), qos: 1 } })).toBe(0);
+    expect(await connack(tb, tb.urlFor(transport), { ...login, will: { topic: t.viewer('alice', 'alice', 'up'), payload: watch('cam2'), qos: 1 } })).toBe(5);
+    expect(await connack(tb, tb.urlFor(transport), { ...login, will: { topic: t.viewer('alice', 'alice', 'up'), payload: watch('cam1'), qos: 1 } })).toBe(0);
   });
 
   it('finding 12: a device publishing steadily at 250 messages/s (rate 20, burst 50) is disconnected; each dropped message is counted as TALI_ERR_RATE_LIMITED', async () => {

@@ -12,7 +12,7 @@ import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { TokenSigner } from '../../src/security/tokens.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { Inbox, withTimeout } from '../helpers/wait.ts';
 
 async function tali(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -108,20 +108,21 @@ describe('viewer tokens', () => {
     await expect(connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice:2', username: 'alice', password: tampered })).rejects.toThrow(/bad user ?name/i);
   });
 
-  it('a token scoped to cam1 may ask to watch cam1 but not cam2 (disconnected, logged)', async () => {
+  it('a token scoped to cam1 may ask to watch cam1 but not cam2 (TALI_ERR_FORBIDDEN on its down topic; the connection stays)', async () => {
     const tb = await startBridge();
     await tb.bridge.credentials.add('alice', 'viewer');
     const token = (await tali('user', 'token', 'alice', '--devices', 'cam1', '--data-dir', tb.dataDir)).out.trim();
     const viewer = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'alice:1', username: 'alice', password: token });
-    const up = tb.bridge.topics.viewer('alice', 'up');
+    const up = tb.bridge.topics.viewer('alice', 'alice:1', 'up');
+    const down = new Inbox(viewer);
+    await viewer.subscribeAsync(tb.bridge.topics.viewer('alice', 'alice:1', 'down'), { qos: 1 });
     const watch = (deviceId: string, sessionId: string) => JSON.stringify({ v: 1, type: 'watch', sessionId, seq: 1, ts: Date.now(), deviceId, sdp: 'v=0\r\n' });
-    await viewer.publishAsync(up, watch('cam1', 'watch-in-scope'), { qos: 1 });
-    await viewer.publishAsync(up, '{"v":1,"type":"leave"}', { qos: 1 });
+    await viewer.publishAsync(up, watch('cam2', 'watch-out-of-scope'), { qos: 1 });
+    expect(await down.next((m) => m.type === 'error', 5000, 'the refusal')).toMatchObject({ code: 'TALI_ERR_FORBIDDEN', sessionId: 'watch-out-of-scope', ref: { type: 'watch', seq: 1 } });
     expect(viewer.connected).toBe(true);
-    const gone = closed(viewer, 'the out-of-scope watch to close the connection');
-    viewer.publishAsync(up, watch('cam2', 'watch-out-of-scope'), { qos: 1 }).catch(() => {});
-    await gone;
-    expect(tb.logs.filter((l) => l.event === 'denied')).toEqual([expect.objectContaining({ identity: 'alice', action: 'publish', topic: up })]);
+    expect(tb.logs.filter((l) => l.event === 'rejected')).toEqual([expect.objectContaining({ identity: 'alice', code: 'TALI_ERR_FORBIDDEN' })]);
+    expect(tb.bridge.relay.viewers.size).toBe(0);
+    await viewer.endAsync();
   });
 
   it('an expired token is refused, and a live connection on a token is closed when it expires', async () => {

@@ -126,7 +126,7 @@ describe.each(TRANSPORTS)('the operator rule file over %s', (transport) => {
     const alice = await login(tb, transport, 'alice', 'viewer', 'alice:dash');
     expect(await alice.subscribe([[t.allDevices('down'), 1], ['tali/#', 1], ['#', 1]])).toEqual([0x80, 0x80, 1]);
     await tb.bridge.broker.publish({ topic: t.device('cam2', 'down'), payload: 'secret offer', qos: 1, retain: false });
-    await tb.bridge.broker.publish({ topic: t.viewer('bob', 'down'), payload: 'for bob', qos: 1, retain: false });
+    await tb.bridge.broker.publish({ topic: t.viewer('bob', 'bob', 'down'), payload: 'for bob', qos: 1, retain: false });
     await tb.bridge.broker.publish({ topic: 'telemetry/cam9/x', payload: 'sentinel', qos: 1, retain: false });
     // What `#` brought: the bridge card (a viewer's right anyway) and the telemetry; nothing of cam2's or bob's.
     const got = (await alice.until('telemetry/cam9/x', 'sentinel')).map((p) => p.topic);

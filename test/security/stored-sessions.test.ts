@@ -86,20 +86,20 @@ describe.each(TRANSPORTS)('stored sessions over %s', (transport) => {
     const cam1 = await connectRawDevice(tb, transport, 'cam1');
 
     const first = await RawSession.connect(url, { clientId: 'alice', username: 'alice', password: await token(tb, 'alice', ['cam1']), clean: false });
-    expect(await first.session.subscribe([[t.device('cam1', 'status'), 1], [t.viewer('alice', 'down'), 1]])).toEqual([1, 1]);
+    expect(await first.session.subscribe([[t.device('cam1', 'status'), 1], [t.viewer('alice', 'alice', 'down'), 1]])).toEqual([1, 1]);
     await first.session.disconnect();
     await cam1.client.publishAsync(t.device('cam1', 'status'), '{"v":1,"type":"status","state":"online"}', { qos: 1 });
-    await publish(tb, t.viewer('alice', 'down'), 'sentinel');
+    await publish(tb, t.viewer('alice', 'alice', 'down'), 'sentinel');
 
     // The same client ID with a token for cam2 only: the session made under the cam1 scope is not resumed, and
     // cam1's card does not come out of it.
     const second = await RawSession.connect(url, { clientId: 'alice', username: 'alice', password: await token(tb, 'alice', ['cam2']), clean: false });
     expect(second.connack).toEqual({ sessionPresent: false, returnCode: 0 });
     expect(await stored(tb, 'alice')).toEqual({ messages: 0, bytes: 0, filters: [] });
-    expect(await second.session.subscribe([[t.device('cam1', 'status'), 1], [t.viewer('alice', 'down'), 1]])).toEqual([0x80, 1]);
+    expect(await second.session.subscribe([[t.device('cam1', 'status'), 1], [t.viewer('alice', 'alice', 'down'), 1]])).toEqual([0x80, 1]);
     await cam1.client.publishAsync(t.device('cam1', 'status'), '{"v":1,"type":"status","state":"offline"}', { qos: 1 });
-    await publish(tb, t.viewer('alice', 'down'), 'live sentinel');
-    expect((await second.session.until(t.viewer('alice', 'down'), 'live sentinel')).map((p) => p.topic)).toEqual([t.viewer('alice', 'down')]);
+    await publish(tb, t.viewer('alice', 'alice', 'down'), 'live sentinel');
+    expect((await second.session.until(t.viewer('alice', 'alice', 'down'), 'live sentinel')).map((p) => p.topic)).toEqual([t.viewer('alice', 'alice', 'down')]);
   });
 
   it('finding 1: a removed viewer’s stored session is not resumed by a camera registered later under the same name', async () => {

@@ -1,18 +1,17 @@
-import type { Bye, Leave } from '../../protocol/messages.ts';
-import { viewerKey, type RelayContext } from '../context.ts';
+import type { Bye } from '../../protocol/messages.ts';
+import type { RelayContext } from '../context.ts';
+import type { ViewerOwner } from '../owner.ts';
+import { ownSession } from './own-session.ts';
 
 /** A viewer's bye ends that session; a bye for a session already gone is not an error. */
-export function handleViewerBye(ctx: RelayContext, viewerId: string, message: Bye): void {
-  void ctx.viewers.get(viewerKey(viewerId, message.sessionId))?.close('normal');
+export function handleViewerBye(ctx: RelayContext, owner: ViewerOwner, message: Bye): void {
+  void ownSession(ctx, owner, message, { quiet: true })?.close('normal');
 }
 
 /**
- * The viewer's last will: the sessions watched over that connection end (all of the viewer's, when the will names no
- * connection), so one closed tab does not end the sessions of the same user's other tabs.
+ * A viewer connection ended (its will, or the bridge's broker saying so for it): the sessions it owns end, those
+ * of the same user's other connections (tabs) do not.
  */
-export function handleLeave(ctx: RelayContext, viewerId: string, message: Leave): void {
-  for (const viewer of ctx.viewers.values()) {
-    if (viewer.viewerId !== viewerId) continue;
-    if (message.connection === undefined || viewer.connection === message.connection) void viewer.close('normal');
-  }
+export function handleLeave(ctx: RelayContext, owner: ViewerOwner): void {
+  for (const viewer of [...ctx.viewers.values()]) viewer.ownerLeft(owner);
 }
