@@ -61,7 +61,7 @@ it('tali mosquitto acl: a block for the bridge user and one per identity, with i
     'topic read acme/cams/v1/bridge/+/status',
   ]);
   expect(block('alice')).toContain('topic read acme/cams/v1/device/+/status');
-  expect(block('alice')).toContain('topic write acme/cams/v1/viewer/alice/up');
+  expect(block('alice')).toContain('topic write acme/cams/v1/viewer/alice/+/up');
 });
 
 it('tali mosquitto passwd reads the secret from standard input', async () => {
