@@ -23,12 +23,13 @@ import { EventEmitter } from 'node:events';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import persistenceRedis from 'aedes-persistence-redis';
 import { Redis, type RedisOptions } from 'ioredis';
+import { describeRedisTarget, redisTarget, type RedisTarget } from '../config/redis-target.ts';
 import mqemitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
 import type { Broker } from './broker.ts';
 
 export interface RedisBackendOptions {
-  /** redis://[user:password@]host:port[/db] */
+  /** The `cluster` option: a redis:// URL, or redis-sentinel://… (src/config/redis-target.ts). */
   url: string;
   logger: Logger;
   /** The Aedes heartbeat period of every node (a node is dead after 3 without one). */
@@ -77,6 +78,7 @@ interface WillPersistence {
 }
 
 export class RedisBackend extends EventEmitter<RedisBackendEvents> {
+  /** The `cluster` option as a log may show it (no password). */
   readonly url: string;
   /** mqemitter-redis: give it to Aedes as `mq`. */
   readonly mq: ReturnType<typeof mqemitterRedis>;
@@ -108,7 +110,8 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
 
   constructor(options: RedisBackendOptions) {
     super();
-    this.url = options.url;
+    const target = redisTarget(options.url);
+    this.url = describeRedisTarget(target);
     this.#log = options.logger;
     this.#heartbeatMs = options.heartbeatIntervalMs;
     this.#probeMs = options.probeIntervalMs ?? 500;
@@ -121,7 +124,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       connectionName: 'tali',
     };
     const connect = (role: string) => {
-      const conn = new Redis(options.url, { ...redisOptions, connectionName: `tali-${role}` });
+      const conn = connectTo(target, { ...redisOptions, connectionName: `tali-${role}` });
       conn.on('error', (err: Error) => this.#down(`Redis ${role} connection: ${err.message}`));
       conn.on('close', () => this.#down(`Redis ${role} connection closed`));
       conn.on('ready', () => this.#probe());
@@ -265,7 +268,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     const deadline = performance.now() + timeoutMs;
     while (!this.#connections.every((c) => c.status === 'ready')) {
       if (this.#closed) throw new Error('closed');
-      if (performance.now() > deadline) throw new Error(`cannot reach Redis at ${redacted(this.url)}: ${this.#reason}`);
+      if (performance.now() > deadline) throw new Error(`cannot reach Redis at ${this.url}: ${this.#reason}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -438,7 +441,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     for (const id of Object.keys(brokers)) brokers[id] = now;
     this.#graceUntil = now + 4 * this.#heartbeatMs;
     const outageMs = Math.round(performance.now() - this.#downSince);
-    this.#log.info({ event: 'cluster_available', outageMs, url: redacted(this.url) }, 'cluster backend available');
+    this.#log.info({ event: 'cluster_available', outageMs, url: this.url }, 'cluster backend available');
     this.emit('available');
     void this.#checkEpoch();
   }
@@ -507,13 +510,30 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
 const EPOCH_KEY = 'tali:cluster:epoch';
 const READY_TOPIC = '$SYS/+/tali/ready';
 
-/** The URL without its password, for logs. */
-export function redacted(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'redis://?';
-  }
+/**
+ * One ioredis connection to the target. Through Sentinel, ioredis asks the sentinels for the primary's address at
+ * each (re)connection and checks the server it reached is a primary (a demoted one is left, and asked again), so a
+ * failover looks like a short outage to everything above: the probe proves the new primary before the node is
+ * available again.
+ */
+function connectTo(target: RedisTarget, options: RedisOptions): Redis {
+  if (target.kind === 'server') return new Redis(target.url, options);
+  return new Redis({
+    ...options,
+    sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+    name: target.name,
+    db: target.db,
+    ...(target.username !== undefined && { username: target.username }),
+    ...(target.password !== undefined && { password: target.password }),
+    ...(target.sentinelUsername !== undefined && { sentinelUsername: target.sentinelUsername }),
+    ...(target.sentinelPassword !== undefined && { sentinelPassword: target.sentinelPassword }),
+    // With no sentinel answering, ask them again (every ≤ 1 s) for as long as it takes, like the primary itself.
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    // A primary demoted while still reachable (a healed partition, SENTINEL FAILOVER) keeps its connections open:
+    // ioredis then listens for the sentinels' +switch-master and reconnects to the new primary at once, and a write
+    // refused as READONLY by a demoted primary reconnects too (the command is sent again to the new one).
+    failoverDetector: true,
+    sentinelMaxConnections: 3,
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+  });
 }

@@ -109,7 +109,8 @@ function parseValue(spec: OptionSpec, raw: unknown): Parsed {
     case 'string': {
       if (typeof raw !== 'string') return { problem: 'must be a string' };
       if (spec.pattern && !spec.pattern.test(raw)) return { problem: `must be ${spec.hint ?? spec.pattern}` };
-      return raw;
+      const problem = spec.check?.(raw);
+      return problem === undefined ? raw : { problem };
     }
     case 'integer': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;

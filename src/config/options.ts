@@ -2,8 +2,10 @@
  * Every option of `tali start`, once: name, type, default, unit and meaning. Flags (--mqtt-port), environment
  * variables (TALI_MQTT_PORT), the config file ({"mqttPort": …}) and the README's table all derive from this list.
  */
+import { redisTargetProblem } from './redis-target.ts';
+
 export type OptionSpec =
-  | { type: 'string'; default: string; doc: string; pattern?: RegExp; hint?: string }
+  | { type: 'string'; default: string; doc: string; pattern?: RegExp; hint?: string; check?: (value: string) => string | undefined }
   | { type: 'integer'; default: number; min: number; max: number; unit?: string; doc: string }
   | { type: 'boolean'; default: boolean; doc: string }
   | { type: 'enum'; default: string; values: readonly string[]; doc: string }
@@ -139,9 +141,8 @@ export const OPTIONS = {
   cluster: {
     type: 'string',
     default: '',
-    pattern: /^$|^rediss?:\/\/\S+$/,
-    hint: 'a redis:// or rediss:// URL',
-    doc: 'tali start: run as one node of a cluster sharing this Redis (redis://[user:password@]host:port); empty: a single node',
+    check: redisTargetProblem,
+    doc: 'tali start: run as one node of a cluster sharing this Redis: redis://[user:password@]host:port[/db], or its primary through Redis Sentinel: redis-sentinel://[user:password@]host:port[,host:port…]/name[/db] (docs/cluster.md); empty: a single node',
   },
   clusterHeartbeatMs: { type: 'integer', default: 1000, min: 100, max: 60_000, unit: 'ms', doc: "cluster heartbeat; a node unheard for 3 heartbeats is dead and its clients' wills are published" },
   clusterHoldMs: { type: 'integer', default: 5000, min: 0, max: 60_000, unit: 'ms', doc: "while Redis is away, how long a client's QoS 1 publish is held before its connection is closed unacknowledged" },
