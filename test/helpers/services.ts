@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 
-const INSTALL_HINT = 'apt-get install -y redis-server mosquitto';
+const INSTALL_HINT = 'apt-get install -y redis-server redis-sentinel mosquitto';
 const SEARCH_PATH = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin'];
 
 /** Absolute path of `command` on PATH (or in an sbin folder, where Debian puts mosquitto), or undefined. */
@@ -65,6 +65,8 @@ export interface Service {
   output: string[];
   /** Stops the process (SIGTERM, then SIGKILL after 3 s); the port stays reserved for `start()`. */
   stop(): Promise<void>;
+  /** Kills the process (SIGKILL, as a crash would); resolves once it exited. */
+  kill(): Promise<void>;
   /** Freezes the process (SIGSTOP): connections stay open and nothing answers, like a host that went away. */
   pause(): void;
   /** Thaws it (SIGCONT). */
@@ -110,13 +112,13 @@ async function startService(spec: ServiceSpec): Promise<Service> {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   };
-  const stop = async () => {
+  const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
     const proc = child;
     child = undefined;
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.kill('SIGCONT'); // if paused: a stopped process would not act on SIGTERM
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
     await exited;
     clearTimeout(timer);
@@ -127,7 +129,8 @@ async function startService(spec: ServiceSpec): Promise<Service> {
     url: `${spec.scheme}://127.0.0.1:${port}`,
     dir,
     output,
-    stop,
+    stop: () => stop(),
+    kill: () => stop('SIGKILL'),
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),
     start: async () => {
@@ -160,7 +163,7 @@ function answers(port: number, probe?: { send: string; expect: string }): Promis
       socket.on('data', (chunk) => {
         got += chunk.toString();
         if (got.includes(probe.expect)) done(true);
-        else if (got.includes('\n')) done(false); // e.g. -LOADING while it reads its data
+        else if (/(^|\n)-/.test(got)) done(false); // e.g. -LOADING while it reads its data
       });
     });
   });
@@ -170,7 +173,8 @@ function answers(port: number, probe?: { send: string; expect: string }): Promis
  * redis-server on a free loopback port. By default it keeps nothing on disk, so a restart comes back empty; with
  * `appendonly` it writes every command to its append-only file (fsync always) and comes back with its data.
  */
-export function startRedis(options: { appendonly?: boolean } = {}): Promise<Service> {
+export function startRedis(options: { appendonly?: boolean; password?: string; replicaOf?: number } = {}): Promise<Service> {
+  const auth = options.password === undefined ? '' : `AUTH ${options.password}\r\n`;
   return startService({
     command: 'redis-server',
     scheme: 'redis',
@@ -185,9 +189,50 @@ export function startRedis(options: { appendonly?: boolean } = {}): Promise<Serv
         `dir ${dir}`,
         'protected-mode yes',
         'loglevel warning',
+        // A replica that a failover promotes asks the same password as the primary it replaces.
+        ...(options.password === undefined ? [] : [`requirepass ${options.password}`, `masterauth ${options.password}`]),
+        ...(options.replicaOf === undefined ? [] : [`replicaof 127.0.0.1 ${options.replicaOf}`]),
       ].join('\n') + '\n',
     }),
-    ready: (port) => answers(port, { send: 'PING\r\n', expect: '+PONG' }),
+    ready: (port) => answers(port, { send: `${auth}PING\r\n`, expect: '+PONG' }),
+  });
+}
+
+export interface SentinelSpec {
+  /** The name the primary is monitored under. */
+  name: string;
+  primaryPort: number;
+  quorum: number;
+  /** The primary's (and replicas') password. */
+  password: string;
+  /** The sentinels' own password (each sentinel also uses it with the others). */
+  sentinelPassword: string;
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+}
+
+/** redis-sentinel on a free loopback port, monitoring a primary on loopback (it rewrites its own config file). */
+export function startSentinel(spec: SentinelSpec): Promise<Service> {
+  return startService({
+    command: 'redis-sentinel',
+    scheme: 'redis',
+    args: (dir) => [join(dir, 'sentinel.conf')],
+    files: (dir, port) => ({
+      'sentinel.conf': [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        'loglevel notice',
+        `requirepass ${spec.sentinelPassword}`,
+        `sentinel sentinel-pass ${spec.sentinelPassword}`,
+        `sentinel monitor ${spec.name} 127.0.0.1 ${spec.primaryPort} ${spec.quorum}`,
+        `sentinel auth-pass ${spec.name} ${spec.password}`,
+        `sentinel down-after-milliseconds ${spec.name} ${spec.downAfterMs}`,
+        `sentinel failover-timeout ${spec.name} ${spec.failoverTimeoutMs}`,
+        `sentinel parallel-syncs ${spec.name} 1`,
+      ].join('\n') + '\n',
+    }),
+    ready: (port) => answers(port, { send: `AUTH ${spec.sentinelPassword}\r\nPING\r\n`, expect: '+PONG' }),
   });
 }
 
