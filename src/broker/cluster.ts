@@ -1,6 +1,7 @@
 /**
  * Cluster mode: several tali nodes, each with its own Aedes, share subscriptions, retained cards, wills and message
- * routing through one Redis (mqemitter-redis for routing, aedes-persistence-redis for state). Every message, even
+ * routing through one Redis (mqemitter-redis for routing, aedes-persistence-redis for state): one server, the
+ * primary that Redis Sentinel names, or a Redis Cluster (`connectTo`). Every message, even
  * between two clients of one node, goes through Redis pub/sub.
  *
  * What plain Aedes does not do and this module adds (measured with aedes 1.2.0, mqemitter-redis 7.2.1,
@@ -22,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import persistenceRedis from 'aedes-persistence-redis';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { describeRedisTarget, redisTarget, type RedisTarget } from '../config/redis-target.ts';
 import mqemitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
@@ -84,8 +85,8 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
   readonly mq: ReturnType<typeof mqemitterRedis>;
   /** aedes-persistence-redis: give it to Aedes as `persistence`. */
   readonly persistence: unknown;
-  readonly #connections: Redis[];
-  readonly #db: Redis;
+  readonly #connections: (Redis | Cluster)[];
+  readonly #db: Redis | Cluster;
   /** A random value this cluster keeps in Redis: gone or changed after an outage means Redis lost its data. */
   #epoch: string | undefined;
   readonly #log: Logger;
@@ -133,6 +134,16 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     const sub = connect('sub');
     const pub = connect('pub');
     const db = connect('db');
+    // aedes-persistence-redis sends some commands without awaiting them (asyncPersistence.js: getDecodedValue's and
+    // delWill's LREM, putWill's LREM and RPUSH): one that fails (the broker closed the connection while its clients
+    // were still finishing, or a Redis Cluster gave up retrying) would be an unhandled rejection, which ends the
+    // process. Every command's promise gets a handler here; the callers that await it still see the error.
+    const send = db.sendCommand.bind(db) as (...args: unknown[]) => Promise<unknown>;
+    (db as unknown as { sendCommand: (...args: unknown[]) => Promise<unknown> }).sendCommand = (...args) => {
+      const reply = send(...args);
+      reply?.catch?.(() => {});
+      return reply;
+    };
     this.#connections = [sub, pub, db];
     this.#db = db;
     this.mq = mqemitterRedis({ subConn: sub, pubConn: pub, concurrency: 100, matchEmptyLevels: true } as Parameters<typeof mqemitterRedis>[0]);
@@ -147,7 +158,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
       pub.disconnect();
       mq._close(cb ?? (() => {}));
     };
-    this.persistence = persistenceRedis({ conn: db });
+    this.persistence = persistenceRedis({ conn: db, cluster: target.kind === 'cluster' });
     (this.persistence as WillPersistence).on('error', (err) => this.#log.warn({ err: err.message }, 'cluster persistence error'));
   }
 
@@ -385,8 +396,9 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     const others = Object.keys(this.#aedes?.brokers ?? {}).filter((id) => id !== own);
     if (others.length === 0 || !this.#available) return false;
     try {
-      const found = await this.#db.exists(...others.map((id) => `will:${id}:${clientId}`));
-      return found > 0;
+      // One key per command: in a Redis Cluster the keys live in different slots (a multi-key EXISTS is CROSSSLOT).
+      const found = await Promise.all(others.map((id) => this.#db.exists(`will:${id}:${clientId}`)));
+      return found.some((n) => n > 0);
     } catch {
       return false;
     }
@@ -511,13 +523,35 @@ const EPOCH_KEY = 'tali:cluster:epoch';
 const READY_TOPIC = '$SYS/+/tali/ready';
 
 /**
- * One ioredis connection to the target. Through Sentinel, ioredis asks the sentinels for the primary's address at
- * each (re)connection and checks the server it reached is a primary (a demoted one is left, and asked again), so a
- * failover looks like a short outage to everything above: the probe proves the new primary before the node is
- * available again.
+ * One ioredis connection to the target (docs/cluster.md). Through Sentinel, ioredis asks the sentinels for the
+ * primary's address at each (re)connection and checks the server it reached is a primary (a demoted one is left, and
+ * the sentinels asked again), so a failover looks like a short outage to everything above: the probe proves the new
+ * primary before the node is available again. A Redis Cluster client routes each command to its slot's primary and
+ * retries those of a lost primary until its replica took over; aedes-persistence-redis then runs in its cluster mode.
  */
-function connectTo(target: RedisTarget, options: RedisOptions): Redis {
+function connectTo(target: RedisTarget, options: RedisOptions): Redis | Cluster {
   if (target.kind === 'server') return new Redis(target.url, options);
+  if (target.kind === 'cluster') {
+    // A node's connection is not retried by itself (ioredis's cluster default): commands queued for a dead primary
+    // would wait for it for ever. The cluster moves them to the promoted replica when the slots are refreshed.
+    const { retryStrategy: _nodesDoNotRetry, ...nodeOptions } = options;
+    return new Cluster(
+      target.nodes.map(({ host, port }) => ({ host, port })),
+      {
+        redisOptions: {
+          ...nodeOptions,
+          ...(target.username !== undefined && { username: target.username }),
+          ...(target.password !== undefined && { password: target.password }),
+        },
+        clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+        // A command for a lost primary's slots is tried again every 200 ms, 100 times (~20 s): longer than a
+        // failover takes (cluster-node-timeout plus the replicas' election), then it fails into Aedes's error path.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        maxRedirections: 100,
+      },
+    );
+  }
   return new Redis({
     ...options,
     sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),

@@ -142,7 +142,7 @@ export const OPTIONS = {
     type: 'string',
     default: '',
     check: redisTargetProblem,
-    doc: 'tali start: run as one node of a cluster sharing this Redis: redis://[user:password@]host:port[/db], or its primary through Redis Sentinel: redis-sentinel://[user:password@]host:port[,host:port…]/name[/db] (docs/cluster.md); empty: a single node',
+    doc: 'tali start: run as one node of a cluster sharing this Redis: redis://[user:password@]host:port[/db], its primary through Redis Sentinel: redis-sentinel://[user:password@]host:port[,host:port…]/name[/db], or a Redis Cluster: redis-cluster://[user:password@]host:port[,host:port…] (docs/cluster.md); empty: a single node',
   },
   clusterHeartbeatMs: { type: 'integer', default: 1000, min: 100, max: 60_000, unit: 'ms', doc: "cluster heartbeat; a node unheard for 3 heartbeats is dead and its clients' wills are published" },
   clusterHoldMs: { type: 'integer', default: 5000, min: 0, max: 60_000, unit: 'ms', doc: "while Redis is away, how long a client's QoS 1 publish is held before its connection is closed unacknowledged" },

@@ -5,6 +5,8 @@
  * - `redis-sentinel://[user:password@]host:port[,host:port…]/name[/db][?sentinelUsername=…&sentinelPassword=…]`:
  *   the primary that Redis Sentinel names `name`, found through these sentinels (port 26379 when left out). The
  *   user and password are the primary's (and its replicas'); sentinels that need their own give them in the query.
+ * - `redis-cluster://[user:password@]host:port[,host:port…]`: a Redis Cluster, found from these nodes (port 6379 when
+ *   left out; one is enough, ioredis learns the others and the slots from it).
  */
 
 export interface HostPort {
@@ -24,19 +26,38 @@ export type RedisTarget =
       password?: string;
       sentinelUsername?: string;
       sentinelPassword?: string;
-    };
+    }
+  | { kind: 'cluster'; nodes: readonly HostPort[]; username?: string; password?: string };
 
 const SERVER = /^rediss?:\/\/\S+$/;
 const SENTINEL = /^redis-sentinel:\/\/(?:([^@/?#\s]*)@)?([^@/?#\s]+)\/([^/?#\s]+)(?:\/(\d{1,2}))?\/?(?:\?(\S*))?$/;
+const CLUSTER = /^redis-cluster:\/\/(?:([^@/?#\s]*)@)?([^@/?#\s]+)\/?$/;
 const SENTINEL_QUERY = new Set(['sentinelUsername', 'sentinelPassword']);
 
 export const REDIS_TARGET_HINT =
-  'a redis:// or rediss:// URL, or redis-sentinel://[user:password@]host:port[,host:port…]/name[/db] for Redis Sentinel';
+  'a redis:// or rediss:// URL, redis-sentinel://[user:password@]host:port[,host:port…]/name[/db] for Redis Sentinel, or redis-cluster://[user:password@]host:port[,host:port…] for a Redis Cluster';
 
 /** The target of a `cluster` value, or a problem saying what is wrong with it. Empty: undefined (a single node). */
 export function parseRedisTarget(value: string): RedisTarget | { problem: string } | undefined {
   if (value === '') return undefined;
   if (SERVER.test(value)) return { kind: 'server', url: value };
+  const cluster = CLUSTER.exec(value);
+  if (cluster !== null) {
+    const nodes: HostPort[] = [];
+    for (const entry of cluster[2]!.split(',')) {
+      const hostPort = parseHostPort(entry, 6379);
+      if (hostPort === undefined) return { problem: `cluster node "${entry}" must be host:port (IPv6 in brackets)` };
+      nodes.push(hostPort);
+    }
+    const target: RedisTarget & { kind: 'cluster' } = { kind: 'cluster', nodes };
+    if (cluster[1] !== undefined) {
+      const [user, password] = splitUserinfo(cluster[1]);
+      if (user === undefined || password === undefined) return { problem: 'user and password must be %-encoded' };
+      if (user !== '') target.username = user;
+      if (password !== '') target.password = password;
+    }
+    return target;
+  }
   const match = SENTINEL.exec(value);
   if (match === null) return { problem: `must be ${REDIS_TARGET_HINT}` };
   const [, userinfo, hosts, rawName, rawDb, query] = match;
@@ -79,9 +100,9 @@ export function redisTarget(value: string): RedisTarget {
 
 /** What a log may say about the target: no passwords. */
 export function describeRedisTarget(target: RedisTarget): string {
+  if (target.kind === 'cluster') return `redis-cluster://${target.nodes.map(hostPortText).join(',')}`;
   if (target.kind === 'sentinel') {
-    const hosts = target.sentinels.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',');
-    return `redis-sentinel://${hosts}/${target.name}/${target.db}`;
+    return `redis-sentinel://${target.sentinels.map(hostPortText).join(',')}/${target.name}/${target.db}`;
   }
   try {
     const parsed = new URL(target.url);
@@ -90,6 +111,10 @@ export function describeRedisTarget(target: RedisTarget): string {
   } catch {
     return 'redis://?';
   }
+}
+
+function hostPortText({ host, port }: HostPort): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function parseHostPort(entry: string, defaultPort: number): HostPort | undefined {

@@ -1,6 +1,6 @@
 /**
- * The `cluster` option read at the edge: one Redis URL, or Redis Sentinel's sentinels and primary name
- * (src/config/redis-target.ts), with a clear problem for anything else and no password in what logs show.
+ * The `cluster` option read at the edge: one Redis URL, Redis Sentinel's sentinels and primary name, or a Redis
+ * Cluster's nodes (src/config/redis-target.ts), with a clear problem for anything else and no password in logs.
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
@@ -41,8 +41,22 @@ describe('the cluster option', () => {
     expect(loadConfig({ env: { TALI_CLUSTER: url } }).cluster).toBe(url);
   });
 
+  it('takes a Redis Cluster: some of its nodes and the password', () => {
+    expect(parseRedisTarget('redis-cluster://:pw@10.0.0.1:7000,10.0.0.2')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 6379 },
+      ],
+      password: 'pw',
+    });
+    expect(problemOf('redis-cluster://h:1/3')).toContain('cluster: must be');
+    expect(problemOf('redis-cluster://h:0')).toContain('cluster node "h:0" must be host:port');
+    expect(describeRedisTarget(parseRedisTarget('redis-cluster://u:secret@h:1,h:2') as never)).toBe('redis-cluster://h:1,h:2');
+  });
+
   it('refuses what it cannot use, saying what is expected', () => {
-    expect(problemOf('http://nope')).toContain('cluster: must be a redis:// or rediss:// URL, or redis-sentinel://');
+    expect(problemOf('http://nope')).toContain('cluster: must be a redis:// or rediss:// URL, redis-sentinel://');
     expect(problemOf('redis-sentinel://h:26379')).toContain('cluster: must be');
     expect(problemOf('redis-sentinel://h:26379/')).toContain('cluster: must be');
     expect(problemOf('redis-sentinel://h:99999/m')).toContain('sentinel "h:99999" must be host:port');
