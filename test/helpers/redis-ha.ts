@@ -1,12 +1,16 @@
 /**
- * A Redis Sentinel group from Debian's redis-server and redis-sentinel on free loopback ports: a primary, a replica
- * of it and three sentinels (quorum 2), all with passwords, and short timings so a failover takes a few seconds.
- * Ready once the replica is in sync and every sentinel knows the replica and the two other sentinels (otherwise a
- * failover could not happen). `switched()` resolves on a sentinel's `+switch-master`, the moment a failover is done.
+ * Redis without a single point, from Debian's redis-server, redis-sentinel and redis-cli on free loopback ports, all
+ * with passwords and short timings so that a failover takes a few seconds:
+ * - a Sentinel group: a primary, a replica of it and three sentinels (quorum 2). Ready once the replica is in sync
+ *   and every sentinel knows the replica and the two other sentinels (otherwise no failover could happen).
+ *   `watchFailover()` resolves on a sentinel's `+switch-master`, the moment a failover is done.
+ * - a Redis Cluster: three primaries with a replica each, slots assigned by `redis-cli --cluster create`. Ready once
+ *   every node says `cluster_state:ok` and every replica is in sync.
  */
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
-import { startRedis, startSentinel, type Service } from './services.ts';
+import { findBinary, startRedis, startSentinel, type Service } from './services.ts';
 import { eventually, withTimeout } from './wait.ts';
 
 export interface SentinelGroup {
@@ -102,4 +106,52 @@ function pairs(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < list.length; i += 2) out[list[i]!] = list[i + 1]!;
   return out;
+}
+
+export interface RedisClusterGroup {
+  /** Primaries first, then replicas (as `redis-cli --cluster create` paired them). */
+  nodes: Service[];
+  clusterUrl: string;
+}
+
+/** A Redis Cluster of `primaries` primaries with one replica each, slots assigned; ready once every node says ok. */
+export async function startRedisCluster(primaries = 3, clusterNodeTimeoutMs = 1000): Promise<RedisClusterGroup> {
+  const nodes: Service[] = [];
+  for (let i = 0; i < primaries * 2; i++) {
+    const node = await startRedis({ password: PASSWORD, clusterNodeTimeoutMs });
+    onTestFinished(() => node.close());
+    nodes.push(node);
+  }
+  const cli = findBinary('redis-cli');
+  if (cli === undefined) throw new Error('redis-cli not installed: apt-get install -y redis-tools');
+  const created = spawnSync(cli, ['-a', PASSWORD, '--no-auth-warning', '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8' });
+  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  await eventually(
+    async () => {
+      for (const node of nodes) {
+        const info = String(await command(node.port, PASSWORD, 'CLUSTER', 'INFO'));
+        if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${nodes.length}`)) return false;
+      }
+      // A replica that never synced cannot be promoted.
+      for (const node of nodes.slice(primaries)) if (!(await replicationOf(node.port)).includes('master_link_status:up')) return false;
+      return true;
+    },
+    20_000,
+    'every Redis Cluster node to say cluster_state:ok',
+  );
+  return { nodes, clusterUrl: `redis-cluster://:${PASSWORD}@${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}` };
+}
+
+/** The node's role and, for a replica, whether its link to its primary is up. */
+export async function replicationOf(port: number): Promise<string> {
+  return String(await command(port, PASSWORD, 'INFO', 'replication'));
+}
+
+/** The port of the Redis Cluster primary that holds `key`'s slot (asked of the node on `port`). */
+export async function primaryOf(port: number, key: string): Promise<number> {
+  const slot = Number(await command(port, PASSWORD, 'CLUSTER', 'KEYSLOT', key));
+  const ranges = (await command(port, PASSWORD, 'CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  if (range === undefined) throw new Error(`no primary for slot ${slot}`);
+  return range[2][1];
 }

@@ -173,7 +173,7 @@ function answers(port: number, probe?: { send: string; expect: string }): Promis
  * redis-server on a free loopback port. By default it keeps nothing on disk, so a restart comes back empty; with
  * `appendonly` it writes every command to its append-only file (fsync always) and comes back with its data.
  */
-export function startRedis(options: { appendonly?: boolean; password?: string; replicaOf?: number } = {}): Promise<Service> {
+export function startRedis(options: { appendonly?: boolean; password?: string; replicaOf?: number; clusterNodeTimeoutMs?: number } = {}): Promise<Service> {
   const auth = options.password === undefined ? '' : `AUTH ${options.password}\r\n`;
   return startService({
     command: 'redis-server',
@@ -189,9 +189,15 @@ export function startRedis(options: { appendonly?: boolean; password?: string; r
         `dir ${dir}`,
         'protected-mode yes',
         'loglevel warning',
+        // A replica's first sync at once (the default waits 5 s for more replicas to share one transfer).
+        'repl-diskless-sync-delay 0',
         // A replica that a failover promotes asks the same password as the primary it replaces.
         ...(options.password === undefined ? [] : [`requirepass ${options.password}`, `masterauth ${options.password}`]),
         ...(options.replicaOf === undefined ? [] : [`replicaof 127.0.0.1 ${options.replicaOf}`]),
+        // A Redis Cluster node (slots are assigned by `redis-cli --cluster create`).
+        ...(options.clusterNodeTimeoutMs === undefined
+          ? []
+          : ['cluster-enabled yes', `cluster-config-file ${join(dir, 'nodes.conf')}`, `cluster-node-timeout ${options.clusterNodeTimeoutMs}`]),
       ].join('\n') + '\n',
     }),
     ready: (port) => answers(port, { send: `${auth}PING\r\n`, expect: '+PONG' }),

@@ -1,0 +1,98 @@
+/**
+ * tali nodes on a Redis Cluster (issue 17, item 4): three primaries with a replica each (Debian's redis-server,
+ * slots assigned by redis-cli), tali configured with `redis-cluster://…`. A camera on node A streams to a viewer on
+ * node B; then the primary that holds the slot of a camera's card not yet published is killed (SIGKILL): once its
+ * replica is promoted, that camera connects to A, its card reaches B, a viewer on B watches it through A, and a
+ * fresh subscriber reads both retained cards (a wildcard lookup scans every primary). No restart, the first viewer
+ * keeps its video and session, nothing is marked offline. Times are printed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it, onTestFinished } from 'vitest';
+import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
+import { Bridge } from '../../src/bridge.ts';
+import { nodeConnector } from '../../src/client/node-connector.ts';
+import { NodeViewer } from '../../src/viewer/node-viewer.ts';
+import { captureLogger } from '../helpers/bridge.ts';
+import { primaryOf, replicationOf, startRedisCluster } from '../helpers/redis-ha.ts';
+import { describeWith } from '../helpers/services.ts';
+import { eventually, until } from '../helpers/wait.ts';
+import { FAST_BACKOFF, next } from '../devices/helpers.ts';
+
+const HEARTBEAT_MS = 500;
+
+async function startNode(cluster: string, dataDir: string, bridgeId: string): Promise<Bridge> {
+  const bridge = await Bridge.start({
+    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, bridgeId, cluster, clusterHeartbeatMs: HEARTBEAT_MS },
+    logger: captureLogger([]),
+  });
+  onTestFinished(() => bridge.close());
+  return bridge;
+}
+
+describeWith(['redis-server', 'redis-cli'], 'tali nodes on a Redis Cluster', () => {
+  it('serves across nodes, and goes on by itself when a primary is killed and its replica takes over', { timeout: 90_000 }, async () => {
+    const group = await startRedisCluster();
+    const dataDir = await mkdtemp(join(tmpdir(), 'tali-redis-cluster-'));
+    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const a = await startNode(group.clusterUrl, dataDir, 'node-a');
+    const b = await startNode(group.clusterUrl, dataDir, 'node-b');
+    const cam1 = await a.credentials.add('cam1', 'device', { replace: true });
+    const cam2 = await a.credentials.add('cam2', 'device', { replace: true });
+    const password = await a.credentials.add('alice', 'viewer', { replace: true });
+
+    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: cam1, connect: nodeConnector(a.mqttUrl), backoff: FAST_BACKOFF });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    await next(camera.keeper, 'session-connected', () => true, 15_000);
+    const viewer = new NodeViewer({ url: b.mqttUrl, user: 'alice', password, deviceId: 'cam1', backoff: FAST_BACKOFF });
+    onTestFinished(() => viewer.stop());
+    const watch = await viewer.start();
+    await until(() => viewer.summary().keyframes > 0 && viewer.summary().packets >= 30, 20_000, "video from A's camera to the viewer on B");
+    const firstSession = watch.sessionId;
+    const offline: string[] = [];
+    viewer.client.on('device', (id, entry) => entry?.status?.state === 'offline' && offline.push(id));
+    viewer.client.on('bridge', (card) => card.state === 'offline' && offline.push(card.bridgeId));
+
+    // aedes-persistence-redis keeps each retained message under its own key in a Redis Cluster.
+    const victimPort = await primaryOf(group.nodes[0]!.port, `retained:${encodeURIComponent('tali/v1/device/cam2/status')}`);
+    const victim = group.nodes.find((node) => node.port === victimPort)!;
+    let replicaPort = 0;
+    for (const node of group.nodes) if ((await replicationOf(node.port)).includes(`master_port:${victimPort}`)) replicaPort = node.port;
+    expect(replicaPort).not.toBe(0);
+    const killedAt = performance.now();
+    await victim.kill();
+    await eventually(async () => (await replicationOf(replicaPort)).includes('role:master'), 20_000, 'the replica promoted');
+    const promotedAt = performance.now();
+
+    const packets = viewer.summary().packets;
+    await until(() => viewer.summary().packets >= packets + 30, 10_000, 'more video for the viewer after the failover');
+    expect(watch.sessionId).toBe(firstSession);
+
+    const camera2 = new SimulatedCamera({ deviceId: 'cam2', secret: cam2, connect: nodeConnector(a.mqttUrl), backoff: FAST_BACKOFF });
+    onTestFinished(() => camera2.stop());
+    await camera2.start();
+    await next(camera2.keeper, 'session-connected', () => true, 20_000);
+    await until(() => viewer.client.devices.get('cam2')?.status?.state === 'online', 10_000, "the new camera's card on node B");
+    const cardAt = performance.now();
+    const viewer2 = new NodeViewer({ url: b.mqttUrl, user: 'alice', password, deviceId: 'cam2', backoff: FAST_BACKOFF });
+    onTestFinished(() => viewer2.stop());
+    await viewer2.start();
+    await until(() => viewer2.summary().keyframes > 0 && viewer2.summary().packets >= 30, 20_000, "video from A's new camera to a viewer on B");
+    expect(a.answerer.sessions.has('cam2') && !b.answerer.sessions.has('cam2')).toBe(true);
+    // A fresh subscriber on the other node reads both retained cards, cam2's from the promoted replica.
+    const late = new NodeViewer({ url: b.mqttUrl, user: 'alice', password, deviceId: 'cam1', backoff: FAST_BACKOFF });
+    onTestFinished(() => late.stop());
+    await late.start();
+    await until(
+      () => late.client.devices.get('cam1')?.status?.state === 'online' && late.client.devices.get('cam2')?.status?.state === 'online',
+      10_000,
+      'both retained cards for a new subscriber',
+    );
+
+    expect(offline).toEqual([]);
+    expect(camera.keeper.counters.opened).toBe(1);
+    console.info(JSON.stringify({ redisClusterFailover: { killToPromotedMs: Math.round(promotedAt - killedAt), killToNewCardOnOtherNodeMs: Math.round(cardAt - killedAt) } }));
+  });
+});
