@@ -7,10 +7,12 @@
  *                      └─ RedisBackend (cluster mode: mqemitter-redis, aedes-persistence-redis)
  */
 import type { MqttClient } from 'mqtt';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Broker } from './broker/broker.ts';
 import type { RedisBackend } from './broker/cluster.ts';
 import { connectInProcess } from './broker/in-process.ts';
+import { reviseRestoredCards } from './broker/restored-cards.ts';
 import { TcpListener } from './broker/tcp.ts';
 import { WebSocketListener } from './broker/websocket.ts';
 import { libpeerPrefixes, type BridgeConfig } from './config/config.ts';
@@ -121,6 +123,7 @@ export class EmbeddedBroker {
       operatorRules: aclFile && (() => aclFile.rules),
       logger: log.child({ component: 'broker' }),
       shared: backend?.shared,
+      stateFile: stateFileOf(config),
       connectTimeoutMs: config.mqttConnectTimeoutMs,
       limits: {
         maxPacketBytes: config.maxPacketBytes,
@@ -139,7 +142,24 @@ export class EmbeddedBroker {
         sessionExpiryS: config.sessionExpiryS,
         maxStoredSessions: config.maxStoredSessions,
       },
+    }).catch(async (err: unknown) => {
+      // E.g. a state file in use or unreadable (TALI_ERR_STATE_DB): nothing is left open behind the error.
+      aclFile?.close();
+      await backend?.close();
+      throw err;
     });
+    if (broker.state) {
+      // Before the listeners: no device is connected, so no card the devices publish can be overwritten.
+      try {
+        const registered = config.allowAnonymous ? undefined : new Set((await options.credentials.list()).filter((i) => i.role === 'device').map((i) => i.id));
+        const revised = await reviseRestoredCards(broker, { topics, bridgeId: config.bridgeId, isRegistered: registered && ((id) => registered.has(id)) });
+        log.info({ event: 'cards_restored', ...revised }, 'restored cards marked offline');
+      } catch (err) {
+        await broker.close();
+        aclFile?.close();
+        throw err;
+      }
+    }
     if (backend) {
       backend.attach(broker, {
         holdMs: config.clusterHoldMs,
@@ -221,6 +241,12 @@ export class EmbeddedBroker {
     await this.broker.close();
     await this.backend?.close();
   }
+}
+
+/** The state file of option persistence (embedded mode only: a cluster keeps its state in Redis). */
+function stateFileOf(config: BridgeConfig): string | undefined {
+  if (!config.persistence || config.cluster !== '') return undefined;
+  return config.stateFile || join(config.dataDir, `state-${config.bridgeId}.db`);
 }
 
 /** The operator's rule file when one is configured; one it cannot read or parse stops the start. */

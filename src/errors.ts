@@ -14,6 +14,7 @@ export const PROCESS_ERRORS = {
   TALI_ERR_ACL_FILE: 'the operator rule file (aclFile) cannot be read, or has a line tali does not understand',
   TALI_ERR_TLS_FILES: 'the TLS certificate or key cannot be read, or they do not belong together',
   TALI_ERR_DATA_DIR: 'the data directory or its identities.json cannot be read or written',
+  TALI_ERR_STATE_DB: 'the state file (retained cards, stored sessions) is in use by another process, is not a readable database, or cannot be written; nothing in it is deleted',
   TALI_ERR_LISTEN: 'a port cannot be listened on: in use (EADDRINUSE) or not allowed (EACCES); pick others with --http-port, --mqtt-port, --mqtts-port',
 } as const;
 

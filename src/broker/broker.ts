@@ -19,7 +19,9 @@ import type { AclAccess, OperatorAcl } from '../security/operator-acl.ts';
 import { ConnectionEvents } from './connection-events.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
+import { persistTo } from './persisted-state.ts';
 import { indexRetained } from './retained-index.ts';
+import { StateDb } from './state-db.ts';
 import { DEFAULT_SESSION_LIMITS, StoredSessions, type SessionLimits, type SessionPersistence } from './stored-sessions.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss' | 'internal';
@@ -51,6 +53,11 @@ export interface BrokerOptions {
    * nodes; ./cluster.ts installs the rest on the created broker.
    */
   shared?: { mq: unknown; persistence: unknown; heartbeatIntervalMs: number } | undefined;
+  /**
+   * Embedded only: the SQLite file that keeps retained messages and stored sessions across restarts and crashes
+   * (./state-db.ts); undefined: in memory only. Opening it can throw TaliError TALI_ERR_STATE_DB.
+   */
+  stateFile?: string | undefined;
 }
 
 export interface BrokerWill {
@@ -91,6 +98,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   #sessions!: StoredSessions;
   /** $SYS events of device connections, for admins (./connection-events.ts). */
   readonly #connectionEvents: ConnectionEvents;
+  /** The state file, when there is one (embedded mode with persistence). */
+  #state: StateDb | undefined;
   #closed = false;
 
   private constructor(aedes: Aedes, options: BrokerOptions) {
@@ -116,14 +125,26 @@ export class Broker extends EventEmitter<BrokerEvents> {
   static async create(options: BrokerOptions): Promise<Broker> {
     // The hooks are installed after construction because they need the Broker's state; Aedes reads them per call.
     const shared = options.shared;
-    const aedes = await Aedes.createBroker({
-      id: options.id,
-      connectTimeout: options.connectTimeoutMs ?? 10_000,
-      ...(shared && { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: shared.heartbeatIntervalMs }),
-    });
-    // Before any client connects: retained cards by topic level instead of a scan per SUBSCRIBE (retained-index.ts).
-    if (!shared) indexRetained((aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] }).persistence);
+    const state = !shared && options.stateFile ? StateDb.open({ file: options.stateFile, onError: (err) => options.logger.error({ err: err.message, file: options.stateFile }, 'state file not written') }) : undefined;
+    let aedes: Aedes;
+    let restored: Awaited<ReturnType<typeof persistTo>> | undefined;
+    try {
+      aedes = await Aedes.createBroker({
+        id: options.id,
+        connectTimeout: options.connectTimeoutMs ?? 10_000,
+        ...(shared && { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: shared.heartbeatIntervalMs }),
+      });
+      const persistence = (aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] & Parameters<typeof persistTo>[0] }).persistence;
+      // Before any client connects: retained cards by topic level instead of a scan per SUBSCRIBE (retained-index.ts).
+      if (!shared) indexRetained(persistence);
+      // Then what the last run kept, and every change from now on, in the state file (persisted-state.ts).
+      if (state) restored = await persistTo(persistence, state, options.id);
+    } catch (err) {
+      state?.close();
+      throw err;
+    }
     const broker = new Broker(aedes, options);
+    broker.#state = state;
     broker.#countRouting();
     broker.#sessions = new StoredSessions((aedes as unknown as { persistence: SessionPersistence }).persistence, {
       limits: { ...DEFAULT_SESSION_LIMITS, maxSessionsTotal: { ...DEFAULT_LIMITS, ...options.limits }.maxConnections, ...options.sessions },
@@ -133,7 +154,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
       mayReceive: (identity, clientId, topic) => broker.#mayReceive(identity, clientId, topic),
       onLimit: (limit, fields) => broker.#gate.trip(limit, fields, 'stored session full: message not stored'),
       onDropped: (clientId, reason) => broker.#log.info({ event: 'session_dropped', clientId, reason }, `stored session dropped: ${reason}`),
+      journal: state && { saved: (clientId, owner, online) => state.saveSession(clientId, owner, online), deleted: (clientId) => state.deleteSession(clientId) },
     });
+    if (state && restored) {
+      const queued = restored.queued;
+      // A client connected when the last run ended was there, as far as is known, until it ended.
+      const sessions = state.sessions().map((row) => ({
+        clientId: row.clientId,
+        owner: row.owner,
+        leftAt: row.online ? Math.max(row.leftAt, state.previousAliveAt ?? 0) : row.leftAt,
+        ...(queued.get(row.clientId) ?? { messages: 0, bytes: 0 }),
+      }));
+      broker.#sessions.restore(sessions);
+      broker.#log.info(
+        { event: 'state_restored', file: state.file, retained: restored.retained, sessions: sessions.length, queued: sessions.reduce((n, s) => n + s.messages, 0) },
+        'state restored',
+      );
+    }
     aedes.preConnect = (client, packet, callback) => {
       const peer = broker.#peers.get(client.conn);
       if (peer) peer.requestedClientId = packet.clientId;
@@ -221,6 +258,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.#peers.get(client.conn)?.identity;
   }
 
+  /** The state file (embedded mode with persistence): what the last run kept, and when it was last alive. */
+  get state(): StateDb | undefined {
+    return this.#state;
+  }
+
   /** Stored sessions (./stored-sessions.ts); cluster mode tells it about clients that moved to another node. */
   get sessions(): StoredSessions {
     return this.#sessions;
@@ -281,7 +323,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#closed = true;
     this.#gate.close();
     this.#sessions.close();
-    return new Promise((resolve) => this.aedes.close(() => resolve()));
+    // The state file last: closing clients still writes (their sessions' departure times).
+    return new Promise<void>((resolve) => this.aedes.close(() => resolve())).finally(() => this.#state?.close());
   }
 
   readonly #authenticate = (

@@ -106,6 +106,23 @@ export interface StoredSessionsOptions {
   onLimit: (limit: 'maxQueuedMessages' | 'maxQueuedBytes' | 'maxQueuedBytesTotal', fields: Record<string, unknown>) => void;
   /** A session was dropped (expiry, another owner, too many, owner removed). */
   onDropped: (clientId: string, reason: string) => void;
+  /** Embedded with persistence: told who owns each session and when its client left, to restore them after a restart. */
+  journal?: SessionJournal | undefined;
+}
+
+export interface SessionJournal {
+  saved(clientId: string, owner: Identity, online: boolean): void;
+  deleted(clientId: string): void;
+}
+
+/** A session read back after a restart (./state-db.ts). */
+export interface RestoredSession {
+  clientId: string;
+  owner: Identity;
+  /** ms since the epoch when its client left (for one connected when the last run ended: when that run ended). */
+  leftAt: number;
+  messages: number;
+  bytes: number;
 }
 
 interface Session {
@@ -184,17 +201,40 @@ export class StoredSessions {
     const session: Session = current ?? { owner: undefined, ownerKey: '', holder: undefined, leftAt: performance.now(), messages: 0, bytes: 0, closing: false };
     session.owner = identity;
     session.ownerKey = key;
-    this.#sessions.set(clientId, session);
-    const mine = this.#byIdentity.get(identityKey(identity)) ?? new Set<string>();
-    mine.add(clientId);
-    this.#byIdentity.set(identityKey(identity), mine);
+    this.#add(clientId, session, identity);
+    this.#options.journal?.saved(clientId, identity, false);
     return this.#options.shared ? undefined : false;
+  }
+
+  /**
+   * Sessions of the previous run, before any client connects (their subscriptions and queues are in the store
+   * already). Their expiry counts from when their clients left; an owner re-keyed or removed since is refused at
+   * `resume` like any other.
+   */
+  restore(sessions: readonly RestoredSession[]): void {
+    const nowWall = Date.now();
+    const now = performance.now();
+    for (const r of sessions) {
+      const session: Session = { owner: r.owner, ownerKey: ownerKey(r.owner), holder: undefined, leftAt: now - Math.max(0, nowWall - r.leftAt), messages: r.messages, bytes: r.bytes, closing: false };
+      this.#add(r.clientId, session, r.owner);
+      this.#bytes += r.bytes;
+    }
+    this.#expire(); // those that expired while the node was down go now, not at the next sweep
+  }
+
+  #add(clientId: string, session: Session, owner: Identity): void {
+    this.#sessions.set(clientId, session);
+    const mine = this.#byIdentity.get(identityKey(owner)) ?? new Set<string>();
+    mine.add(clientId);
+    this.#byIdentity.set(identityKey(owner), mine);
   }
 
   /** A client that connected with CleanSession 0 is online (Aedes `clientReady`). */
   attach(client: ClientRef): void {
     const session = this.#sessions.get(client.id);
-    if (session?.owner !== undefined) session.holder = client;
+    if (session?.owner === undefined) return;
+    session.holder = client;
+    this.#options.journal?.saved(client.id, session.owner, true);
   }
 
   /** Its connection is gone (Aedes `clientDisconnect`): the expiry starts. */
@@ -203,6 +243,7 @@ export class StoredSessions {
     if (session === undefined || session.holder !== client) return;
     session.holder = undefined;
     session.leftAt = performance.now();
+    if (session.owner !== undefined) this.#options.journal?.saved(client.id, session.owner, false);
   }
 
   /** Cluster: the client connected to another node, which holds its session from now on. */
@@ -283,6 +324,7 @@ export class StoredSessions {
     this.#bytes -= session?.bytes ?? 0;
     this.#sessions.delete(clientId);
     if (owner === undefined) return;
+    this.#options.journal?.deleted(clientId);
     const mine = this.#byIdentity.get(identityKey(owner));
     mine?.delete(clientId);
     if (mine?.size === 0) this.#byIdentity.delete(identityKey(owner));

@@ -34,7 +34,8 @@ async function runBridge(command: 'start' | 'answer', argv: string[], io: CliIo)
   const extra = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, username: { type: 'string' }, password: { type: 'string' } } as const;
   let parsed: ReturnType<typeof parseArgs<{ options: typeof spec & typeof extra }>>;
   try {
-    parsed = parseArgs({ args: argv, options: { ...spec, ...extra } });
+    // allowNegative: --no-X turns off a boolean option whose default is on (--no-persistence).
+    parsed = parseArgs({ args: argv, options: { ...spec, ...extra }, allowNegative: true });
     if (command === 'start' && (parsed.values.username !== undefined || parsed.values.password !== undefined)) {
       throw new Error('--username and --password are for tali answer (the bridge on an external broker)');
     }

@@ -217,6 +217,16 @@ export const OPTIONS = {
     doc: 'payload bytes all stored sessions of a node hold together; past it nothing more is stored for anyone',
   },
   sessionExpiryS: { type: 'integer', default: 3600, min: 1, max: 31_536_000, unit: 's', doc: 'a stored session is dropped this long after its client left' },
+  persistence: {
+    type: 'boolean',
+    default: true,
+    doc: 'embedded broker: keep retained messages (device and bridge cards, metrics) and stored sessions with their queued messages in stateFile, so they survive a restart or a crash; false (--no-persistence): in memory only. Cluster mode keeps them in Redis instead',
+  },
+  stateFile: {
+    type: 'string',
+    default: '',
+    doc: 'the SQLite file of persistence (one tali process at a time); empty: state-{bridgeId}.db in dataDir',
+  },
   maxStoredSessions: { type: 'integer', default: 8, min: 1, max: 10_000, doc: 'stored sessions one identity may hold; a new one drops its oldest offline one' },
   maxHttpSocketsPerAddress: {
     type: 'integer',

@@ -116,6 +116,13 @@ export const Status = Type.Object(
         audio: Type.Optional(Type.Array(CodecName, { maxItems: 8 })),
       }),
     ),
+    lastSeen: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: "offline cards the bridge restored after a restart: when the device was last known connected, bridge's clock, ms since the Unix epoch",
+      }),
+    ),
   },
   { title: 'status', description: 'retained device card; the same card with state "offline" is the last will' },
 );

@@ -20,6 +20,8 @@ export interface TaliProcess {
   /** Resolves with the "tali ready" line (its ports). */
   ready(ms?: number): Promise<{ mqttPort: number; httpPort: number }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** What it wrote to stderr so far (a start error's one line). */
+  stderr(): string;
 }
 
 export function startTali(args: string[]): TaliProcess {
@@ -62,6 +64,7 @@ export function startTali(args: string[]): TaliProcess {
     child,
     logs,
     exited,
+    stderr: () => stderr,
     log,
     ready: async (ms = 20_000) => (await log((r) => r.msg === 'tali ready', 'the ready line', ms)) as unknown as { mqttPort: number; httpPort: number },
   };
