@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { Broker } from './broker/broker.ts';
 import type { RedisBackend } from './broker/cluster.ts';
 import { connectInProcess } from './broker/in-process.ts';
-import { reviseRestoredCards } from './broker/restored-cards.ts';
+import { removedDeviceCards, reviseRestoredCards } from './broker/restored-cards.ts';
 import { TcpListener } from './broker/tcp.ts';
 import { WebSocketListener } from './broker/websocket.ts';
 import { libpeerPrefixes, type BridgeConfig } from './config/config.ts';
@@ -82,6 +82,8 @@ export class EmbeddedBroker {
       if (leave) broker.publish(leave).catch(() => {});
     });
     this.revocation = new RevocationWatcher({ store: options.credentials, dataDir: config.dataDir, broker, logger: options.log.child({ component: 'security' }) });
+    // Kept cards of devices removed from now on are cleared too (those removed while the node was down: at start).
+    if (broker.state && !config.allowAnonymous) this.revocation.add(removedDeviceCards(broker, options.topics));
     const tokens = tokenKeyLoader(config.dataDir);
     const ice = options.ice;
     options.http.route(

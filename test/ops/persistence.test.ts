@@ -130,7 +130,7 @@ describe('retained cards and stored sessions across a restart', () => {
     });
   }
 
-  it("clears a removed device's card, and keeps nothing with --no-persistence", { timeout: 60_000 }, async () => {
+  it("clears a removed device's card (removed while down, or while running), and keeps nothing with --no-persistence", { timeout: 60_000 }, async () => {
     const dataDir = await tempDir();
     const store = new CredentialStore(dataDir);
     const first = start(dataDir);
@@ -158,6 +158,15 @@ describe('retained cards and stored sessions across a restart', () => {
     await probe.subscribeAsync([status('old-cam'), status('cam')], { qos: 1 });
     await probed.next((_, topic) => topic === status('cam'), 10_000, "cam's card");
     expect([...cards.messages, ...probed.messages].map((m) => m.topic)).not.toContain(status('old-cam'));
+    // Removed while the node runs: its kept card is cleared at once (subscribers get the empty retained message).
+    const cleared = new Promise<void>((resolve) => fresh.on('message', (topic, payload) => topic === status('cam') && payload.length === 0 && resolve()));
+    await store.remove('cam');
+    await withTimeout(cleared, 15_000, "cam's card cleared");
+    const after = await client(url2, 'alice:after', aliceSecret);
+    const afterCards = new Inbox(after);
+    await after.subscribeAsync([status('cam'), 'tali/v1/bridge/+/status'], { qos: 1 });
+    await afterCards.next((m) => m.type === 'bridge-status', 10_000, 'the bridge card');
+    expect(afterCards.messages.map((m) => m.topic)).not.toContain(status('cam'));
     second.child.kill('SIGTERM');
     await second.exited;
 
