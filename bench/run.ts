@@ -66,7 +66,7 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
         lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
         fleet: () => runFleet({ devices: 20 }),
         turn: () => runTurn({ rounds: 1 }),
-        startup: () => runStartup({ rounds: 1, quick: true }),
+        startup: () => runStartup({ rounds: 1, quick: true, cards: 100 }),
       }
     : {
         signaling: () => runSignaling({ rounds: 40, warmup: 3 }),
@@ -81,7 +81,7 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
         lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15], stacks: ['werift', 'aiortc'] }),
         fleet: () => runFleet({ devices: 1000 }),
         turn: () => runTurn({ rounds: 20 }),
-        startup: () => runStartup({ rounds: 10 }),
+        startup: () => runStartup({ rounds: 10, cards: 1000 }),
       };
 }
 
