@@ -17,6 +17,7 @@
  * Writes are synchronous and small (a row per change); a write that fails at run time (disk full) is reported through
  * `onError` and the broker carries on in memory.
  */
+import { existsSync, rmSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { TaliError } from '../errors.ts';
 import type { Identity } from '../security/identity.ts';
@@ -91,10 +92,13 @@ export class StateDb {
   readonly #q: Record<string, StatementSync>;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #onError: (err: Error) => void;
+  /** The file did not exist before this open. */
+  readonly #made: boolean;
   #closed = false;
 
-  private constructor(file: string, db: DatabaseSync, options: StateDbOptions) {
+  private constructor(file: string, db: DatabaseSync, made: boolean, options: StateDbOptions) {
     this.file = file;
+    this.#made = made;
     this.#db = db;
     this.#onError = options.onError ?? (() => {});
     const q = (sql: string) => db.prepare(sql);
@@ -128,6 +132,7 @@ export class StateDb {
   static open(options: StateDbOptions): StateDb {
     const { file } = options;
     let db: DatabaseSync | undefined;
+    const made = !existsSync(file);
     try {
       db = new DatabaseSync(file, { timeout: 1000 });
       // Exclusive before WAL: the lock is taken by the first write below and held until close; no shared memory.
@@ -143,7 +148,7 @@ export class StateDb {
       db.exec(SCHEMA);
       db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       db.exec('COMMIT');
-      return new StateDb(file, db, options);
+      return new StateDb(file, db, made, options);
     } catch (err) {
       try {
         db?.close();
@@ -260,14 +265,25 @@ export class StateDb {
     this.#write(() => this.#q.clearMessageId!.run(clientId, messageId));
   }
 
-  /** Writes the time it closes (so the next run knows when this one stopped) and closes the file. Idempotent. */
+  /**
+   * Writes the time it closes (so the next run knows when this one stopped) and closes the file. A file this open
+   * made and nothing was kept in (a start that failed before the bridge published its card) is removed: a failed
+   * start leaves the data directory as it found it. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     clearInterval(this.#heartbeat);
     this.#alive();
+    let empty = false;
+    try {
+      empty = this.#made && (this.#db.prepare('SELECT (SELECT count(*) FROM retained) + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM subscriptions) + (SELECT count(*) FROM outgoing) AS n').get() as { n: number }).n === 0;
+    } catch {
+      // unreadable now: kept as it is
+    }
     this.#closed = true;
     try {
       this.#db.close();
+      if (empty) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${this.file}${suffix}`, { force: true });
     } catch (err) {
       this.#failed(err as Error);
     }
