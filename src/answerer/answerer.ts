@@ -113,7 +113,7 @@ export class Answerer extends EventEmitter<AnswererEvents> {
       throw new Error(`the bridge card is too large for devices (${(err as Error).message}): list fewer or shorter iceServers`);
     }
     if (!weriftPatched()) {
-      this.#log.warn('werift lacks the DTLS patch (docs/werift-patches.md): run `node scripts/patch-deps.js` in the tali package');
+      this.#log.warn('werift lacks the DTLS patch (docs/werift-patches.md): peers are not authenticated by their keys; reinstall tali with install scripts (or run `node scripts/patch-deps.js` in the tali package)');
     }
     await this.warmUp();
     const client = await this.#options.connect({
