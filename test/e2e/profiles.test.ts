@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startBridge } from '../helpers/bridge.ts';
-import { until } from '../helpers/wait.ts';
+import { until, waitFor } from '../helpers/wait.ts';
 import { startCamera } from '../devices/helpers.ts';
 import { startLibpeerDevice, tlsBridge, viewerToken } from '../profiles/helpers.ts';
 import { chromiumAvailable, launch, openPage, screenshot, type Browser } from './browser.ts';
@@ -100,6 +100,33 @@ describe.skipIf(!available)('libpeer and WHEP in Chromium', { timeout: 90_000 },
     expect(page.errors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
     expect(await page.evaluate((t) => (window as unknown as { stop: (t: string) => Promise<number> }).stop(t), await viewerToken(tb, 'alice', ['cam1'], 300))).toBe(200);
     await until(() => tb.bridge.relay.viewers.size === 0, 5000, 'the WHEP session to end');
+    await page.close();
+  });
+
+  // A WHEP player has no signalling channel to hear a bye on: when the bridge ends its session (here: its user is
+  // removed, RFC 7675 §5.2), the DTLS close_notify the bridge now sends (RFC 5246 §7.2.1, patches/werift+0.25.2.patch
+  // [werift-dtls-close]) is how it learns at once. Without it Chromium's DTLS transport stayed `connected` until
+  // consent freshness gave up on the silent bridge (RFC 7675 §5.1: 30 s).
+  it('a WHEP player sees the bridge end its session at once: its DTLS transport closes while ICE is still up', async () => {
+    const tb = await startBridge();
+    await startCamera(tb, 'mqtt', { codec: 'VP8' });
+    await tb.bridge.credentials.add('alice', 'viewer');
+    const page = await openPage(browser, siteUrl);
+    const endpoint = `http://127.0.0.1:${tb.bridge.httpPort}/whep/cam1`;
+    expect(await page.evaluate(([e, t]) => (window as unknown as { play: (e: string, t: string) => Promise<number> }).play(e as string, t as string), [endpoint, await viewerToken(tb, 'alice', ['cam1'], 300)])).toBe(201);
+    await plays(page, 1);
+    await page.evaluate(() => {
+      const w = window as unknown as { pc: RTCPeerConnection; dtls: { dtls: string; ice: string }[] };
+      const transport = w.pc.getReceivers()[0]!.transport!;
+      w.dtls = [];
+      transport.addEventListener('statechange', () => w.dtls.push({ dtls: transport.state, ice: transport.iceTransport.state }));
+    });
+    const [viewer] = [...tb.bridge.relay.viewers.values()];
+    const closed = waitFor(viewer!, 'closed');
+    await tb.bridge.credentials.remove('alice');
+    await closed;
+    await page.waitForFunction(() => (window as unknown as { dtls: unknown[] }).dtls.length > 0, undefined, { timeout: 10_000 });
+    expect((await page.evaluate(() => (window as unknown as { dtls: unknown[] }).dtls))[0]).toEqual({ dtls: 'closed', ice: 'connected' });
     await page.close();
   });
 
