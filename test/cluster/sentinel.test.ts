@@ -5,6 +5,8 @@
  *   `+switch-master`, both nodes find the promoted replica by themselves; the viewer keeps its video, a new camera
  *   connects to A and its card reaches B, and a viewer on B watches it through A (messages cross nodes again);
  *   nothing was marked offline meanwhile. Failover and recovery times are printed.
+ * - a switch while the old primary stays up (SENTINEL FAILOVER, as after a healed partition): every node connection
+ *   leaves the demoted primary for the new one (ioredis's failover detector), and messages cross nodes again.
  * - all of Redis gone (primary, replica and sentinels): SIGTERM of a node still exits within shutdownTimeoutMs.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -21,7 +23,7 @@ import { captureLogger } from '../helpers/bridge.ts';
 import { startSentinelGroup } from '../helpers/redis-ha.ts';
 import { describeWith } from '../helpers/services.ts';
 import { startTali } from '../helpers/tali-process.ts';
-import { until, withTimeout } from '../helpers/wait.ts';
+import { eventually, until, withTimeout } from '../helpers/wait.ts';
 import { FAST_BACKOFF, next } from '../devices/helpers.ts';
 
 const HEARTBEAT_MS = 500;
@@ -107,6 +109,38 @@ describeWith(['redis-server', 'redis-sentinel'], 'tali nodes on Redis Sentinel',
         },
       }),
     );
+  });
+
+  it('a switch while the old primary stays up (SENTINEL FAILOVER): the nodes leave it for the new one at once', { timeout: 60_000 }, async () => {
+    const group = await startSentinelGroup();
+    const dataDir = await tempDir();
+    const a = await startNode(group.clusterUrl, dataDir, 'node-a');
+    const b = await startNode(group.clusterUrl, dataDir, 'node-b');
+    const cam1 = await a.credentials.add('cam1', 'device', { replace: true });
+    const password = await a.credentials.add('alice', 'viewer', { replace: true });
+    const tali = async (port: number) => (await group.clientNames(port)).filter((name) => name.startsWith('tali-')).sort();
+    const all = ['tali-db', 'tali-db', 'tali-pub', 'tali-pub', 'tali-sub', 'tali-sub'];
+    expect(await tali(group.primary.port)).toEqual(all);
+
+    const { switched } = await group.watchFailover();
+    await group.failover();
+    expect((await switched).port).toBe(group.replica.port);
+    // The demoted primary still answers (as a replica): publishing there would reach only the nodes still on it.
+    await eventually(async () => (await tali(group.replica.port)).length === all.length, 10_000, "every node's connections on the new primary");
+    expect(await tali(group.replica.port)).toEqual(all);
+    expect(await tali(group.primary.port)).toEqual([]);
+    const backends = [a.embedded!.backend!, b.embedded!.backend!];
+    await until(() => backends.every((backend) => backend.available), 10_000, 'both nodes available');
+
+    // Messages cross nodes through the new primary: a camera on A, its card seen by a viewer on B.
+    const viewer = new NodeViewer({ url: b.mqttUrl, user: 'alice', password, deviceId: 'cam1', backoff: FAST_BACKOFF });
+    onTestFinished(() => viewer.stop());
+    await viewer.start();
+    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: cam1, connect: nodeConnector(a.mqttUrl), backoff: FAST_BACKOFF });
+    onTestFinished(() => camera.stop());
+    await camera.start();
+    await until(() => viewer.client.devices.get('cam1')?.status?.state === 'online', 10_000, "A's camera card on node B");
+    await until(() => viewer.summary().keyframes > 0 && viewer.summary().packets >= 30, 20_000, "video from A's camera to the viewer on B");
   });
 
   it('all of Redis gone (primary, replica, sentinels): SIGTERM still exits within shutdownTimeoutMs', { timeout: 90_000 }, async () => {

@@ -25,6 +25,10 @@ export interface SentinelGroup {
    * then resolves on the next one, with when it came and the new primary's port.
    */
   watchFailover(ms?: number): Promise<{ switched: Promise<{ at: number; port: number }> }>;
+  /** Asks a sentinel for a failover now (`SENTINEL FAILOVER`): the primary stays up and becomes a replica. */
+  failover(): Promise<void>;
+  /** The names of the clients connected to the data node on `port` (`CLIENT LIST`). */
+  clientNames(port: number): Promise<string[]>;
 }
 
 const NAME = 'tali-primary';
@@ -69,6 +73,8 @@ export async function startSentinelGroup(timings: SentinelTimings = { downAfterM
     name: NAME,
     clusterUrl: `redis-sentinel://:${PASSWORD}@${hosts}/${NAME}?sentinelPassword=${SENTINEL_PASSWORD}`,
     watchFailover: (ms = 30_000) => watchFailover(sentinels[0]!.port, ms),
+    failover: async () => void (await command(sentinels[0]!.port, SENTINEL_PASSWORD, 'SENTINEL', 'FAILOVER', NAME)),
+    clientNames: async (port) => [...String(await command(port, PASSWORD, 'CLIENT', 'LIST')).matchAll(/ name=(\S*)/g)].map((m) => m[1]!),
   };
 }
 
