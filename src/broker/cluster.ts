@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { Broker } from './broker.ts';
 
 export interface RedisBackendOptions {
-  /** The `cluster` option: a redis:// URL, or redis-sentinel://… (src/config/redis-target.ts). */
+  /** The `cluster` option: a redis:// URL, redis-sentinel://… or redis-cluster://… (src/config/redis-target.ts). */
   url: string;
   logger: Logger;
   /** The Aedes heartbeat period of every node (a node is dead after 3 without one). */
