@@ -81,10 +81,17 @@ export class IcePlan {
     return deviceId !== undefined && (relay === '*' || relay?.includes(deviceId) === true) ? 'relay' : 'all';
   }
 
-  /** The bridge's own peer for a device's session (deviceId) or a viewer's (undefined). */
+  /**
+   * The bridge's own peer for a device's session (deviceId) or a viewer's (undefined). A relay-only peer keeps TURN
+   * whatever the probe says: without it, it has no candidate at all and its session can only time out (15 s), while a
+   * probe can be wrong (one Allocate that met a busy event loop, a 5-tuple coturn still holds, its start-up window).
+   * Only peers with host candidates to fall back on go without TURN while the probe says it is unusable.
+   */
   bridgePeer(deviceId?: string): PeerIce {
-    const minted = (this.#bridgeTurn() && this.turn?.mint(this.#options.bridgeId).iceServers) || [];
-    return { iceServers: [...this.cardServers, ...minted], iceTransportPolicy: this.policy(deviceId) };
+    const iceTransportPolicy = this.policy(deviceId);
+    const useTurn = iceTransportPolicy === 'relay' || this.#bridgeTurn();
+    const minted = (useTurn && this.turn?.mint(this.#options.bridgeId).iceServers) || [];
+    return { iceServers: [...this.cardServers, ...minted], iceTransportPolicy };
   }
 
   /** The `ice-servers` message for a device; undefined when devices get none (perDevice false). */

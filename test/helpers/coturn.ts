@@ -150,12 +150,22 @@ export class Coturn {
     for (const waiter of [...this.#waiters]) waiter(line);
   }
 
+  /** Freezes coturn (SIGSTOP): a TURN server that does not answer, until resume(). */
+  pause(): void {
+    this.#child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child.kill('SIGCONT');
+  }
+
   /** Stops coturn (SIGTERM, then SIGKILL after 2 s) and removes its files. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const child = this.#child;
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGCONT'); // a paused coturn would not act on SIGTERM
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
         await exited;

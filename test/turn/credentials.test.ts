@@ -178,6 +178,21 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(`coturn 
       noSecretsLogged([]);
     });
 
+    it("keeps TURN for a relay-only session while its probe says the TURN server is unusable", async () => {
+      // The probe's Allocate at the bridge's start gets no answer (coturn frozen meanwhile), so the bridge's peers go
+      // without TURN. A relay-only peer without TURN has no candidate at all: its session timed out after 15 s, which
+      // a probe that met a busy event loop or a 5-tuple coturn still held would cause too.
+      turn.pause();
+      onTestFinished(() => turn.resume());
+      await bridge({ relayDevices: 'cam-relay' });
+      turn.resume();
+      expect(tb.bridge.services.turnProbe?.reachable).toBe(false);
+      const cameras = await startCameras(tb, ['cam-relay', 'cam-direct']);
+      const [relayed, direct] = await Promise.all(cameras.map((camera) => streaming(tb, camera.deviceId)));
+      expect(relayed?.stats.selectedPair).toEqual({ local: 'relay', remote: 'relay', protocol: 'udp' });
+      expect(direct?.stats.selectedPair).toMatchObject({ local: 'host' });
+    });
+
     it('gives a viewer its credentials with its token, its watch answer (a password viewer watches again with them) and its WHEP answer', async () => {
       await bridge({ iceTransportPolicy: 'relay' });
       const secret = await tb.bridge.credentials.add('alice', 'viewer');
