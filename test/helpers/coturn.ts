@@ -97,9 +97,13 @@ export class Coturn {
     const child = spawn(TURNSERVER, ['-c', join(dir, 'turnserver.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const turn = new Coturn(options.address, port, child, dir);
     try {
-      // Ready when its UDP listener on our port is open (it creates the database before that).
+      // Ready when its UDP listener on our port is open (it creates the database before that) and every relay thread
+      // is up: until coturn says how many there are, a client's second request can reach another thread than its
+      // first, which knows neither its session nor its nonce and answers 438 (first allocation after start: 3 in 20
+      // with the UDP listener line alone, 6 in 20 with relay-threads=8; 0 in 20 once this line was out).
       turn.setSecrets(options.secrets);
       await turn.waitForLog(new RegExp(`UDP listener opened on\\s*:\\s*${options.address.replace(/\./g, '\\.')}:${port}`), 10_000);
+      await turn.waitForLog(/Total General servers: \d+/, 10_000);
     } catch (err) {
       await turn.close();
       throw err;
