@@ -25,7 +25,7 @@ export class SignalLog {
     const time = new Date(record.at).toISOString().slice(11, 23);
     const detail = summarize(m);
     const row = el('li', { class: record.direction, 'data-type': String(m.type), 'data-topic': record.topic }, `${time} ${arrow} ${channel} ${String(m.type)}${detail ? ` ${detail}` : ''}`);
-    row.title = JSON.stringify(m, null, 1);
+    row.title = JSON.stringify(redacted(m), null, 1);
     const atBottom = this.#list.scrollTop + this.#list.clientHeight >= this.#list.scrollHeight - 4;
     this.#list.append(row);
     while (this.#list.childElementCount > MAX_ROWS) this.#list.firstElementChild?.remove();
@@ -42,4 +42,14 @@ function summarize(m: Record<string, unknown>): string {
   if (m.endOfCandidates === true) parts.push('end of candidates');
   for (const key of ['state', 'reason', 'code', 'deviceId'] as const) if (typeof m[key] === 'string') parts.push(`${key}=${m[key]}`);
   return parts.join(' ');
+}
+
+/**
+ * The message as the log shows it: an `ice-servers` message without its TURN passwords. They are the viewer's own,
+ * but a log is what people copy into bug reports and screenshots.
+ */
+export function redacted(m: Record<string, unknown>): Record<string, unknown> {
+  if (!Array.isArray(m.iceServers)) return m;
+  const iceServers = (m.iceServers as Record<string, unknown>[]).map((s) => ('credential' in s ? { ...s, credential: '(hidden)' } : s));
+  return { ...m, iceServers };
 }
