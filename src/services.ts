@@ -82,6 +82,9 @@ export class Services {
       this.turnProbe = probe;
     }
     this.metrics = new BridgeMetrics({ bridgeId: config.bridgeId, version: VERSION });
+    const probe = this.turnProbe;
+    const url = ice.turn?.urls[0];
+    if (probe && url !== undefined) this.metrics.watchTurn(() => ({ url, reachable: probe.reachable }));
     const metrics = this.metrics;
     this.media = new InThreadMedia({
       received: (kind, bytes, packets) => metrics.rtpReceived(kind, bytes, packets),

@@ -63,6 +63,7 @@ export class BridgeMetrics {
   readonly #loopDelay: ReturnType<typeof monitorEventLoopDelay>;
   #census: SessionCensus = { sessionStates: () => [] };
   #gate: () => GateCounts = () => ({ limits: {}, refusals: {} });
+  #turn: () => { url: string; reachable: boolean } | undefined = () => undefined;
 
   constructor(labels: { bridgeId: string; version: string }) {
     const registers = [this.registry];
@@ -122,6 +123,18 @@ export class BridgeMetrics {
       collect() {
         this.reset();
         for (const [clause, n] of Object.entries(gate().refusals)) this.labels(clause).inc(n);
+      },
+    });
+    const turn = () => this.#turn();
+    new Gauge({
+      name: 'tali_turn_reachable',
+      help: "with TURN: 1 while the TURN server answers the bridge's probe (its peers use it), 0 while it does not",
+      labelNames: ['url'],
+      registers,
+      collect() {
+        this.reset();
+        const state = turn();
+        if (state) this.labels(state.url).set(state.reachable ? 1 : 0);
       },
     });
     const census = () => this.#census;
@@ -253,6 +266,11 @@ export class BridgeMetrics {
   /** Where the limit and refusal counts are read from at scrape time (the embedded broker's gate). */
   countGate(read: () => GateCounts): void {
     this.#gate = read;
+  }
+
+  /** Where the TURN probe's verdict is read from at scrape time (no series without TURN). */
+  watchTurn(read: () => { url: string; reachable: boolean } | undefined): void {
+    this.#turn = read;
   }
 
   countSessions(census: SessionCensus): void {

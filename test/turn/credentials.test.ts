@@ -156,6 +156,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(`coturn 
       const answer = await firstAnswer(camera!);
       expect(answer.sdp).toMatch(/ typ relay /);
       expect(tb.bridge.services.turnProbe?.reachable).toBe(true);
+      expect(await metricsOf(tb)).toContain(`tali_turn_reachable{url="${turn.url}"} 1`);
 
       // A TURN port where nothing listens: werift would hold each answer ~6 s for its allocation.
       const closed = createSocket('udp4');
@@ -165,6 +166,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(`coturn 
       const other = await startBridge({ turnSecret: SECRET, turnUrls: [`turn:127.0.0.1:${port}?transport=udp`] });
       expect(other.bridge.services.turnProbe?.reachable).toBe(false);
       expect(other.logs.some((r) => r.msg === "TURN server unusable: the bridge's peers go without relay candidates")).toBe(true);
+      expect(await metricsOf(other)).toContain(`tali_turn_reachable{url="turn:127.0.0.1:${port}?transport=udp"} 0`);
       const secret = await other.bridge.credentials.add('cam-fast', 'device');
       const fast = new SimulatedCamera({ deviceId: 'cam-fast', secret, connect: nodeConnector(other.bridge.mqttUrl) });
       onTestFinished(() => fast.stop());
@@ -272,6 +274,11 @@ async function streaming(tb: TestBridge, deviceId: string): Promise<Session> {
   const session = answerer.sessions.get(deviceId) ?? (await waitFor(answerer, 'session', (s: Session) => s.deviceId === deviceId, 15_000))[0];
   if (session.state !== 'streaming') await waitFor(session, 'state', (state: string) => state === 'streaming', 15_000);
   return session;
+}
+
+/** The bridge's /metrics text. */
+async function metricsOf(tb: TestBridge): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${tb.bridge.httpPort}/metrics`)).text();
 }
 
 /** An admin MQTT client subscribed to `filters` (retained messages included). */
