@@ -91,7 +91,7 @@ export class Bridge {
       topics: this.topics,
       credentials,
       http,
-      connect: (role, will) => (embedded ? embedded.connect(role, will) : connectExternal(config, role, will)),
+      connect: (role, will) => (embedded ? embedded.connect(role, will) : connectExternal(config, role, log, will)),
       placement: embedded?.placement,
       // One node knows which devices are connected; in a cluster another node may have the camera.
       isOnline: embedded && !embedded.backend ? (deviceId) => this.presence?.get(deviceId)?.online === true : undefined,
@@ -337,8 +337,9 @@ export class Bridge {
 }
 
 /** External-broker mode: the bridge's clients connect by URL with its user on that broker, and reconnect. */
-function connectExternal(config: BridgeConfig, role: 'answerer' | 'relay', will?: MqttWill) {
+function connectExternal(config: BridgeConfig, role: 'answerer' | 'relay', log: Logger, will?: MqttWill) {
   return connectMqtt({
+    onError: (err) => log.warn({ role, err: err.message }, 'connection to the broker failed; reconnecting'),
     target: config.broker,
     clientId: `tali-${config.bridgeId}${role === 'answerer' ? '' : `-${role}`}`,
     username: config.brokerUsername || undefined,

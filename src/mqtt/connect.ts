@@ -23,6 +23,12 @@ export interface MqttConnectOptions {
   /** Milliseconds between automatic reconnects; 0 (default) leaves reconnecting to the caller. */
   reconnectPeriodMs?: number;
   tls?: TlsClientOptions;
+  /**
+   * Told of transport errors after the CONNACK (EPIPE, ECONNRESET: the broker went away mid-write). mqtt.js emits them
+   * as 'error' on the client, and an EventEmitter's 'error' without a listener throws: the process would crash on what
+   * the network did. The client still sees 'close' and reconnects when reconnectPeriodMs says so. Default: ignored.
+   */
+  onError?: (err: Error) => void;
 }
 
 /** Creates a client and starts connecting; see `connected()` to wait for the CONNACK. */
@@ -68,5 +74,6 @@ export async function connectMqtt(options: MqttConnectOptions): Promise<MqttClie
     client.end(true);
     throw err;
   }
+  client.on('error', options.onError ?? (() => {}));
   return client;
 }
