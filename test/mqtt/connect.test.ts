@@ -30,7 +30,7 @@ describe('connectMqtt after the CONNACK', () => {
     const errors: Error[] = [];
     const client = await connectMqtt({ target: broker.url, clientId: 'reset-me', onError: (err) => errors.push(err) });
     onTestFinished(() => void client.end(true));
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     (await broker.sockets).resetAndDestroy();
     await closed;
     expect(errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual([expect.stringMatching(/^(ECONNRESET|EPIPE)$/)]);
@@ -41,7 +41,7 @@ describe('connectMqtt after the CONNACK', () => {
     const client = await connectMqtt({ target: broker.url, clientId: 'no-listener' });
     onTestFinished(() => void client.end(true));
     expect(client.listenerCount('error')).toBeGreaterThan(0);
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     (await broker.sockets).resetAndDestroy();
     await closed;
   });
