@@ -1,6 +1,6 @@
 /**
  * The OffererPeer surface (./offerer-peer.ts) on the browser's RTCPeerConnection, shared by the dashboard's viewer
- * (src/dashboard/browser-viewer-peer.ts: receive-only) and the browser camera (devices/browser-camera/browser-peer.ts:
+ * (src/player/browser-viewer-peer.ts: receive-only) and the browser camera (devices/browser-camera/browser-peer.ts:
  * send-only). Trickled candidates (mDNS `.local` names or raw IPs, whichever the browser hands out), one bundled
  * transport; a subclass adds its transceivers after super(). Browser only (no node:*, no werift).
  */

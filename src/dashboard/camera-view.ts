@@ -4,7 +4,9 @@
  * the signaling log, and for admins Record/Stop and a shareable link. A camera this login cannot see, or that does not
  * exist, is said so instead of being watched (a watch for nothing would hold a session on the bridge).
  */
+import type { TaliPlayerElement } from '../player/tali-player.ts';
 import type { ViewerClient } from '../viewer/viewer-client.ts';
+import type { WatchSession } from '../viewer/watch-session.ts';
 import { ago, byId, clock, setBadge } from './dom.ts';
 import { duration, type HealthPoller } from './health.ts';
 import { Player } from './player.ts';
@@ -30,6 +32,7 @@ export interface CameraViewContext {
 export class CameraView {
   readonly deviceId: string;
   readonly #ctx: CameraViewContext;
+  readonly #element = byId<TaliPlayerElement>('player');
   readonly #video = byId<HTMLVideoElement>('video');
   #player: Player | undefined;
   #error: { code: string; message: string } | undefined;
@@ -114,9 +117,14 @@ export class CameraView {
 
   #maybeWatch(): void {
     if (this.#closed || this.#player !== undefined || this.#known() !== true) return;
-    const player = new Player(this.#ctx.client, this.deviceId, this.#video, this.#ctx.chart);
+    const player = new Player(this.#ctx.client, this.deviceId, this.#element, this.#ctx.chart);
     this.#player = player;
-    const watch = player.watch;
+    player.on('watch', (watch) => this.#follow(watch));
+    player.on('change', () => this.#render());
+    setBadge(byId('watch-state'), undefined);
+  }
+
+  #follow(watch: WatchSession): void {
     renderWatchTimeline(byId('timeline'), watch.timeline);
     watch.on('timeline', (timeline) => renderWatchTimeline(byId('timeline'), timeline));
     watch.on('state', (state) => {
@@ -133,8 +141,8 @@ export class CameraView {
       this.#error = { code: m.code, message: m.message };
       this.#render();
     });
-    player.on('change', () => this.#render());
     setBadge(byId('watch-state'), watch.state);
+    this.#render();
   }
 
   #render(): void {
@@ -147,8 +155,8 @@ export class CameraView {
       unreachableSince: health.unreachableSince,
       entry,
       unknown: this.#known() === false,
-      watch: player?.watch.state,
-      stream: player?.watch.stream,
+      watch: player?.watch?.state,
+      stream: player?.watch?.stream,
       error: this.#error,
       playing: player?.playing ?? false,
       autoplayBlocked: player?.autoplayBlocked ?? false,
@@ -187,7 +195,7 @@ export class CameraView {
       button.addEventListener('click', handler);
       this.#cleanup.push(() => button.removeEventListener('click', handler));
     };
-    click('play', () => video.play().then(() => this.#player && ((this.#player.autoplayBlocked = false), this.#render())));
+    click('play', () => video.play().then(() => this.#render())); // the element hears the play too (autoplayBlocked)
     click('unmute', () => {
       video.muted = !video.muted;
       if (!video.muted) void video.play().catch(() => {});

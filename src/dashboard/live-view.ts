@@ -1,8 +1,10 @@
 /**
  * Several cameras playing at once: a 2×2 grid of players, each with its camera picker (by default the first four
  * cameras online, in natural order). The choice is in the URL (#/live/cam1,cam2,…), so a wall screen reopens it.
- * Each cell is a Player of its own: its own watch, peer and <video>, muted (browsers autoplay muted video only).
+ * Each cell is a Player of its own (a `<tali-player>` with its <video> child): its own watch and peer over the
+ * dashboard's one MQTT connection, muted (browsers autoplay muted video only).
  */
+import type { TaliPlayerElement } from '../player/tali-player.ts';
 import type { ViewerClient } from '../viewer/viewer-client.ts';
 import { byId, el, setBadge } from './dom.ts';
 import { naturalCompare } from './natural.ts';
@@ -14,7 +16,7 @@ const CELLS = 4;
 interface Cell {
   root: HTMLElement;
   select: HTMLSelectElement;
-  video: HTMLVideoElement;
+  element: TaliPlayerElement;
   state: HTMLElement;
   player: Player | undefined;
 }
@@ -33,10 +35,11 @@ export class LiveView {
       const select = el('select', { 'aria-label': `camera ${i + 1}` }) as HTMLSelectElement;
       const video = el('video', { autoplay: '', playsinline: '', muted: '' }) as HTMLVideoElement;
       video.muted = true;
+      const element = el('tali-player', {}, video) as TaliPlayerElement;
       const state = el('span', { class: 'badge' });
-      const root = el('div', { class: 'live-cell', 'data-cell': String(i) }, el('div', { class: 'live-head' }, select, state), video);
+      const root = el('div', { class: 'live-cell', 'data-cell': String(i) }, el('div', { class: 'live-head' }, select, state), element);
       grid.append(root);
-      const cell: Cell = { root, select, video, state, player: undefined };
+      const cell: Cell = { root, select, element, state, player: undefined };
       this.#cells.push(cell);
       select.addEventListener('change', () => {
         this.#play(cell, select.value || undefined);
@@ -74,9 +77,12 @@ export class LiveView {
     cell.root.dataset.device = deviceId ?? '';
     setBadge(cell.state, undefined);
     if (deviceId === undefined) return;
-    const player = new Player(this.#client, deviceId, cell.video);
+    const player = new Player(this.#client, deviceId, cell.element);
     cell.player = player;
-    player.watch.on('state', (state) => setBadge(cell.state, state));
+    player.on('watch', (watch) => {
+      setBadge(cell.state, watch.state);
+      watch.on('state', (state) => setBadge(cell.state, state));
+    });
     player.on('change', () => (cell.root.dataset.playing = String(player.playing)));
   }
 }

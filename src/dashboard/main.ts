@@ -8,7 +8,7 @@ import { browserConnector, mqttUrlFor } from '../client/browser-connector.ts';
 import { ConnectRefusedError } from '../client/mqtt-link.ts';
 import { ViewerClient } from '../viewer/viewer-client.ts';
 import { DevicesView, UsersView } from './admin-views.ts';
-import { BrowserViewerPeer } from './browser-viewer-peer.ts';
+import { BrowserViewerPeer } from '../player/browser-viewer-peer.ts';
 import { CameraView } from './camera-view.ts';
 import { byId, meta, setBadge } from './dom.ts';
 import { FleetGrid } from './fleet-grid.ts';

@@ -1,76 +1,82 @@
 /**
- * One camera playing in a <video>: a WatchSession on a BrowserViewerPeer, its media in the element, the first painted
- * frame reported back to the session's timeline, the stats sampler (when given) following the current peer (a
- * re-watch brings a new one). It also knows what the page needs to say why the picture is black: whether a frame was
- * painted since the last peer, and whether the browser refused to start playback by itself.
+ * One camera playing: a `<tali-player>` (src/player/tali-player.ts, the element any site embeds) watching through the
+ * dashboard's own ViewerClient (its `client` property: no second MQTT connection, and the signaling log sees the
+ * watch) into the page's `<video>` child, so fullscreen, picture-in-picture and unmute act on a video the page
+ * owns. This adapter adds what the dashboard's pages read: the watch (states, timeline, errors) once the element
+ * started it, whether a frame of the current peer was painted (the element's `playing`), whether the browser refused
+ * to start playback, whether the peer brought audio, and the stats chart following each new peer.
  */
 import { TypedEmitter } from '../client/emitter.ts';
+import '../player/tali-player.ts';
+import type { TaliPlayerElement } from '../player/tali-player.ts';
 import type { ViewerClient } from '../viewer/viewer-client.ts';
 import type { WatchSession } from '../viewer/watch-session.ts';
-import { BrowserViewerPeer } from './browser-viewer-peer.ts';
 import type { StatsChart } from './stats-chart.ts';
 
-type FrameCallbackVideo = HTMLVideoElement & { requestVideoFrameCallback?: (callback: () => void) => number };
-
-export class Player extends TypedEmitter<{ change: [] }> {
-  readonly watch: WatchSession;
-  readonly #video: FrameCallbackVideo;
+export class Player extends TypedEmitter<{ change: []; watch: [WatchSession] }> {
+  readonly element: TaliPlayerElement;
   readonly #chart: StatsChart | undefined;
+  readonly #listeners: [string, EventListener][] = [];
+  #watch: WatchSession | undefined;
   #closed = false;
-  /** A frame of the current peer was painted. */
-  playing = false;
-  /** video.play() was refused (autoplay policy): the user has to press play. */
-  autoplayBlocked = false;
   /** The current peer brought an audio track. */
   hasAudio = false;
 
-  constructor(client: ViewerClient, deviceId: string, video: HTMLVideoElement, chart?: StatsChart) {
+  constructor(client: ViewerClient, deviceId: string, element: TaliPlayerElement, chart?: StatsChart) {
     super();
-    this.#video = video;
+    this.element = element;
     this.#chart = chart;
-    this.watch = client.watch(deviceId, (iceServers, { iceTransportPolicy }) => {
-      const peer = new BrowserViewerPeer(iceServers, iceTransportPolicy);
-      this.#attach(peer);
-      return peer;
+    this.#listen('tali-statechange', () => {
+      const watch = element.watch;
+      if (this.#watch === undefined && watch !== undefined) {
+        this.#watch = watch;
+        this.emit('watch', watch);
+      }
+      this.emit('change');
     });
+    this.#listen('tali-peer', (event) => {
+      const pc = (event as CustomEvent<{ pc: RTCPeerConnection }>).detail.pc;
+      this.hasAudio = false;
+      this.#chart?.follow(pc);
+      pc.addEventListener('track', (e) => {
+        if (e.track.kind !== 'audio' || this.#closed) return;
+        this.hasAudio = true;
+        this.emit('change');
+      });
+      this.emit('change');
+    });
+    this.#listen('tali-autoplay', () => this.emit('change'));
+    element.client = client;
+    element.setAttribute('device', deviceId);
+  }
+
+  /** The watch, once the element started it (see the `watch` event). */
+  get watch(): WatchSession | undefined {
+    return this.#watch;
+  }
+
+  /** A frame of the current peer was painted. */
+  get playing(): boolean {
+    return this.element.state === 'playing';
+  }
+
+  /** video.play() was refused (autoplay policy): the user has to press play. */
+  get autoplayBlocked(): boolean {
+    return this.element.autoplayBlocked;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const [type, listener] of this.#listeners) this.element.removeEventListener(type, listener);
     this.#chart?.stop();
-    this.#video.srcObject = null;
-    await this.watch.close();
+    // Without a device the element stays idle; the next camera on the same element sets one again.
+    this.element.removeAttribute('device');
+    await this.element.stop();
   }
 
-  #attach(peer: BrowserViewerPeer): void {
-    const video = this.#video;
-    video.srcObject = peer.stream;
-    this.playing = false;
-    this.hasAudio = false;
-    this.emit('change');
-    this.#chart?.follow(peer.pc);
-    // Read this.watch when the frame comes: the first peer is made inside client.watch(), before it returns.
-    const onFrame = () => {
-      if (video.srcObject !== peer.stream || this.#closed) return;
-      this.watch.markFirstFrame();
-      this.playing = true;
-      this.emit('change');
-    };
-    // The first frame painted: requestVideoFrameCallback (Chromium, Safari), else the first 'playing' event.
-    peer.pc.addEventListener('track', (event) => {
-      if (event.track.kind === 'audio') {
-        this.hasAudio = true;
-        this.emit('change');
-        return;
-      }
-      if (event.track.kind !== 'video') return;
-      if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
-      else video.addEventListener('playing', onFrame, { once: true });
-      video.play().then(
-        () => void ((this.autoplayBlocked = false), this.emit('change')),
-        () => void ((this.autoplayBlocked = true), this.emit('change')),
-      );
-    });
+  #listen(type: string, listener: EventListener): void {
+    this.element.addEventListener(type, listener);
+    this.#listeners.push([type, listener]);
   }
 }

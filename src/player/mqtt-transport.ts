@@ -1,8 +1,10 @@
 /**
  * The player's `mqtt` transport: the viewer SDK in the page. A ViewerClient logs in over MQTT/WebSocket at
  * `{bridge}{mqttPath}` with the viewer token, follows the camera's card, and one WatchSession watches it through the
- * bridge's relay on a receive-only RTCPeerConnection; both reconnect and watch again by themselves. This file only
- * translates their events into the transport's few states. Browser only.
+ * bridge's relay on a receive-only RTCPeerConnection; both reconnect and watch again by themselves. A page that
+ * already runs a ViewerClient (the dashboard) hands it over instead (the element's `client` property): the watch
+ * rides on that connection, whose login, renewal and end stay the page's. This file only translates their events
+ * into the transport's few states. Browser only.
  *
  *   connecting ──(camera not streaming yet: stream "waiting")──► waiting
  *       ▲  │ (the element shows "playing" once a frame is painted)
@@ -14,61 +16,89 @@
 import { browserConnector } from '../client/browser-connector.ts';
 import { TypedEmitter } from '../client/emitter.ts';
 import { ConnectRefusedError } from '../client/mqtt-link.ts';
-import { BrowserViewerPeer } from '../dashboard/browser-viewer-peer.ts';
 import { ViewerClient } from '../viewer/viewer-client.ts';
 import type { WatchSession } from '../viewer/watch-session.ts';
+import { BrowserViewerPeer } from './browser-viewer-peer.ts';
 import { PLAYER_ORIGIN_PATH } from './paths.ts';
 import type { TokenSource } from './token.ts';
 import type { PlayerSettings, PlayerTransport, TransportEvents, TransportState } from './transport.ts';
 
 export class MqttTransport extends TypedEmitter<TransportEvents> implements PlayerTransport {
-  readonly #settings: PlayerSettings;
+  readonly #settings: PlayerSettings | undefined;
   readonly #client: ViewerClient;
+  /** The client is the page's: this transport neither starts nor stops it. */
+  readonly #shared: boolean;
+  readonly #device: string;
+  readonly #unsubscribe: (() => void)[] = [];
   #watch: WatchSession | undefined;
   #state: TransportState | undefined;
   #everConnected = false;
   #originRefused = false;
   #closed = false;
 
-  constructor(settings: PlayerSettings, tokens: TokenSource) {
+  /** Its own ViewerClient from the settings and tokens, or the page's `client` to watch `device` through. */
+  constructor(source: { settings: PlayerSettings; tokens: TokenSource } | { client: ViewerClient; device: string }) {
     super();
-    this.#settings = settings;
-    const ws = new URL(settings.mqttPath, settings.bridge);
-    ws.protocol = settings.bridge.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.#client = new ViewerClient({
-      user: settings.user,
-      password: () =>
-        tokens.next().catch((err: Error) => {
-          this.emit('error', { code: 'token-expired', message: err.message });
-          throw err;
-        }),
-      root: settings.root,
-      connect: browserConnector(ws.href),
-      // A token scoped to some cameras may read only their cards.
-      devices: [settings.device],
-    });
+    if ('client' in source) {
+      this.#client = source.client;
+      this.#shared = true;
+      this.#device = source.device;
+      this.#everConnected = source.client.connected;
+    } else {
+      const { settings, tokens } = source;
+      this.#settings = settings;
+      this.#device = settings.device;
+      this.#shared = false;
+      const ws = new URL(settings.mqttPath, settings.bridge);
+      ws.protocol = settings.bridge.protocol === 'https:' ? 'wss:' : 'ws:';
+      this.#client = new ViewerClient({
+        user: settings.user,
+        password: () =>
+          tokens.next().catch((err: Error) => {
+            this.emit('error', { code: 'token-expired', message: err.message });
+            throw err;
+          }),
+        root: settings.root,
+        connect: browserConnector(ws.href),
+        // A token scoped to some cameras may read only their cards.
+        devices: [settings.device],
+      });
+    }
     const c = this.#client;
-    c.on('disconnected', (err) => {
-      if (this.#closed || this.#originRefused || err instanceof ConnectRefusedError) return;
-      this.#set('reconnecting', err?.message ?? 'disconnected');
-      if (!this.#everConnected) void this.#checkOrigin();
-    });
-    c.on('connected', () => {
-      this.#everConnected = true;
-      if (this.#state === 'reconnecting') this.#set('connecting', 'reconnected');
-    });
-    c.on('warning', (message) => this.emit('error', { code: 'warning', message }));
-    c.on('device', (deviceId, entry) => {
-      if (deviceId === settings.device && entry?.status?.state === 'offline' && this.#watch?.stream !== 'live') this.#set('offline', 'camera offline');
-    });
+    this.#unsubscribe.push(
+      c.on('disconnected', (err) => {
+        if (this.#closed || this.#originRefused || err instanceof ConnectRefusedError) return;
+        this.#set('reconnecting', err?.message ?? 'disconnected');
+        if (!this.#everConnected && !this.#shared) void this.#checkOrigin();
+      }),
+      c.on('connected', () => {
+        this.#everConnected = true;
+        if (this.#state === 'reconnecting') this.#set('connecting', 'reconnected');
+      }),
+      c.on('device', (deviceId, entry) => {
+        if (deviceId === this.#device && entry?.status?.state === 'offline' && this.#watch?.stream !== 'live') this.#set('offline', 'camera offline');
+      }),
+    );
+    if (!this.#shared) this.#unsubscribe.push(c.on('warning', (message) => this.emit('error', { code: 'warning', message })));
+  }
+
+  /** The watch of the camera (its states, timeline and errors), once started. */
+  get watch(): WatchSession | undefined {
+    return this.#watch;
   }
 
   start(): void {
+    if (this.#shared) {
+      // The watch exists before the first state is told, so a listener of that state can follow it.
+      this.#watchCamera();
+      this.#set(this.#client.connected ? 'connecting' : 'reconnecting', 'start');
+      return;
+    }
     this.#set('connecting', 'start');
     this.#client.start().then(
       () => this.#watchCamera(),
       (err: Error) => {
-        if (this.#originRefused) return;
+        if (this.#originRefused || this.#closed) return;
         const unauthorized = err instanceof ConnectRefusedError;
         this.emit('error', { code: unauthorized ? 'unauthorized' : 'connect-failed', message: err.message });
         this.#set('error', err.message);
@@ -83,7 +113,9 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#client.stop();
+    for (const undo of this.#unsubscribe.splice(0)) undo();
+    if (this.#shared) await this.#watch?.close();
+    else await this.#client.stop();
     this.removeAllListeners();
   }
 
@@ -94,7 +126,7 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
   async #checkOrigin(): Promise<void> {
     let verdict: { origin?: string | null; allowed?: boolean };
     try {
-      verdict = (await (await fetch(new URL(PLAYER_ORIGIN_PATH, this.#settings.bridge), { cache: 'no-store' })).json()) as typeof verdict;
+      verdict = (await (await fetch(new URL(PLAYER_ORIGIN_PATH, this.#settings!.bridge), { cache: 'no-store' })).json()) as typeof verdict;
     } catch {
       return; // the bridge is unreachable (or older): go on reconnecting
     }
@@ -108,9 +140,10 @@ export class MqttTransport extends TypedEmitter<TransportEvents> implements Play
 
   #watchCamera(): void {
     if (this.#closed) return;
-    const watch = this.#client.watch(this.#settings.device, (iceServers) => {
-      const peer = new BrowserViewerPeer(iceServers);
+    const watch = this.#client.watch(this.#device, (iceServers, { iceTransportPolicy }) => {
+      const peer = new BrowserViewerPeer(iceServers, iceTransportPolicy);
       this.emit('stream', peer.stream);
+      this.emit('peer', peer.pc);
       return peer;
     });
     this.#watch = watch;

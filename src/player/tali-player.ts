@@ -11,14 +11,21 @@
  * the bridge must list in allowedOrigins; or `whep`: HTTP to the bridge's /whep/{device}, ./whep-transport.ts; `mode`
  * is the same attribute's older name), `controls`.
  * Property `tokenProvider`: an async function giving a fresh token when the current one nears its end; without it
- * the player fires `tali-tokenexpiring` and uses the next `token` attribute the page sets.
+ * the player fires `tali-tokenexpiring` and uses the next `token` attribute the page sets. Property `client`: a
+ * ViewerClient the page already runs (the dashboard): the player watches `device` over it (no `bridge`/`token`
+ * needed, no connection of its own). A `<video>` child, if the page gives one, is the one played into (the page
+ * styles and queries it as its own); else the player's own, in its shadow root.
  *
  * State (property `state`, mirrored in the `state` attribute for CSS): idle, connecting, waiting (the camera was
  * asked to start), playing (frames are painted), offline (the camera left; it resumes when it returns),
  * reconnecting, error. Events (bubbling, composed): `tali-statechange` {state, previous, reason}, `tali-playing`
  * (frames are painted again, after a start or an interruption), `tali-error` {code, message}, `tali-tokenexpiring`
- * {expiresAt}.
+ * {expiresAt}, `tali-peer` {pc} (a new RTCPeerConnection carries the media: for stats), `tali-autoplay` {blocked}
+ * (the browser refused or allowed playback; property `autoplayBlocked`). Properties `watch` (transport `mqtt`: the
+ * viewer SDK's WatchSession) and `peerConnection`. Method `stop()`: ends playback until an attribute changes.
  */
+import type { ViewerClient } from '../viewer/viewer-client.ts';
+import type { WatchSession } from '../viewer/watch-session.ts';
 import { MqttTransport } from './mqtt-transport.ts';
 import { readToken, TokenSource } from './token.ts';
 import { WhepTransport } from './whep-transport.ts';
@@ -30,7 +37,7 @@ const TRANSPORTS = ['mqtt', 'whep'] as const;
 const STYLE = `
 :host { display: inline-block; position: relative; width: 480px; aspect-ratio: 16 / 9; background: #000; color: #fff;
   font: 13px/1.4 system-ui, sans-serif; overflow: hidden; }
-video { width: 100%; height: 100%; object-fit: contain; display: block; }
+video, ::slotted(video) { width: 100%; height: 100%; object-fit: contain; display: block; }
 [part=status] { position: absolute; left: 8px; bottom: 8px; padding: 2px 8px; border-radius: 4px; background: #000a; }
 :host([state=playing]) [part=status] { display: none; }
 `;
@@ -40,30 +47,84 @@ type FrameVideo = HTMLVideoElement & { requestVideoFrameCallback?: (callback: ()
 export class TaliPlayerElement extends HTMLElement {
   static readonly observedAttributes = ['bridge', 'device', 'token', 'user', 'root', 'mqtt-path', 'transport', 'mode', 'controls'];
 
-  readonly video: FrameVideo;
+  readonly #ownVideo: FrameVideo;
   readonly #status: HTMLElement;
+  #client: ViewerClient | undefined;
+  #peer: RTCPeerConnection | undefined;
+  #autoplayBlocked = false;
   #state: PlayerState = 'idle';
   #transport: PlayerTransport | undefined;
   #tokens: TokenSource | undefined;
   #provider: (() => Promise<string>) | undefined;
-  #restart: Promise<void> | undefined;
+  /** Restarts and stops, one after the other (a stop awaits the transport's close: a second must not overlap it). */
+  #queue: Promise<void> = Promise.resolve();
+  /** A restart is queued and has not begun: more changes join it. */
+  #pending = false;
+  /** stop() was called and nothing changed since: a queued restart stops without starting. */
+  #held = false;
   /** Bumped by each (re)start: a frame callback of an earlier transport must not mark this one playing. */
   #generation = 0;
 
   constructor() {
     super();
     const root = this.attachShadow({ mode: 'open' });
-    const style = document.createElement('style');
-    style.textContent = STYLE;
-    this.video = document.createElement('video');
-    this.video.part.add('video');
-    this.video.muted = true; // autoplay is allowed muted; `controls` lets the viewer unmute
-    this.video.autoplay = true;
-    this.video.playsInline = true;
+    // A constructed sheet, not a <style>: a page whose CSP says `style-src 'self'` (the dashboard's) allows it.
+    let style: HTMLStyleElement | undefined;
+    if ('adoptedStyleSheets' in root && typeof CSSStyleSheet.prototype.replaceSync === 'function') {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(STYLE);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      style = document.createElement('style');
+      style.textContent = STYLE;
+    }
+    const video = document.createElement('video');
+    video.part.add('video');
+    video.muted = true; // autoplay is allowed muted; `controls` lets the viewer unmute
+    video.autoplay = true;
+    video.playsInline = true;
+    this.#ownVideo = video;
+    // A <video> child of the page's takes the place of the player's own (the slot's fallback content).
+    const slot = document.createElement('slot');
+    slot.append(video);
     this.#status = document.createElement('div');
     this.#status.part.add('status');
     this.#status.textContent = 'idle';
-    root.append(style, this.video, this.#status);
+    root.append(...(style ? [style] : []), slot, this.#status);
+  }
+
+  /** The video played into: the page's `<video>` child if it has one, else the player's own. */
+  get video(): FrameVideo {
+    return this.querySelector<FrameVideo>(':scope > video') ?? this.#ownVideo;
+  }
+
+  get client(): ViewerClient | undefined {
+    return this.#client;
+  }
+
+  set client(client: ViewerClient | undefined) {
+    if (client === this.#client) return;
+    this.#client = client;
+    this.#scheduleRestart();
+  }
+
+  get watch(): WatchSession | undefined {
+    return this.#transport?.watch;
+  }
+
+  get peerConnection(): RTCPeerConnection | undefined {
+    return this.#peer;
+  }
+
+  get autoplayBlocked(): boolean {
+    return this.#autoplayBlocked;
+  }
+
+  /** Ends playback (connection, peer, timers) now; any attribute or property set later starts it again. */
+  stop(): Promise<void> {
+    this.#held = true;
+    if (!this.#pending) this.#queue = this.#queue.then(() => this.#stop()).catch((err: Error) => this.#fail('internal', err.message));
+    return this.#queue;
   }
 
   get state(): PlayerState {
@@ -100,15 +161,19 @@ export class TaliPlayerElement extends HTMLElement {
 
   /** Several attributes set in one go (or the element moved) restart the player once. */
   #scheduleRestart(): void {
-    this.#restart ??= Promise.resolve().then(async () => {
-      this.#restart = undefined;
+    this.#held = false;
+    if (this.#pending) return;
+    this.#pending = true;
+    this.#queue = this.#queue.then(async () => {
+      this.#pending = false;
       await this.#stop();
-      if (this.isConnected) this.#start();
-    });
+      if (this.isConnected && !this.#held) this.#start();
+    }).catch((err: Error) => this.#fail('internal', err.message));
   }
 
   #start(): void {
-    const settings = this.#settings();
+    const device = this.getAttribute('device');
+    const settings = this.#client !== undefined ? (device ? { client: this.#client, device } : '') : this.#settings();
     if (typeof settings === 'string') {
       if (settings !== '') this.#fail('bad-attributes', settings);
       return;
@@ -118,11 +183,16 @@ export class TaliPlayerElement extends HTMLElement {
       this.#fail('unsupported-mode', `unknown transport "${kind}": use ${TRANSPORTS.join(' or ')}`);
       return;
     }
+    if ('client' in settings && kind !== 'mqtt') {
+      this.#fail('unsupported-mode', 'a `client` is watched through over MQTT: leave `transport` unset or set it to mqtt');
+      return;
+    }
     const generation = ++this.#generation;
     const tokens = new TokenSource(this.getAttribute('token') ?? '');
     tokens.provider = this.#provider;
     tokens.onExpiring = (expiresAt) => this.#emit('tali-tokenexpiring', { expiresAt });
-    const transport = kind === 'whep' ? new WhepTransport(settings, tokens) : new MqttTransport(settings, tokens);
+    const transport =
+      'client' in settings ? new MqttTransport(settings) : kind === 'whep' ? new WhepTransport(settings, tokens) : new MqttTransport({ settings, tokens });
     this.#tokens = tokens;
     this.#transport = transport;
     transport.on('state', (state, reason) => {
@@ -130,9 +200,22 @@ export class TaliPlayerElement extends HTMLElement {
       if (state === 'connecting' || state === 'waiting') this.#awaitFrame(generation);
     });
     transport.on('stream', (stream) => {
-      this.video.srcObject = stream;
-      this.video.play().catch(() => {}); // muted autoplay is allowed; a refusal leaves it to `controls`
+      const video = this.video;
+      video.srcObject = stream;
+      // Muted autoplay is allowed; a refusal (unmuted, or a strict policy) is the page's to show: `controls`, or
+      // its own play button on `tali-autoplay`.
+      video.play().then(
+        () => this.#autoplay(false),
+        () => {
+          this.#autoplay(true);
+          video.addEventListener('play', () => this.#autoplay(false), { once: true }); // the user pressed play
+        },
+      );
       this.#awaitFrame(generation);
+    });
+    transport.on('peer', (pc) => {
+      this.#peer = pc;
+      this.#emit('tali-peer', { pc });
     });
     transport.on('error', (error) => this.#emit('tali-error', error));
     tokens.onRenewalFailed = (err) => this.#emit('tali-error', { code: 'token-renewal-failed', message: err.message });
@@ -145,6 +228,7 @@ export class TaliPlayerElement extends HTMLElement {
     this.#transport = undefined;
     this.#tokens?.close();
     this.#tokens = undefined;
+    this.#peer = undefined;
     this.video.srcObject = null;
     if (transport) {
       await transport.close();
@@ -184,6 +268,12 @@ export class TaliPlayerElement extends HTMLElement {
     };
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(painted);
     else video.addEventListener('timeupdate', painted, { once: true });
+  }
+
+  #autoplay(blocked: boolean): void {
+    if (blocked === this.#autoplayBlocked) return;
+    this.#autoplayBlocked = blocked;
+    this.#emit('tali-autoplay', { blocked });
   }
 
   #fail(code: string, message: string): void {

@@ -5,6 +5,7 @@
  * element picks one by its `transport` attribute. Browser only.
  */
 import type { TypedEmitter } from '../client/emitter.ts';
+import type { WatchSession } from '../viewer/watch-session.ts';
 
 /** What a transport knows; the element adds `playing` (a frame was painted) and `idle`. */
 export type TransportState = 'connecting' | 'waiting' | 'offline' | 'reconnecting' | 'error';
@@ -23,6 +24,8 @@ export interface TransportEvents {
   state: [state: TransportState, reason: string];
   /** A new media source for the video element (a new WebRTC session; the previous one is closed). */
   stream: [MediaStream];
+  /** The RTCPeerConnection media now comes over (a new session, a re-watch), e.g. for a stats chart. */
+  peer: [RTCPeerConnection];
   error: [TransportError];
   /** The credential ends soon and no provider gave a new one: the page should set a new `token`. */
   tokenExpiring: [expiresAt: number];
@@ -38,6 +41,8 @@ export interface PlayerSettings {
 }
 
 export interface PlayerTransport extends TypedEmitter<TransportEvents> {
+  /** `mqtt`: the viewer SDK's watch (states, timeline, errors), once started. */
+  readonly watch?: WatchSession | undefined;
   start(): void;
   /** The element painted the first frame of the current session (for the session's timeline). */
   firstFrame(): void;

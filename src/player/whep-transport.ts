@@ -179,6 +179,7 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
       this.#shown = true;
       this.emit('stream', this.#output);
     }
+    this.emit('peer', session.pc);
     this.#packets = 0;
     this.#packetsAt = Date.now();
     clearInterval(this.#health);

@@ -6,4 +6,4 @@
 export * from './viewer-core.ts';
 export { browserConnector, mqttUrlFor } from '../client/browser-connector.ts';
 export { BrowserOffererPeer } from '../client/browser-offerer-peer.ts';
-export { BrowserViewerPeer } from '../dashboard/browser-viewer-peer.ts';
+export { BrowserViewerPeer } from '../player/browser-viewer-peer.ts';

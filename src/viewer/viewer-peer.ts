@@ -1,6 +1,6 @@
 /**
  * What the viewer SDK needs from a WebRTC stack: the offerer surface of src/client/offerer-peer.ts with a receive-only
- * peer behind it (video and, if wanted, audio). The dashboard wraps RTCPeerConnection (src/dashboard/browser-viewer-peer.ts),
+ * peer behind it (video and, if wanted, audio). The dashboard wraps RTCPeerConnection (src/player/browser-viewer-peer.ts),
  * `tali watch` wraps werift (src/webrtc/werift-viewer-peer.ts). Browser-safe.
  */
 import type { OffererPeer, OffererPeerState } from '../client/offerer-peer.ts';

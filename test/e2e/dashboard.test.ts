@@ -221,6 +221,8 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
     await page.waitForSelector(deviceCard('cam-sim', 'online'));
     const played = await watchAndPlay(page, 'cam-sim');
     expect(played.videoWidth).toBe(320);
+    // The camera page's player is a <tali-player> playing into the page's own <video>.
+    expect(await page.locator('tali-player#player[state=playing] > video#video').count()).toBe(1);
     const candidates = await sentCandidates(page);
     expect(candidates.length).toBeGreaterThan(0);
     expect(candidates.some((c) => c.includes('.local'))).toBe(false);

@@ -89,6 +89,10 @@ describe.skipIf(!available)('the operator dashboard with a fleet', { timeout: 90
     const times = await page.$$eval('.live-cell video', (vs) => (vs as HTMLVideoElement[]).map((v) => v.currentTime));
     await page.waitForFunction((before) => [...document.querySelectorAll<HTMLVideoElement>('.live-cell video')].every((v, i) => v.currentTime > (before[i] ?? 0) + 1), times, { timeout: 15_000 });
     expect(tb.bridge.relay.streams.get('cam-3')?.viewers.size).toBe(1);
+    // Each cell is a <tali-player> (the element any site embeds) playing into its <video>, over the dashboard's one
+    // MQTT connection rather than one of its own.
+    expect(await page.locator('.live-cell tali-player[state=playing] > video').count()).toBe(4);
+    expect(await page.$$eval('.live-cell tali-player', (els) => els.every((e) => (e as HTMLElement & { client?: object }).client !== undefined && (e as HTMLElement & { client?: object }).client === (els[0] as HTMLElement & { client?: object }).client))).toBe(true);
     await screenshot(page, 'live-2x2');
   });
 
