@@ -142,6 +142,7 @@ export class CameraView {
       this.#render();
     });
     setBadge(byId('watch-state'), watch.state);
+    if (watch.stream !== undefined) setBadge(byId('stream-state'), watch.stream, `camera ${watch.stream}`);
     this.#render();
   }
 

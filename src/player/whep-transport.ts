@@ -12,6 +12,7 @@
  *      │   └ 401 (token refused), 403 (token not for this camera), 404, 4xx ──► error (until the page sets a new token)
  *   live: no packet for STALL_MS (or ICE disconnected) ── HEAD the resource ──┬ 404: the bridge ended it ──► reconnecting
  *                                                                            └ 200: the camera sends nothing ──► offline
+ *   live: peer failed or closed (the bridge's DTLS close_notify) ── HEAD ──► reconnecting (404: without a DELETE)
  *   offline (live) ── packets again ──► connecting ──► (playing)
  *   renewal: a new token opens a second session; once it connects its video replaces the first, which is deleted
  *
@@ -165,7 +166,8 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
     } else if (state === 'disconnected' && session === this.#live) {
       void this.#check(session);
     } else if ((state === 'failed' || state === 'closed') && session === this.#live) {
-      this.#lost(session, `the WebRTC connection ${state}`);
+      // The bridge closing the session (DTLS close_notify) closes the peer too: the resource says which it was.
+      void this.#check(session, `the WebRTC connection ${state}`);
     }
   }
 
@@ -202,9 +204,13 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
     }
   }
 
-  /** Asks the bridge whether the session still stands (HEAD on its resource: no token needed, 404 once it ended). */
-  async #check(session: WhepSession): Promise<void> {
-    if (this.#checking || session.location === undefined) return;
+  /**
+   * Asks the bridge whether the session still stands (HEAD on its resource: no token needed, 404 once it ended).
+   * `dead`: the peer is gone whatever the answer (failed or closed): the session is replaced either way.
+   */
+  async #check(session: WhepSession, dead?: string): Promise<void> {
+    if (session.location === undefined) return void (dead !== undefined && this.#lost(session, dead));
+    if (this.#checking && dead === undefined) return;
     this.#checking = true;
     let status: number;
     try {
@@ -218,8 +224,9 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
     if (status === 404) {
       session.location = undefined; // nothing to DELETE (and its CORS preflight would fail with the 404)
       this.#lost(session, 'the bridge ended the session');
-    }
-    else if (status === 200 && Date.now() - this.#packetsAt >= STALL_MS) this.#set('offline', `no media for ${STALL_MS / 1000} s: the camera is away`);
+    } else if (dead !== undefined) {
+      this.#lost(session, dead);
+    } else if (status === 200 && Date.now() - this.#packetsAt >= STALL_MS) this.#set('offline', `no media for ${STALL_MS / 1000} s: the camera is away`);
   }
 
   /** The live session is gone: release it and start a new one. */

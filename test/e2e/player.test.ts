@@ -199,10 +199,13 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
 
   it('transport="whep": plays over WHEP alone (no WebSocket) and renews 8-second tokens by new sessions without an interruption', async () => {
     await startCamera();
+    const opened = Date.now();
     const page = await openPage(browser, `${siteUrl}/?ttl=8&provider&transport=whep`);
     onTestFinished(() => page.close());
     const sockets: string[] = [];
     page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.waitForSelector('tali-player#attr[state=playing]', { timeout: 20_000 });
+    console.log(`page open → playing (whep, camera streaming): ${Date.now() - opened} ms`);
     await playsOn(page, 'attr');
     await playsOn(page, 'provider');
     const startedAt = Date.now();
@@ -299,9 +302,12 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
   it('renews 8-second tokens (attribute after tali-tokenexpiring, and tokenProvider) without interrupting the video', async () => {
     await startCamera();
     const issuedBefore = tokensIssued;
+    const opened = Date.now();
     const page = await openPage(browser, `${siteUrl}/?ttl=8&provider`);
     onTestFinished(() => page.close());
     const startedAt = Date.now();
+    await page.waitForSelector('tali-player#attr[state=playing]', { timeout: 20_000 });
+    console.log(`page open → playing (mqtt, camera streaming): ${Date.now() - opened} ms`);
     await playsOn(page, 'attr');
     await playsOn(page, 'provider');
     // Both players renew (80 % into the first token's life) and play on past its expiry, when the broker closes
