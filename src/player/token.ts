@@ -30,7 +30,7 @@ export class TokenExpiredError extends Error {}
 /**
  * Hands ViewerClient a credential at each CONNECT. Halfway through a token's life it asks for the next one: from the
  * provider if the page set one, else by `onExpiring` (the player fires `tali-tokenexpiring`) and the next `token`
- * the page sets. The viewer SDK moves to a new connection at 80 % of the life: by then the next token is usually
+ * the page sets. The viewer SDK moves to a new connection at 80 % of the life (at least 3 s before its end): by then the next token is usually
  * there; if not, it waits for it until the current one expires, then fails (and the SDK tries again later).
  */
 export class TokenSource {

@@ -84,6 +84,14 @@ const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 type AdoptBody = { type: 'adopt'; deviceId: string; connection: string };
 
+/**
+ * The least time a token refresh leaves itself before the old token ends (and the broker closes its connection with
+ * its sessions): a token request, a connect, two SUBSCRIBEs and an answered adopt take ~0.15 s, but a loaded machine
+ * stalls for more than a second and a background tab's timers fire late. 20 % of an 8 s token (1.4 s) was not
+ * always enough in full test-suite runs.
+ */
+const REFRESH_MARGIN_MS = 3000;
+
 /** How long a token refresh waits for the bridge to confirm that the new connection adopted a watch. */
 const ADOPT_TIMEOUT_MS = 5000;
 
@@ -335,14 +343,15 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
 
   /**
    * A token expires, and the broker then closes the connection that used it (MQTT 3.1.1 cannot re-authenticate).
-   * So at 80 % of its life: a fresh credential, a second connection with it that adopts every watch (#adoptWatches),
-   * then a clean DISCONNECT of the first. The media never stops (it does not cross MQTT), and the watches now belong
-   * to the new connection: they end with it, not with the old one.
+   * So at 80 % of its life, and at least REFRESH_MARGIN_MS before it ends: a fresh credential, a second connection
+   * with it that adopts every watch (#adoptWatches), then a clean DISCONNECT of the first. The media never stops (it
+   * does not cross MQTT), and the watches now belong to the new connection: they end with it, not with the old one.
    */
   #scheduleRefresh(credential: Credential, inMs?: number): void {
     clearTimeout(this.#refreshTimer);
     if (typeof credential === 'string') return;
-    const delayMs = inMs ?? Math.max(1000, (credential.expiresAt - Date.now()) * 0.8);
+    const left = credential.expiresAt - Date.now();
+    const delayMs = inMs ?? Math.max(1000, Math.min(left * 0.8, left - REFRESH_MARGIN_MS));
     this.#refreshTimer = setTimeout(() => void this.#switchConnection(credential), delayMs);
   }
 

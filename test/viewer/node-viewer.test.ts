@@ -145,12 +145,14 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     let token: string | undefined;
     const api = `http://127.0.0.1:${tb.bridge.httpPort}/api/token`;
     const issued: number[] = [];
+    const issuedExp: number[] = [];
     const credential = async () => {
       const authorization = token ? `Bearer ${token}` : `Basic ${Buffer.from(`frank:${password}`).toString('base64')}`;
       const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: 8 }) });
       const body = (await res.json()) as { token: string; expiresAt: string };
       token = body.token;
       issued.push(Date.now());
+      issuedExp.push(Date.parse(body.expiresAt));
       return { secret: body.token, expiresAt: Date.parse(body.expiresAt) };
     };
     const client = new ViewerClient({ user: 'frank', password: credential, backoff: FAST_BACKOFF, connect: nodeConnector(tb.urlFor(transport)) });
@@ -168,8 +170,12 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     const owners = [session.owner.key];
     const video = () => peer?.tracks.get('video')?.packets ?? 0;
 
+    // How long before the old token's expiry each handover (token request → adopt confirmed) was done.
+    const margins: number[] = [];
     for (const lifetime of [0, 1]) {
       await next(client, 'refreshed', () => true, 12_000);
+      margins.push(issuedExp[lifetime]! - Date.now());
+      console.info(JSON.stringify({ handoverMarginMs: margins, retries }));
       owners.push(session.owner.key);
       // Past this token's expiry (when the broker closes whatever still uses it): video still arriving.
       const expiry = issued[lifetime]! + 8000;
