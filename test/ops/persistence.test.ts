@@ -112,6 +112,21 @@ describe('retained cards and stored sessions across a restart', () => {
       expect(gone.lastSeen as number).toBeGreaterThanOrEqual(connectedAt);
       expect(gone.lastSeen as number).toBeLessThanOrEqual(awayGoneAt);
 
+      // Kept cards are delivered under today's rights: a token scoped to cam-on reads cam-on's, never cam-away's.
+      const login = await fetch(`http://127.0.0.1:${(await second.ready()).httpPort}/api/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`alice:${aliceSecret}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ devices: ['cam-on'], ttlS: 300 }),
+      });
+      expect(login.status).toBe(200);
+      const { token } = (await login.json()) as { token: string };
+      const scoped = await client(url.replace(String(mqttPort), String((await second.ready()).mqttPort)), 'alice:scoped', token);
+      const scopedCards = new Inbox(scoped);
+      await expect(scoped.subscribeAsync(status('cam-away'), { qos: 1 })).rejects.toThrow(/Subscribe error/); // SUBACK 0x80
+      await scoped.subscribeAsync(status('cam-on'), { qos: 1 });
+      await scopedCards.next((_, topic) => topic === status('cam-on'), 10_000, "cam-on's card for the scoped token");
+      expect(scopedCards.messages.map((m) => m.topic)).not.toContain(status('cam-away'));
+
       // The stored session: present, its three queued messages in order.
       const newUrl = `mqtt://127.0.0.1:${(await second.ready()).mqttPort}`;
       const back = await resume(newUrl, 'alice:queue', aliceSecret);
