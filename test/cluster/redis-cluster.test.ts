@@ -4,7 +4,8 @@
  * node B; then the primary that holds the slot of a camera's card not yet published is killed (SIGKILL): once its
  * replica is promoted, that camera connects to A, its card reaches B, a viewer on B watches it through A, and a
  * fresh subscriber reads both retained cards (a wildcard lookup scans every primary). No restart, the first viewer
- * keeps its video and session, nothing is marked offline. Times are printed.
+ * keeps its video and session, nothing is marked offline. Times are printed. With every Redis node gone, a node says
+ * so on /readyz and SIGTERM still exits within shutdownTimeoutMs.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,10 +18,12 @@ import { NodeViewer } from '../../src/viewer/node-viewer.ts';
 import { captureLogger } from '../helpers/bridge.ts';
 import { primaryOf, replicationOf, startRedisCluster } from '../helpers/redis-ha.ts';
 import { describeWith } from '../helpers/services.ts';
-import { eventually, until } from '../helpers/wait.ts';
+import { startTali } from '../helpers/tali-process.ts';
+import { eventually, until, withTimeout } from '../helpers/wait.ts';
 import { FAST_BACKOFF, next } from '../devices/helpers.ts';
 
 const HEARTBEAT_MS = 500;
+const SHUTDOWN_TIMEOUT_MS = 5000;
 
 async function startNode(cluster: string, dataDir: string, bridgeId: string): Promise<Bridge> {
   const bridge = await Bridge.start({
@@ -94,5 +97,25 @@ describeWith(['redis-server', 'redis-cli'], 'tali nodes on a Redis Cluster', () 
     expect(offline).toEqual([]);
     expect(camera.keeper.counters.opened).toBe(1);
     console.info(JSON.stringify({ redisClusterFailover: { killToPromotedMs: Math.round(promotedAt - killedAt), killToNewCardOnOtherNodeMs: Math.round(cardAt - killedAt) } }));
+  });
+
+  it('the whole Redis Cluster gone: the node says so on /readyz, and SIGTERM exits within shutdownTimeoutMs', { timeout: 60_000 }, async () => {
+    const group = await startRedisCluster();
+    const dataDir = await mkdtemp(join(tmpdir(), 'tali-redis-cluster-'));
+    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const tali = startTali([
+      ...['--cluster', group.clusterUrl, '--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--data-dir', dataDir],
+      ...['--shutdown-timeout-ms', String(SHUTDOWN_TIMEOUT_MS), '--log-level', 'info'],
+    ]);
+    const { httpPort } = await tali.ready();
+    const readyz = async () => ((await (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).json()) as { ready: boolean; reason?: string });
+    expect((await readyz()).ready).toBe(true);
+    await Promise.all(group.nodes.map((node) => node.kill()));
+    await eventually(async () => !(await readyz()).ready, 15_000, 'the node to say the cluster backend is unavailable');
+    const signalledAt = performance.now();
+    tali.child.kill('SIGTERM');
+    const exit = await withTimeout(tali.exited, SHUTDOWN_TIMEOUT_MS + 10_000, 'tali to exit');
+    expect(exit.at - signalledAt).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+    expect(exit).toMatchObject({ code: 0, signal: null });
   });
 });
