@@ -90,10 +90,13 @@ export class Coturn {
       ...(options.allowLoopbackPeers ? ['allow-loopback-peers'] : []),
     ];
     await writeFile(join(dir, 'turnserver.conf'), `${conf.join('\n')}\n`);
-    // coturn creates its tables lazily; this one (its schema, turndb's turn_secret) must exist for setSecrets().
+    // coturn creates its tables lazily; this one (its schema, turndb's turn_secret) must exist for setSecrets(). The
+    // secrets go in before coturn starts: written while it set up its database, they met "database is locked" (2 in
+    // 11 runs of test/turn/credentials.test.ts).
     const db = new DatabaseSync(join(dir, 'turndb.sqlite'));
     db.exec("CREATE TABLE turn_secret (realm varchar(127) default '', value varchar(127), primary key (realm,value))");
     db.close();
+    writeSecrets(join(dir, 'turndb.sqlite'), options.secrets);
     const child = spawn(TURNSERVER, ['-c', join(dir, 'turnserver.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const turn = new Coturn(options.address, port, child, dir);
     try {
@@ -101,7 +104,6 @@ export class Coturn {
       // is up: until coturn says how many there are, a client's second request can reach another thread than its
       // first, which knows neither its session nor its nonce and answers 438 (first allocation after start: 3 in 20
       // with the UDP listener line alone, 6 in 20 with relay-threads=8; 0 in 20 once this line was out).
-      turn.setSecrets(options.secrets);
       await turn.waitForLog(new RegExp(`UDP listener opened on\\s*:\\s*${options.address.replace(/\./g, '\\.')}:${port}`), 10_000);
       await turn.waitForLog(/Total General servers: \d+/, 10_000);
     } catch (err) {
@@ -113,16 +115,7 @@ export class Coturn {
 
   /** Replaces the secrets coturn accepts; it reads them at the next authentication (new allocations). */
   setSecrets(secrets: readonly string[]): void {
-    const db = new DatabaseSync(this.#db);
-    try {
-      db.exec('BEGIN');
-      db.prepare('DELETE FROM turn_secret WHERE realm = ?').run(REALM);
-      const insert = db.prepare('INSERT INTO turn_secret (realm, value) VALUES (?, ?)');
-      for (const secret of secrets) insert.run(REALM, secret);
-      db.exec('COMMIT');
-    } finally {
-      db.close();
-    }
+    writeSecrets(this.#db, secrets);
   }
 
   /**
@@ -178,6 +171,20 @@ export class Coturn {
       await rm(this.#dir, { recursive: true, force: true });
     })();
     return this.#closed;
+  }
+}
+
+/** Replaces the realm's secrets in coturn's database; waits (SQLite busy timeout) while coturn holds its lock. */
+function writeSecrets(path: string, secrets: readonly string[]): void {
+  const db = new DatabaseSync(path, { timeout: 5000 });
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.prepare('DELETE FROM turn_secret WHERE realm = ?').run(REALM);
+    const insert = db.prepare('INSERT INTO turn_secret (realm, value) VALUES (?, ?)');
+    for (const secret of secrets) insert.run(REALM, secret);
+    db.exec('COMMIT');
+  } finally {
+    db.close();
   }
 }
 
