@@ -308,6 +308,8 @@ export class Bridge {
         // At once: each waits at most ~1 s for its DISCONNECT when the broker cannot route (a cluster's Redis away).
         await Promise.all([this.libpeer?.close(), this.services.close()]);
       });
+      // Services.close ends with the media plane; if a session held it back past its share, end the workers now.
+      await step('media workers', by(0.6), () => this.services.media.close());
       // A cluster node whose Redis is known to be away has nothing in flight that could still be routed.
       const backend = this.embedded?.backend;
       if (backend?.available !== false) await step('broker drain', Math.min(by(0.65), performance.now() + 1000), () => this.embedded?.drain(1000));

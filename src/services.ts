@@ -4,10 +4,12 @@
  * on the embedded broker (in-process clients, see ./embedded-broker.ts) or on an existing one (Mosquitto, EMQX, …).
  *
  *   Services ─┬─ Answerer ── MQTT client ── Sessions (cameras) ── werift peers
- *             ├─ Relay ───── MQTT client ── CameraStreams ── ViewerSessions ── werift peers
+ *             ├─ Relay ───── MQTT client ── CameraStreams ── viewer sessions ── werift peers
+ *             ├─ MediaPlane: where sessions, viewers, recordings and monitors run (main thread or media workers)
  *             ├─ Fleet (the dashboard's grid: rates and stills of the live cameras, stills decoded by ffmpeg)
  *             └─ Recorder · BridgeMetrics (/metrics) · recordings API (./recording/admin-api.ts)
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -17,7 +19,8 @@ import type { BridgeConfig } from './config/config.ts';
 import { requireBearer } from './http/bearer.ts';
 import type { HttpServer } from './http/server.ts';
 import { Fleet } from './fleet/fleet.ts';
-import { InThreadMedia, type MediaPlane } from './media/plane.ts';
+import { InThreadMedia, type MediaPlane, type PacketSink } from './media/plane.ts';
+import { WorkerMedia } from './media/worker-media.ts';
 import { JpegDecoder } from './fleet/jpeg-decoder.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { observeAnswerer, observeRelay } from './metrics/observe.ts';
@@ -86,10 +89,12 @@ export class Services {
     const url = ice.turn?.urls[0];
     if (probe && url !== undefined) this.metrics.watchTurn(() => ({ url, reachable: probe.reachable }));
     const metrics = this.metrics;
-    this.media = new InThreadMedia({
+    const sink: PacketSink = {
       received: (kind, bytes, packets) => metrics.rtpReceived(kind, bytes, packets),
       sent: (kind, bytes, packets) => metrics.rtpSent(kind, bytes, packets),
-    });
+    };
+    const workers = config.mediaWorkers === 0 ? availableParallelism() : config.mediaWorkers;
+    this.media = workers === 1 ? new InThreadMedia(sink) : new WorkerMedia({ workers, sink, logger: log.child({ component: 'media' }) });
     this.answerer = new Answerer({
       connect: (will) => options.connect('answerer', will),
       topics,
@@ -125,7 +130,7 @@ export class Services {
       registered: (deviceId) => options.credentials.lookup(deviceId)?.role === 'device',
       placement: options.placement,
       wanted: (deviceId) => this.recorder.wants(deviceId),
-      onRtpSent: (kind, bytes) => this.metrics.rtpSent(kind, bytes),
+      media: this.media,
       logger: log.child({ component: 'relay' }),
     });
     observeAnswerer(this.metrics, this.answerer);
@@ -151,7 +156,7 @@ export class Services {
     });
     this.fleet.attach(this.answerer);
     routeRecordings(http, this.recorder, options.callers);
-    http.route('/metrics', requireBearer(config.metricsToken, metricsRoute(this.metrics)));
+    http.route('/metrics', requireBearer(config.metricsToken, metricsRoute(this.metrics, () => this.media.refresh())));
     this.whep = new WhepSessions({
       relay: this.relay,
       answerTimeoutMs: config.connectTimeoutMs,

@@ -120,6 +120,14 @@ export const OPTIONS = {
     unit: 'ms',
     doc: 'how long a viewer session waits for a camera that has no session (asked to start) before it ends with bye "timeout"',
   },
+  mediaWorkers: {
+    type: 'integer',
+    default: 1,
+    min: 0,
+    max: 256,
+    unit: 'threads',
+    doc: 'event loops the werift peers run on (a camera, its viewers and its recording share one): 1 = the main thread only (no worker threads), N ≥ 2 = N worker threads, 0 = one per core (os.availableParallelism())',
+  },
   keyframeIntervalMs: {
     type: 'integer',
     default: 500,

@@ -1,14 +1,16 @@
 /**
  * The media plane: the one seam between signaling (answerer, relay, recorder, fleet on the main thread) and the
- * media objects (werift peers and what reads their packets). Signaling asks the plane for a camera session, a
- * recording or a fleet monitor and drives what it gets back through interfaces (CameraSession, SessionRecording,
- * CameraWatch); where the object runs is the plane's business:
+ * media objects (werift peers and what reads their packets). Signaling asks the plane for a camera session, a viewer
+ * session, a recording or a fleet monitor and drives what it gets back through interfaces (CameraSession, Viewer,
+ * SessionRecording, CameraWatch); where the object runs is the plane's business (docs/architecture.md "Media workers"):
  *
- *   InThreadMedia   a MediaHost on the main thread; returns the objects themselves (one media worker)
+ *   InThreadMedia  (mediaWorkers 1)   a MediaHost on the main thread; returns the objects themselves
+ *   WorkerMedia    (mediaWorkers ≥ 2) MediaHosts in worker threads; returns handles (./worker-media.ts, ./remote.ts)
  */
 import type { CameraSession, Session, SessionOptions } from '../answerer/session.ts';
 import type { CameraWatch, Keyframe } from '../fleet/camera-monitor.ts';
 import type { SessionRecorderOptions, SessionRecording } from '../recording/session-recorder.ts';
+import type { Viewer, ViewerOptions } from '../relay/viewer.ts';
 import { Peer } from '../webrtc/peer.ts';
 import { MediaHost, type MediaKind } from './host.ts';
 
@@ -21,6 +23,8 @@ export interface PacketSink {
 export interface MediaPlane {
   /** A camera session (not opened yet: the caller registers it, then calls open()). */
   openSession(options: SessionOptions): CameraSession;
+  /** A viewer session, beside its camera's sessions: it receives the packets of every session of that device. */
+  createViewer(options: Omit<ViewerOptions, 'onSent'>): Viewer;
   /** Records a session made by this plane, beside it. */
   record(session: CameraSession, options: SessionRecorderOptions): SessionRecording;
   /** The fleet's rates and keyframes of a session made by this plane, beside it. */
@@ -44,6 +48,10 @@ export class InThreadMedia implements MediaPlane {
 
   openSession(options: SessionOptions): CameraSession {
     return this.#host.openSession(options);
+  }
+
+  createViewer(options: Omit<ViewerOptions, 'onSent'>): Viewer {
+    return this.#host.createViewer(options);
   }
 
   // The sessions this plane hands out are Sessions.

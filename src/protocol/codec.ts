@@ -5,7 +5,7 @@
 import { Compile } from 'typebox/compile';
 import { parseCandidate } from './candidate.ts';
 import { ProtocolError } from './errors.ts';
-import { MAX_DOWN_BYTES } from './limits.ts';
+import { checkDownSize } from './limits.ts';
 import {
   CHANNEL_TYPES,
   MESSAGE_SCHEMAS,
@@ -101,8 +101,7 @@ export function encode(message: Message): string {
 /** Encodes a bridge → device message and enforces the 4 KB rule (a bug, not bad input, if it trips). */
 export function encodeForDevice(message: Message): string {
   const text = encode(message);
-  const size = utf8Encoder.encode(text).byteLength;
-  if (size > MAX_DOWN_BYTES) throw new RangeError(`${message.type} is ${size} bytes; devices get at most ${MAX_DOWN_BYTES}`);
+  checkDownSize(message.type, text);
   return text;
 }
 

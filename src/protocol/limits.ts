@@ -13,3 +13,13 @@ export const MAX_SDP_CHARS = 64 * 1024;
 export const MAX_CANDIDATE_CHARS = 512;
 /** Default acceptance window for `ts` (ms either side of the receiver's clock). */
 export const DEFAULT_MAX_AGE_MS = 60_000;
+
+/**
+ * The 4 KB rule for an encoded bridge → device message: throws RangeError over MAX_DOWN_BYTES (a bug, not bad input,
+ * if it trips; a session catches it to trickle its candidates instead). Here rather than in ./codec.ts so that a media
+ * worker can check it without loading the validators.
+ */
+export function checkDownSize(type: string, text: string): void {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > MAX_DOWN_BYTES) throw new RangeError(`${type} is ${size} bytes; devices get at most ${MAX_DOWN_BYTES}`);
+}

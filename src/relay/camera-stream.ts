@@ -1,18 +1,18 @@
 /**
  * One camera's media, fanned out: at most one upstream session (the camera's) and any number of viewers. No
  * transcoding: the camera's RTP goes to each viewer as is, with werift rewriting SSRC, payload type and, across
- * camera re-offers, sequence numbers and timestamps.
+ * camera re-offers, sequence numbers and timestamps. The packets go from session to viewers where both live, on one
+ * media worker (src/media/host.ts); this stream drives them: who is served with which codecs, when they switch
+ * source, their stream state and the keyframe requests.
  *
  *   stream state, as viewers see it (`stream` messages):
  *     waiting ──first RTP──► live ──camera session ends──► ended ──new session's first RTP──► live
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { RtpPacket } from 'werift';
-import type { Session } from '../answerer/session.ts';
-import type { RemoteTrack } from '../webrtc/peer.ts';
+import type { CameraSession } from '../answerer/session.ts';
 import { KeyframeRequests } from './keyframe-requests.ts';
-import type { StreamState, ViewerSession } from './viewer.ts';
+import type { StreamState, Viewer } from './viewer.ts';
 
 export interface CameraStreamOptions {
   deviceId: string;
@@ -36,11 +36,11 @@ export interface CameraStreamEvents {
 
 export class CameraStream extends EventEmitter<CameraStreamEvents> {
   readonly deviceId: string;
-  readonly viewers = new Set<ViewerSession>();
+  readonly viewers = new Set<Viewer>();
   readonly keyframes: KeyframeRequests;
   readonly #options: CameraStreamOptions;
   readonly #log: Logger;
-  #upstream: Session | undefined;
+  #upstream: CameraSession | undefined;
   #state: StreamState = 'waiting';
   #idleTimer: NodeJS.Timeout | undefined;
 
@@ -59,12 +59,12 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     return this.#state;
   }
 
-  get upstream(): Session | undefined {
+  get upstream(): CameraSession | undefined {
     return this.#upstream;
   }
 
   /** A new camera session (a first offer or a re-offer): viewers move to it without renegotiating. */
-  attach(session: Session): void {
+  attach(session: CameraSession): void {
     const previous = this.#upstream;
     this.#upstream = session;
     if (previous !== undefined && this.#state === 'live') this.#setState('ended');
@@ -73,7 +73,6 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       if (state === 'connecting') void this.#serveWaiting();
       if (state === 'streaming') this.#onLive();
     });
-    session.on('rtp', (track, packet) => this.#forward(track, packet));
     session.once('closed', () => {
       if (this.#upstream !== session) return;
       this.#upstream = undefined;
@@ -84,7 +83,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   }
 
   /** A viewer joins: served at once if the camera's codecs are known, else after the camera is asked to start. */
-  add(viewer: ViewerSession): void {
+  add(viewer: Viewer): void {
     clearTimeout(this.#idleTimer);
     this.viewers.add(viewer);
     // Not live: nothing to ask yet, and going live asks anyway.
@@ -109,7 +108,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.removeAllListeners();
   }
 
-  async #serve(viewer: ViewerSession, upstream: Session): Promise<void> {
+  async #serve(viewer: Viewer, upstream: CameraSession): Promise<void> {
     const refused = await viewer.serve(upstream.codecs);
     if (refused) viewer.log.warn({ code: refused.code }, refused.message);
   }
@@ -134,10 +133,6 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       }
     }
     this.keyframes.request();
-  }
-
-  #forward(track: RemoteTrack, packet: RtpPacket): void {
-    for (const viewer of this.viewers) viewer.forward(track, packet);
   }
 
   #setState(state: StreamState): void {

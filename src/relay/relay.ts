@@ -31,8 +31,8 @@ import { handleLeave, handleViewerBye } from './handlers/bye.ts';
 import { handleViewerCandidate } from './handlers/candidate.ts';
 import { handleWatch } from './handlers/watch.ts';
 import { connectionOwner, type ViewerOwner } from './owner.ts';
-import { ViewerSession } from './viewer.ts';
-import type { Session } from '../answerer/session.ts';
+import type { MediaPlane } from '../media/plane.ts';
+import type { Viewer } from './viewer.ts';
 
 /**
  * Cluster mode: every node's relay receives every viewer message, and exactly one node serves each watch. The node
@@ -75,8 +75,8 @@ export interface RelayOptions {
   placement?: RelayPlacement | undefined;
   /** Whether something else (a recording) wants a camera's media: such cameras are never told to stop. */
   wanted?: (deviceId: string) => boolean;
-  /** Called for every packet forwarded to a viewer (metrics); keep it cheap. */
-  onRtpSent?: (kind: 'audio' | 'video', payloadBytes: number) => void;
+  /** Where viewer sessions run: beside their camera's session (src/media/), which forwards its packets to them. */
+  media: Pick<MediaPlane, 'createViewer'>;
   logger: Logger;
 }
 
@@ -84,13 +84,13 @@ export interface RelayOptions {
 const MAX_FILTERS = 10_000;
 
 export interface RelayEvents {
-  viewer: [ViewerSession];
+  viewer: [Viewer];
   stream: [CameraStream];
 }
 
 export class Relay extends EventEmitter<RelayEvents> {
   readonly streams = new Map<string, CameraStream>();
-  readonly viewers = new Map<string, ViewerSession>();
+  readonly viewers = new Map<string, Viewer>();
   readonly #options: RelayOptions;
   readonly #log: Logger;
   readonly #context: RelayContext;
@@ -118,8 +118,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       createViewer: (owner, watch) => this.#createViewer(owner, watch),
       clustered: options.placement !== undefined,
     };
-    // Camera sessions run on this thread until viewers move beside them (src/media/): the stream reads their RTP.
-    options.answerer.on('session', (session) => this.#stream(session.deviceId).attach(session as Session));
+    options.answerer.on('session', (session) => this.#stream(session.deviceId).attach(session));
   }
 
   async start(): Promise<void> {
@@ -137,7 +136,7 @@ export class Relay extends EventEmitter<RelayEvents> {
    * TALI_ERR_SESSION_LIMIT at maxViewers or maxViewersPerUser, TALI_ERR_UNKNOWN_DEVICE, TALI_ERR_UNAVAILABLE when
    * another cluster node has the camera (its media arrives there).
    */
-  watch(viewerId: string, watch: Watch, send: (message: Message) => void): ViewerSession {
+  watch(viewerId: string, watch: Watch, send: (message: Message) => void): Viewer {
     const placement = this.#options.placement;
     if (placement !== undefined && !placement.cameraHere(watch.deviceId) && this.#online.has(watch.deviceId)) {
       throw new ProtocolError('TALI_ERR_UNAVAILABLE', 'the camera is connected to another node of the cluster', { sessionId: watch.sessionId, seq: watch.seq, type: 'watch' });
@@ -177,8 +176,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     return stream;
   }
 
-  #createViewer(owner: ViewerOwner, watch: Watch): ViewerSession {
-    const viewer = new ViewerSession({
+  #createViewer(owner: ViewerOwner, watch: Watch): Viewer {
+    const viewer = this.#options.media.createViewer({
       owner,
       watch,
       peer: () => ({ ...this.#options.peer, ...this.#options.ice.bridgePeer() }),
@@ -187,7 +186,6 @@ export class Relay extends EventEmitter<RelayEvents> {
       connectTimeoutMs: this.#options.connectTimeoutMs,
       waitTimeoutMs: this.#options.watchWaitMs,
       logger: this.#log,
-      onSent: this.#options.onRtpSent,
     });
     const key = viewerKey(owner.user, watch.sessionId);
     this.viewers.set(key, viewer);

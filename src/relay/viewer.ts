@@ -26,6 +26,7 @@ import type { CodecName } from '../webrtc/codecs.ts';
 import { startsKeyframe, type VideoCodec } from '../webrtc/keyframe.ts';
 import { Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import { dropRepeatedCandidates, SdpError } from '../webrtc/sdp.ts';
+import type { Listens } from '../media/listens.ts';
 import type { ViewerOwner } from './owner.ts';
 
 export const VIEWER_STATES = ['waiting', 'answering', 'connecting', 'connected', 'closed'] as const;
@@ -55,6 +56,32 @@ export interface ViewerEvents {
   state: [ViewerState];
   keyframeRequest: [];
   closed: [ByeReason];
+}
+
+/**
+ * A viewer session as the relay, WHEP and metrics drive it: the ViewerSession itself, or its handle on the main thread
+ * when it runs in a media worker (src/media/). Its camera's packets reach it where it lives (src/media/host.ts).
+ */
+export interface Viewer extends Listens<ViewerEvents, Viewer> {
+  readonly viewerId: string;
+  readonly sessionId: string;
+  readonly deviceId: string;
+  readonly connection: string | undefined;
+  readonly log: Logger;
+  readonly owner: ViewerOwner;
+  readonly packetsSent: number;
+  readonly bytesSent: number;
+  readonly state: ViewerState;
+  readonly selectedPair: SelectedPair | undefined;
+  readonly codecs: { kind: 'audio' | 'video'; codec: CodecName }[];
+  ownedBy(owner: ViewerOwner): boolean;
+  adopt(owner: ViewerOwner, stream: StreamState): void;
+  ownerLeft(owner: ViewerOwner): void;
+  serve(codecs: readonly { kind: 'audio' | 'video'; codec: CodecName }[]): Promise<ProtocolError | undefined>;
+  sourceChanged(): void;
+  notify(state: StreamState): void;
+  addCandidate(message: Candidate): void;
+  close(reason: ByeReason, options?: { notify?: boolean }): Promise<void>;
 }
 
 /** Milliseconds between keyframe requests while a connected viewer still waits for its first keyframe. */

@@ -12,7 +12,7 @@ import { startCamera } from './helpers.ts';
 
 describe.each(TRANSPORTS)('simulated camera over %s', (transport) => {
   it.each(['VP8', 'H264'] as const)('streams %s and PCMU to the answerer', async (codec) => {
-    const tb = await startBridge();
+    const tb = await startBridge({ mediaWorkers: 1 }); // reads the session's RTP: on the main thread
     const opened = waitFor<[Session]>(tb.bridge.answerer, 'session');
     const camera = await startCamera(tb, transport, { codec, audio: 'PCMU' });
     const [session] = await opened;
@@ -34,7 +34,7 @@ describe.each(TRANSPORTS)('simulated camera over %s', (transport) => {
   });
 
   it('answers a PLI from the bridge with a keyframe at once', async () => {
-    const tb = await startBridge();
+    const tb = await startBridge({ mediaWorkers: 1 }); // reads the session's RTP: on the main thread
     const opened = waitFor<[Session]>(tb.bridge.answerer, 'session');
     const camera = await startCamera(tb, transport, { codec: 'VP8', audio: undefined });
     const [session] = await opened;

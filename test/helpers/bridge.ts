@@ -22,6 +22,13 @@ export interface TestBridge {
   urlFor(transport: Transport): string;
 }
 
+/**
+ * Media workers of test bridges (option mediaWorkers): TALI_MEDIA_WORKERS, else 1 (the main thread, the default: some
+ * tests read a session's RTP, which stays on the thread of its peer). test/media/workers.test.ts runs bridges with
+ * workers; `TALI_MEDIA_WORKERS=2 npx vitest run …` runs others with them.
+ */
+export const MEDIA_WORKERS = Number(process.env.TALI_MEDIA_WORKERS ?? 1);
+
 /** Use inside a test: the bridge is closed and its directory removed when the test finishes. */
 export async function startBridge(config: Partial<Record<OptionName, unknown>> = {}): Promise<TestBridge> {
   const started = await createBridge(config);
@@ -36,7 +43,7 @@ export async function createBridge(
   const dataDir = await mkdtemp(join(tmpdir(), 'tali-test-'));
   const logs: Record<string, unknown>[] = [];
   const bridge = await Bridge.start({
-    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, ...config },
+    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, mediaWorkers: MEDIA_WORKERS, ...config },
     logger: captureLogger(logs),
   });
   return {

@@ -15,7 +15,7 @@ import { describeWithAiortc, PythonPeer } from './python.ts';
 describeWithAiortc('aiortc camera → bridge', () => {
   let tb: TestBridge & { close: () => Promise<void> };
   beforeAll(async () => {
-    tb = await createBridge();
+    tb = await createBridge({ mediaWorkers: 1 }); // the tests read the session's RTP: on the main thread
   });
   afterAll(() => tb?.close());
 

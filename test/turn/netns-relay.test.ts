@@ -89,7 +89,8 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(`cameras
     viewerHost = await NetHost.create();
     // Allocations last 6 s: coturn sees the clients refresh them (5/6 of it) while the suite runs.
     turn = await Coturn.start({ address: cameraHost.gateway, secrets: [SECRET], maxAllocateLifetimeS: 6 });
-    tb = await createBridge({ host: cameraHost.gateway, turnSecret: SECRET, turnUrls: [turn.url], turnTtlS: TTL_S });
+    // mediaWorkers 1: the test reads the camera session's RTP, which stays on the thread of its peer.
+    tb = await createBridge({ mediaWorkers: 1, host: cameraHost.gateway, turnSecret: SECRET, turnUrls: [turn.url], turnTtlS: TTL_S });
     const open = [turn.port, tb.bridge.mqttPort, tb.bridge.httpPort].map((port) => ({ address: cameraHost.gateway, port }));
     await cameraHost.allowOnly(open);
     await viewerHost.allowOnly(open);

@@ -17,13 +17,13 @@ import { decode, encode } from '../../protocol/codec.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { Message, Watch } from '../../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../../protocol/topics.ts';
-import type { ViewerSession } from '../../relay/viewer.ts';
+import type { Viewer } from '../../relay/viewer.ts';
 import type { Disconnector } from '../../security/revocation.ts';
 import type { Identity } from '../../security/identity.ts';
 import type { SdpFragment } from './sdpfrag.ts';
 
 export interface WhepRelay {
-  watch(viewerId: string, watch: Watch, send: (message: Message) => void): ViewerSession;
+  watch(viewerId: string, watch: Watch, send: (message: Message) => void): Viewer;
 }
 
 export interface WhepSessionsOptions {
@@ -42,7 +42,7 @@ export interface WhepSession {
   readonly identity: Identity;
   /** Strong entity-tag of the ICE session (WHEP §4.4.1); no ICE restart, so it never changes. */
   readonly etag: string;
-  readonly viewer: ViewerSession;
+  readonly viewer: Viewer;
 }
 
 /** Why a POST got no session: the HTTP layer maps each to a status. */
@@ -86,7 +86,7 @@ export class WhepSessions implements Disconnector {
     if (watch.type !== 'watch') throw new Error('unreachable');
     let settle: { resolve: (sdp: string) => void; reject: (err: Error) => void } | undefined;
     const answered = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
-    let viewer: ViewerSession;
+    let viewer: Viewer;
     try {
       viewer = this.#options.relay.watch(identity.id, watch, (message) => {
         if (message.type === 'answer') settle?.resolve(message.sdp);

@@ -1,7 +1,7 @@
 import { ProtocolError } from '../../protocol/errors.ts';
 import { viewerKey, type RelayContext } from '../context.ts';
 import type { ViewerOwner } from '../owner.ts';
-import type { ViewerSession } from '../viewer.ts';
+import type { Viewer } from '../viewer.ts';
 
 /**
  * The session a message of `owner` is about, if `owner` holds it. A session of another connection is treated as
@@ -13,7 +13,7 @@ export function ownSession(
   owner: ViewerOwner,
   message: { sessionId: string; seq: number; type: string },
   options: { quiet?: boolean } = {},
-): ViewerSession | undefined {
+): Viewer | undefined {
   const viewer = ctx.viewers.get(viewerKey(owner.user, message.sessionId));
   if (viewer !== undefined && viewer.ownedBy(owner)) return viewer;
   if (ctx.clustered || options.quiet) return undefined;

@@ -2,14 +2,14 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import type { Message, Watch } from '../../protocol/messages.ts';
 import { viewerKey, type RelayContext } from '../context.ts';
 import type { ViewerOwner } from '../owner.ts';
-import type { ViewerSession } from '../viewer.ts';
+import type { Viewer } from '../viewer.ts';
 
 /**
  * A new viewer session for `owner`, or a ProtocolError saying why not: a session ID in use, a camera the bridge does
  * not know (a watch of a name that is no device would otherwise wait, holding a session), the node's or the user's
  * limit. Who may watch which camera was decided before (the broker's access rules).
  */
-export function handleWatch(ctx: RelayContext, owner: ViewerOwner, watch: Watch): ViewerSession {
+export function handleWatch(ctx: RelayContext, owner: ViewerOwner, watch: Watch): Viewer {
   const ref = { sessionId: watch.sessionId, seq: watch.seq, type: 'watch' };
   if (ctx.viewers.has(viewerKey(owner.user, watch.sessionId))) {
     throw new ProtocolError('TALI_ERR_UNEXPECTED_TYPE', 'this session already watches; use a new sessionId', ref);

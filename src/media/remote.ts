@@ -1,0 +1,370 @@
+/**
+ * Handles on the main thread of media objects that live in a media worker: the same surfaces as the objects
+ * (CameraSession, Viewer, SessionRecording, CameraWatch), their methods sent as commands, their events and state mirrored
+ * from the worker (./wire.ts). State read between events is at most one tick (1 s) old; MediaPlane.refresh() brings
+ * it up to date.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { CameraSession, CameraSessionEvents, SessionOptions, SessionState } from '../answerer/session.ts';
+import type { SessionStats } from '../answerer/stats.ts';
+import type { CameraRates, CameraWatch, Keyframe } from '../fleet/camera-monitor.ts';
+import { ProtocolError, type ErrorCode } from '../protocol/errors.ts';
+import type { ByeReason, Candidate, Message, Offer } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../protocol/topics.ts';
+import type { SessionRecorderOptions, SessionRecording } from '../recording/session-recorder.ts';
+import type { FileSummary } from '../recording/matroska-writer.ts';
+import type { StreamState, Viewer, ViewerEvents, ViewerOptions, ViewerState } from '../relay/viewer.ts';
+import type { ViewerOwner } from '../relay/owner.ts';
+import type { CodecName } from '../webrtc/codecs.ts';
+import type { SelectedPair } from '../webrtc/peer.ts';
+import type { MonitorProps, Props, RecordingProps, SessionProps, ViewerProps } from './wire.ts';
+
+/** How a handle reaches its object: commands (with or without a reply) over the worker's port. */
+export interface ObjectLink {
+  call(method: string, args: unknown[]): Promise<unknown>;
+  cast(method: string, args: unknown[]): void;
+}
+
+/** What the worker link calls on a handle. */
+export interface Handle {
+  readonly deviceId: string;
+  /** Its object fired `name`; `props` is its state at that moment. */
+  receive(name: string, args: unknown[], props: Props): void;
+  /** Its state, from a tick. */
+  update(props: Props): void;
+  /** The worker let the object go (closed, stopped). */
+  released?(): void;
+  /** The worker died: the object is gone, as if it had failed. */
+  fail(): void;
+}
+
+type Refusal = { code: ErrorCode; message: string; ref: { sessionId?: string; seq?: number; type?: string } } | undefined;
+
+export class RemoteSession extends EventEmitter<CameraSessionEvents> implements CameraSession, Handle {
+  readonly deviceId: string;
+  readonly sessionId: string;
+  readonly log: Logger;
+  readonly #link: ObjectLink;
+  readonly #send: (message: Message) => void;
+  #props: SessionProps;
+  /** The last seq the session sent the device: a bye after the worker died follows it. */
+  #seq = 0;
+  /** Its `closed` event was emitted (the state goes `closed` one event earlier). */
+  #ended = false;
+
+  constructor(options: Pick<SessionOptions, 'deviceId' | 'sessionId' | 'logger' | 'send'>, link: ObjectLink) {
+    super();
+    this.deviceId = options.deviceId;
+    this.sessionId = options.sessionId;
+    this.log = options.logger.child({ deviceId: options.deviceId, sessionId: options.sessionId });
+    this.#send = options.send;
+    this.#link = link;
+    const stats: SessionStats = { deviceId: this.deviceId, sessionId: this.sessionId, state: 'answering', timeline: { offer: 0 }, tracks: [] };
+    this.#props = { state: 'answering', stats, codecs: [] };
+  }
+
+  get state(): SessionState {
+    return this.#props.state;
+  }
+
+  get stats(): SessionStats {
+    return this.#props.stats;
+  }
+
+  get codecs(): SessionProps['codecs'] {
+    return this.#props.codecs;
+  }
+
+  async open(offer: Offer): Promise<ProtocolError | undefined> {
+    const refused = (await this.#link.call('open', [offer])) as Refusal;
+    return refused && new ProtocolError(refused.code, refused.message, refused.ref);
+  }
+
+  addCandidate(message: Candidate): void {
+    this.#link.cast('addCandidate', [message]);
+  }
+
+  requestKeyframe(): void {
+    if (this.state !== 'closed') this.#link.cast('requestKeyframe', []);
+  }
+
+  async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
+    if (this.state === 'closed') return;
+    await this.#link.call('close', [reason, options]);
+  }
+
+  receive(name: string, args: unknown[], props: Props): void {
+    if (this.#ended) return;
+    if (name === 'send') return this.#forward(args[0] as Message);
+    this.#props = props as SessionProps;
+    if (name === 'closed') this.#ended = true;
+    this.emit(name as 'state', ...(args as [SessionState]));
+    if (name === 'closed') this.removeAllListeners();
+  }
+
+  update(props: Props): void {
+    if (!this.#ended) this.#props = props as SessionProps;
+  }
+
+  fail(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#props.state !== 'closed') {
+      this.#forward({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq: this.#seq + 1, ts: Date.now(), type: 'bye', reason: 'error' } as Message);
+      this.#props = { ...this.#props, state: 'closed', stats: { ...this.#props.stats, state: 'closed', closeReason: 'error' } };
+      this.emit('state', 'closed');
+    }
+    this.emit('closed', 'error');
+    this.removeAllListeners();
+  }
+
+  #forward(message: Message): void {
+    try {
+      this.#send(message);
+      if ('seq' in message && typeof message.seq === 'number') this.#seq = message.seq;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, type: message.type }, 'message to the device not sent');
+    }
+  }
+}
+
+export type RecordingCallbacks = Pick<SessionRecorderOptions, 'requestKeyframe' | 'fileStarted' | 'fileFinished'>;
+
+export class RemoteRecording implements SessionRecording, Handle {
+  readonly session: CameraSession;
+  readonly #link: ObjectLink;
+  readonly #callbacks: RecordingCallbacks;
+  #props: RecordingProps = { currentFile: undefined, partFiles: [] };
+  #stopped: Promise<void> | undefined;
+  #released = false;
+  #onReleased: (() => void) | undefined;
+
+  constructor(session: CameraSession, callbacks: RecordingCallbacks, link: ObjectLink) {
+    this.session = session;
+    this.#callbacks = callbacks;
+    this.#link = link;
+  }
+
+  get deviceId(): string {
+    return this.session.deviceId;
+  }
+
+  get currentFile(): string | undefined {
+    return this.#props.currentFile;
+  }
+
+  get partFiles(): string[] {
+    return this.#props.partFiles;
+  }
+
+  /** Resolves once the worker has finalised the files and let the recording go. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#released ? Promise.resolve() : new Promise<void>((resolve) => {
+      this.#onReleased = resolve;
+      this.#link.cast('stop', []);
+    });
+    return this.#stopped;
+  }
+
+  receive(name: string, args: unknown[], props: Props): void {
+    this.#props = props as RecordingProps;
+    if (name === 'requestKeyframe') this.#callbacks.requestKeyframe();
+    else if (name === 'fileStarted') this.#callbacks.fileStarted(args[0] as string);
+    else if (name === 'fileFinished') this.#callbacks.fileFinished(args[0] as { summary?: FileSummary; error?: Error; bytes: number });
+  }
+
+  update(props: Props): void {
+    this.#props = props as RecordingProps;
+  }
+
+  /** The worker let it go (stopped, or its session closed): its files are final. */
+  released(): void {
+    this.#released = true;
+    this.#props = { currentFile: undefined, partFiles: [] };
+    this.#onReleased?.();
+  }
+
+  fail(): void {
+    this.released(); // a part file left behind is recovered at the next start (src/recording/recovery.ts)
+  }
+}
+
+export class RemoteMonitor implements CameraWatch, Handle {
+  readonly session: CameraSession;
+  readonly #link: ObjectLink;
+  readonly #onKeyframe: (keyframe: Keyframe) => void;
+  #props: MonitorProps = { streamingSince: undefined, rates: { fps: 0, bitrate: 0 } };
+  #closed = false;
+
+  constructor(session: CameraSession, onKeyframe: (keyframe: Keyframe) => void, link: ObjectLink) {
+    this.session = session;
+    this.#onKeyframe = onKeyframe;
+    this.#link = link;
+  }
+
+  get deviceId(): string {
+    return this.session.deviceId;
+  }
+
+  get streamingSince(): number | undefined {
+    return this.#props.streamingSince;
+  }
+
+  get rates(): CameraRates {
+    return this.#props.rates;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#link.cast('close', []);
+  }
+
+  receive(name: string, args: unknown[], props: Props): void {
+    this.#props = props as MonitorProps;
+    if (name !== 'keyframe' || this.#closed) return;
+    const keyframe = args[0] as Omit<Keyframe, 'data'> & { data: Uint8Array };
+    // Structured clone turns the Buffer into a Uint8Array.
+    this.#onKeyframe({ ...keyframe, data: Buffer.from(keyframe.data.buffer, keyframe.data.byteOffset, keyframe.data.byteLength) });
+  }
+
+  update(props: Props): void {
+    this.#props = props as MonitorProps;
+  }
+
+  fail(): void {
+    this.#closed = true;
+    this.#props = { ...this.#props, rates: { fps: 0, bitrate: 0 } };
+  }
+}
+
+/**
+ * A viewer session in a media worker. Whose it is stays here (ownedBy, adopt, ownerLeft: the relay's policy, as in
+ * ViewerSession); its messages come from the worker and go to its current owner. The bridge peer's options and the
+ * viewer's ICE servers are made here when it is served (fresh TURN credentials) and sent along.
+ */
+export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, Handle {
+  readonly viewerId: string;
+  readonly sessionId: string;
+  readonly deviceId: string;
+  readonly connection: string | undefined;
+  readonly log: Logger;
+  readonly #options: Omit<ViewerOptions, 'onSent'>;
+  readonly #link: ObjectLink;
+  #owner: ViewerOwner;
+  #previousOwner: ViewerOwner | undefined;
+  #props: ViewerProps = { state: 'waiting', selectedPair: undefined, codecs: [], packetsSent: 0, bytesSent: 0 };
+  #seq = 0;
+  #ended = false;
+
+  constructor(options: Omit<ViewerOptions, 'onSent'>, link: ObjectLink) {
+    super();
+    this.#options = options;
+    this.#link = link;
+    this.#owner = options.owner;
+    this.viewerId = options.owner.user;
+    this.sessionId = options.watch.sessionId;
+    this.deviceId = options.watch.deviceId;
+    this.connection = options.watch.connection;
+    this.log = options.logger.child({ viewerId: this.viewerId, sessionId: this.sessionId, deviceId: this.deviceId });
+  }
+
+  get owner(): ViewerOwner {
+    return this.#owner;
+  }
+
+  get state(): ViewerState {
+    return this.#props.state;
+  }
+
+  get selectedPair(): SelectedPair | undefined {
+    return this.#props.selectedPair;
+  }
+
+  get codecs(): ViewerProps['codecs'] {
+    return this.#props.codecs;
+  }
+
+  get packetsSent(): number {
+    return this.#props.packetsSent;
+  }
+
+  get bytesSent(): number {
+    return this.#props.bytesSent;
+  }
+
+  ownedBy(owner: ViewerOwner): boolean {
+    return owner.key === this.#owner.key || owner.key === this.#previousOwner?.key;
+  }
+
+  adopt(owner: ViewerOwner, stream: StreamState): void {
+    if (this.#ended || owner.key === this.#owner.key) return;
+    this.log.info({ from: this.#owner.key, to: owner.key }, 'adopted by another connection');
+    this.#previousOwner = this.#owner;
+    this.#owner = owner;
+    this.#link.cast('adopt', [{ user: owner.user, key: owner.key }, stream]);
+  }
+
+  ownerLeft(owner: ViewerOwner): void {
+    if (owner.key === this.#previousOwner?.key) this.#previousOwner = undefined;
+    if (owner.key === this.#owner.key) void this.close('normal', { notify: false });
+  }
+
+  async serve(codecs: readonly { kind: 'audio' | 'video'; codec: CodecName }[]): Promise<ProtocolError | undefined> {
+    if (this.#ended || this.state !== 'waiting') return undefined;
+    const refused = (await this.#link.call('serve', [codecs, this.#options.peer(), this.#options.iceServers?.()])) as Refusal;
+    return refused && new ProtocolError(refused.code, refused.message, refused.ref);
+  }
+
+  sourceChanged(): void {
+    if (!this.#ended) this.#link.cast('sourceChanged', []);
+  }
+
+  notify(state: StreamState): void {
+    if (!this.#ended) this.#link.cast('notify', [state]);
+  }
+
+  addCandidate(message: Candidate): void {
+    if (!this.#ended) this.#link.cast('addCandidate', [message]);
+  }
+
+  async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
+    if (this.#ended || this.state === 'closed') return;
+    await this.#link.call('close', [reason, options]);
+  }
+
+  receive(name: string, args: unknown[], props: Props): void {
+    if (this.#ended) return;
+    if (name === 'send') return this.#forward(args[0] as Message);
+    this.#props = props as ViewerProps;
+    if (name === 'closed') this.#ended = true;
+    this.emit(name as 'state', ...(args as [ViewerState]));
+    if (name === 'closed') this.removeAllListeners();
+  }
+
+  update(props: Props): void {
+    if (!this.#ended) this.#props = props as ViewerProps;
+  }
+
+  fail(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#props.state !== 'closed') {
+      this.#forward({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq: this.#seq + 1, ts: Date.now(), type: 'bye', reason: 'error' } as Message);
+      this.#props = { ...this.#props, state: 'closed' };
+      this.emit('state', 'closed');
+    }
+    this.emit('closed', 'error');
+    this.removeAllListeners();
+  }
+
+  #forward(message: Message): void {
+    try {
+      this.#owner.send(message);
+      if ('seq' in message && typeof message.seq === 'number') this.#seq = message.seq;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, type: message.type }, 'message to the viewer not sent');
+    }
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * Media workers: camera sessions, their viewers, recordings and fleet monitors in worker threads (./worker-main.ts),
+ * signaling on the main thread. A device's objects all go to one worker, chosen when the device first needs one
+ * (the least busy: event-loop utilisation over the last tick, then objects) and kept while any of them lives, so its
+ * packets are received, forwarded, recorded and measured on the thread that decrypted them.
+ *
+ *   worker slot:  idle ──first placement / warmUp──► running ──close()──► closed
+ *                                                      │
+ *                                                      └─ exits on its own ─► every handle fails (bye "error"),
+ *                                                                            the slot is idle again
+ */
+import { extname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { pino, type Logger } from 'pino';
+import type { CameraSession, SessionOptions } from '../answerer/session.ts';
+import type { CameraWatch, Keyframe } from '../fleet/camera-monitor.ts';
+import type { SessionRecorderOptions, SessionRecording } from '../recording/session-recorder.ts';
+import type { MediaPlane, PacketSink } from './plane.ts';
+import type { Viewer, ViewerOptions } from '../relay/viewer.ts';
+import { RemoteMonitor, RemoteRecording, RemoteSession, RemoteViewer, type Handle, type ObjectLink } from './remote.ts';
+import type { Create, FromWorker, ToWorker } from './wire.ts';
+
+/** The worker's entry beside this module: .ts when run from the sources, .js from the built package (dist/). */
+const WORKER_MAIN = new URL(`./worker-main${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
+/** A worker that does not answer close() within this is terminated anyway. */
+const CLOSE_WAIT_MS = 2000;
+const KINDS = ['audio', 'video'] as const;
+/** What one live object is assumed to weigh in a worker's load before its packets show in the utilisation. */
+const OBJECT_SHARE = 0.01;
+
+class WorkerLink {
+  readonly index: number;
+  readonly worker: Worker;
+  /** Event-loop utilisation over the last tick (0..1). */
+  load = 0;
+  readonly handles = new Map<number, Handle>();
+  readonly #loggers = new Map<number, Logger>();
+  readonly #calls = new Map<number, (value: unknown) => void>();
+  readonly #sink: PacketSink;
+  readonly #released: (handle: Handle) => void;
+  #nextCall = 1;
+  #elu: EventLoopUtilization;
+  #closing = false;
+  readonly exited: Promise<void>;
+
+  constructor(index: number, sink: PacketSink, log: Logger, released: (handle: Handle) => void, failed: (link: WorkerLink) => void) {
+    this.index = index;
+    this.#sink = sink;
+    this.#released = released;
+    this.#loggers.set(0, log.child({ mediaWorker: index }));
+    this.worker = new Worker(WORKER_MAIN, { name: `tali-media-${index}` });
+    // Like a timer, a media worker does not keep the process alive by itself: the bridge's sockets do. A close that
+    // something upstream holds back (a peer that never finishes closing) cannot keep a stopped process running.
+    this.worker.unref();
+    this.#elu = this.worker.performance.eventLoopUtilization();
+    this.worker.on('message', (message: FromWorker) => this.#receive(message));
+    this.worker.on('error', (err) => log.error({ mediaWorker: index, err }, 'media worker failed'));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', (code) => {
+        if (!this.#closing) {
+          log.error({ mediaWorker: index, code }, 'media worker exited; its sessions end with bye "error"');
+          failed(this);
+        }
+        for (const handle of this.handles.values()) handle.fail();
+        this.handles.clear();
+        for (const resolveCall of this.#calls.values()) resolveCall(undefined);
+        this.#calls.clear();
+        resolve();
+      }),
+    );
+  }
+
+  create(id: number, create: Create, handle: Handle, logger: Logger): void {
+    this.handles.set(id, handle);
+    this.#loggers.set(id, logger);
+    this.#post({ t: 'create', id, level: logger.level, ...create });
+  }
+
+  objectLink(id: number): ObjectLink {
+    return {
+      call: (method, args) => this.#request((call) => ({ t: 'call', id, method, args, call })),
+      cast: (method, args) => this.#post({ t: 'call', id, method, args }),
+    };
+  }
+
+  request(t: 'warm' | 'refresh'): Promise<unknown> {
+    return this.#request((call) => ({ t, call }));
+  }
+
+  /** Closes what is left in the worker, then ends the thread (terminated if it does not answer in time). */
+  async close(): Promise<void> {
+    if (this.#closing) return this.exited;
+    this.#closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+    await Promise.race([this.#request((call) => ({ t: 'close', call })), late]);
+    clearTimeout(timer);
+    await this.worker.terminate();
+    await this.exited;
+  }
+
+  #request(message: (call: number) => ToWorker): Promise<unknown> {
+    const call = this.#nextCall++;
+    return new Promise((resolve) => {
+      this.#calls.set(call, resolve);
+      this.#post(message(call));
+    });
+  }
+
+  #post(message: ToWorker): void {
+    try {
+      this.worker.postMessage(message);
+    } catch {
+      // The worker has exited: its handles fail (exit handler); nothing to deliver.
+    }
+  }
+
+  #receive(message: FromWorker): void {
+    switch (message.t) {
+      case 'event':
+        this.handles.get(message.id)?.receive(message.name, message.args, message.props);
+        return;
+      case 'released': {
+        const handle = this.handles.get(message.id);
+        this.handles.delete(message.id);
+        this.#loggers.delete(message.id);
+        if (handle === undefined) return;
+        handle.released?.();
+        this.#released(handle);
+        return;
+      }
+      case 'log':
+        this.#log(message.id, message.line);
+        return;
+      case 'reply': {
+        const resolveCall = this.#calls.get(message.call);
+        this.#calls.delete(message.call);
+        if (message.error !== undefined) this.#loggers.get(0)?.error({ err: message.error }, 'media worker command failed');
+        resolveCall?.(message.value);
+        return;
+      }
+      case 'tick': {
+        for (const kind of KINDS) {
+          const r = message.received[kind];
+          const s = message.sent[kind];
+          if (r.packets > 0) this.#sink.received(kind, r.bytes, r.packets);
+          if (s.packets > 0) this.#sink.sent(kind, s.bytes, s.packets);
+        }
+        for (const [id, props] of message.props) this.handles.get(id)?.update(props);
+        const elu = this.worker.performance.eventLoopUtilization();
+        this.load = this.worker.performance.eventLoopUtilization(elu, this.#elu).utilization;
+        this.#elu = elu;
+        return;
+      }
+    }
+  }
+
+  /** A worker object's pino line, written through the logger of its handle (redaction and bindings of the main thread). */
+  #log(id: number, line: string): void {
+    const logger = this.#loggers.get(id) ?? this.#loggers.get(0);
+    if (logger === undefined) return;
+    const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string } & Record<string, unknown>;
+    const label = pino.levels.labels[level] as 'info';
+    logger[label](fields, msg);
+  }
+}
+
+export interface WorkerMediaOptions {
+  /** Worker threads (≥ 1). */
+  workers: number;
+  sink: PacketSink;
+  logger: Logger;
+}
+
+export class WorkerMedia implements MediaPlane {
+  readonly #options: WorkerMediaOptions;
+  readonly #slots: (WorkerLink | undefined)[];
+  /** Where each device's objects are, and how many are alive. */
+  readonly #placed = new Map<string, { link: WorkerLink; objects: number }>();
+  readonly #ids = new WeakMap<object, { id: number }>();
+  #nextId = 1;
+  #warm: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: WorkerMediaOptions) {
+    this.#options = options;
+    this.#slots = new Array<WorkerLink | undefined>(options.workers).fill(undefined);
+  }
+
+  /** Worker threads running now. */
+  get threads(): number {
+    return this.#slots.filter((s) => s !== undefined).length;
+  }
+
+  /** Per worker: its index, objects on it, event-loop utilisation over the last tick. */
+  get workers(): { index: number; objects: number; load: number }[] {
+    return this.#slots.flatMap((s) => (s === undefined ? [] : [{ index: s.index, objects: s.handles.size, load: s.load }]));
+  }
+
+  /** The worker a device's objects are on, if any live. */
+  workerOf(deviceId: string): number | undefined {
+    return this.#placed.get(deviceId)?.link.index;
+  }
+
+  openSession(options: SessionOptions): CameraSession {
+    const { logger, send, ...spec } = options;
+    return this.#create(options.deviceId, logger, (link) => new RemoteSession({ ...options, send }, link), { kind: 'session', options: spec });
+  }
+
+  createViewer(options: Omit<ViewerOptions, 'onSent'>): Viewer {
+    const { watch, bridgeId, connectTimeoutMs, waitTimeoutMs, owner } = options;
+    return this.#create(watch.deviceId, options.logger, (link) => new RemoteViewer(options, link), {
+      kind: 'viewer',
+      options: { watch, bridgeId, connectTimeoutMs, waitTimeoutMs, owner: { user: owner.user, key: owner.key } },
+    });
+  }
+
+  record(session: CameraSession, options: SessionRecorderOptions): SessionRecording {
+    const { log, requestKeyframe, fileStarted, fileFinished, ...spec } = options;
+    const target = this.#idOf(session);
+    return this.#create(session.deviceId, log, (link) => new RemoteRecording(session, { requestKeyframe, fileStarted, fileFinished }, link), {
+      kind: 'recording',
+      session: target,
+      options: spec,
+    });
+  }
+
+  monitor(session: CameraSession, onKeyframe: (keyframe: Keyframe) => void): CameraWatch {
+    return this.#create(session.deviceId, session.log, (link) => new RemoteMonitor(session, onKeyframe, link), { kind: 'monitor', session: this.#idOf(session) });
+  }
+
+  warmUp(): Promise<void> {
+    if (this.#warm === undefined) {
+      this.#warm = Promise.all(this.#slots.map((_, i) => this.#start(i).request('warm'))).then(() => {});
+      this.#warm.catch(() => {});
+    }
+    return this.#warm;
+  }
+
+  async refresh(): Promise<void> {
+    await Promise.all(this.#slots.map((s) => s?.request('refresh')));
+  }
+
+  /** Idempotent: later calls return the first one's promise. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const links = this.#slots.filter((s) => s !== undefined);
+      this.#slots.fill(undefined);
+      await Promise.all(links.map((l) => l.close()));
+      this.#placed.clear();
+    })();
+    return this.#closing;
+  }
+
+  #idOf(session: CameraSession): number {
+    const known = this.#ids.get(session);
+    if (known === undefined) throw new Error('this session was not made by this media plane');
+    return known.id;
+  }
+
+  #create<H extends Handle>(deviceId: string, logger: Logger, make: (link: ObjectLink) => H, create: Create): H {
+    if (this.#closing) {
+      // Shutting down: an offer or watch that slipped in gets an object that ends at once (bye "error"), not a throw.
+      const handle = make({ call: async () => undefined, cast: () => {} });
+      queueMicrotask(() => handle.fail());
+      return handle;
+    }
+    const link = this.#place(deviceId);
+    const id = this.#nextId++;
+    const handle = make(link.objectLink(id));
+    this.#ids.set(handle, { id });
+    link.create(id, create, handle, logger);
+    return handle;
+  }
+
+  #place(deviceId: string): WorkerLink {
+    const placed = this.#placed.get(deviceId);
+    if (placed !== undefined) {
+      placed.objects++;
+      return placed.link;
+    }
+    // The least busy: event-loop utilisation over the last tick, plus a share per live object, so that a burst of
+    // cameras arriving within one tick spreads too. A slot not started yet counts as an empty worker.
+    let best = 0;
+    let bestScore = Infinity;
+    this.#slots.forEach((slot, i) => {
+      const score = slot === undefined ? 0 : slot.load + slot.handles.size * OBJECT_SHARE;
+      if (score < bestScore) [best, bestScore] = [i, score];
+    });
+    const link = this.#start(best);
+    this.#placed.set(deviceId, { link, objects: 1 });
+    return link;
+  }
+
+  #start(index: number): WorkerLink {
+    const existing = this.#slots[index];
+    if (existing !== undefined) return existing;
+    const link = new WorkerLink(index, this.#options.sink, this.#options.logger, (handle) => this.#release(handle), (failed) => this.#failed(failed));
+    this.#slots[index] = link;
+    return link;
+  }
+
+  #release(handle: Handle): void {
+    const placed = this.#placed.get(handle.deviceId);
+    if (placed === undefined) return;
+    placed.objects--;
+    if (placed.objects <= 0) this.#placed.delete(handle.deviceId);
+  }
+
+  /** A worker that died: forget it and its devices; the slot starts a new worker at its next placement. */
+  #failed(link: WorkerLink): void {
+    if (this.#slots[link.index] === link) this.#slots[link.index] = undefined;
+    for (const [deviceId, placed] of this.#placed) if (placed.link === link) this.#placed.delete(deviceId);
+  }
+}

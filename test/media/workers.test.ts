@@ -1,0 +1,89 @@
+/**
+ * Media workers (option mediaWorkers ≥ 2): cameras are spread over worker threads, a camera's viewers and recording
+ * run on its worker and get its media there, the main thread sees the same sessions, viewers, metrics and files, and
+ * closing the bridge ends every worker thread. (The rest of the suite runs in one-worker mode unless
+ * TALI_MEDIA_WORKERS says otherwise: test/helpers/bridge.ts.)
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect, it, onTestFinished } from 'vitest';
+import { WorkerMedia } from '../../src/media/worker-media.ts';
+import { startsKeyframe } from '../../src/webrtc/keyframe.ts';
+import { createBridge } from '../helpers/bridge.ts';
+import { connectRawDevice } from '../helpers/raw-device.ts';
+import { connectRawViewer } from '../helpers/raw-viewer.ts';
+import { streamCamera } from '../helpers/streaming-camera.ts';
+import { until, withTimeout } from '../helpers/wait.ts';
+import { scrape } from '../ops/prometheus.ts';
+
+/** This process's media worker threads, by their OS thread names (Worker `name`, tali-media-N). */
+function mediaThreads(): string[] {
+  return readdirSync('/proc/self/task').flatMap((task) => {
+    try {
+      const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
+      return name.startsWith('tali-media') ? [name] : [];
+    } catch {
+      return []; // the thread ended while we looked
+    }
+  });
+}
+
+it('spreads cameras over workers; viewers and recordings run beside their camera; close ends every thread', async () => {
+  const before = mediaThreads().length;
+  const tb = await createBridge({ mediaWorkers: 2, record: 'cam2', recordSegmentMs: 60_000 });
+  onTestFinished(() => tb.close());
+  const media = tb.bridge.services.media;
+  expect(media).toBeInstanceOf(WorkerMedia);
+  const workers = media as WorkerMedia;
+
+  // Placement goes by load: wait until both workers have loaded their modules and idle (their utilisation over the
+  // last tick), so that the two cameras meet equal workers.
+  await until(() => workers.workers.length === 2 && workers.workers.every((w) => w.load < 0.2), 15_000, 'idle workers');
+  const [cam1, cam2] = await Promise.all([connectRawDevice(tb, 'mqtt', 'cam1'), connectRawDevice(tb, 'mqtt', 'cam2')]);
+  await streamCamera(tb, cam1, 'sess-cam1');
+  await streamCamera(tb, cam2, 'sess-cam2');
+  // Two cameras, two workers: the second goes to the worker the first is not on.
+  expect(workers.threads).toBe(2);
+  expect(mediaThreads().length - before).toBe(2);
+  const w1 = workers.workerOf('cam1');
+  const w2 = workers.workerOf('cam2');
+  expect(w1).toBeDefined();
+  expect(w2).toBeDefined();
+  expect(w1).not.toBe(w2);
+
+  // A viewer of cam2 is served from cam2's worker, from a keyframe on.
+  const alice = await connectRawViewer(tb, 'mqtt', 'alice');
+  const peer = await alice.createPeer();
+  await alice.send('watch', 'view-alice', 1, { deviceId: 'cam2', sdp: peer.sdp });
+  const answer = await alice.down.next((m) => m.type === 'answer' && m.sessionId === 'view-alice', 10_000, 'viewer answer');
+  await peer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
+  const video = await withTimeout(peer.packets('video', 30), 15_000, '30 video packets');
+  expect(startsKeyframe('VP8', video[0]!.payload)).toBe(true);
+  expect(workers.workerOf('cam2')).toBe(w2);
+  const viewer = [...tb.bridge.relay.viewers.values()][0]!;
+  await media.refresh();
+  expect(viewer.state).toBe('connected');
+  expect(viewer.packetsSent).toBeGreaterThanOrEqual(30);
+  const camSession = tb.bridge.answerer.sessions.get('cam2')!;
+  expect(camSession.state).toBe('streaming');
+  expect(camSession.stats.tracks[0]!.packets).toBeGreaterThan(30);
+
+  // Counters from the workers reach /metrics.
+  const metrics = await scrape(`http://127.0.0.1:${tb.bridge.httpPort}/metrics`);
+  expect(metrics.value('tali_rtp_received_packets_total', { kind: 'video' })).toBeGreaterThan(60);
+  expect(metrics.value('tali_rtp_sent_packets_total', { kind: 'video' })).toBeGreaterThanOrEqual(30);
+
+  // cam2's recording is written by its worker.
+  await until(() => tb.bridge.services.recorder.status('cam2').recording, 10_000, 'cam2 recording');
+
+  await tb.bridge.close();
+  expect(workers.threads).toBe(0);
+  expect(mediaThreads().length).toBe(before);
+  // The recording was finalised on close (no part file left).
+  const files = await readdir(join(tb.dataDir, 'recordings', 'cam2'));
+  expect(files.some((f) => f.endsWith('.webm') || f.endsWith('.mkv')), files.join()).toBe(true);
+  expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
+  await media.close(); // idempotent
+  expect(mediaThreads().length).toBe(before);
+});
