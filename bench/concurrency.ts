@@ -151,11 +151,13 @@ export interface ConcurrencyOptions {
   /** [cameras at once, rounds] */
   levels: [number, number][];
   timeoutMs: number;
+  /** The bridge's mediaWorkers (1: the main thread; N: N worker threads). */
+  mediaWorkers?: number;
 }
 
 export async function runConcurrency(options: ConcurrencyOptions): Promise<BenchTable> {
   const maxN = Math.max(...options.levels.map(([n]) => n));
-  const bb = await startBenchBridge(withoutClientLimits({ allowAnonymous: true }));
+  const bb = await startBenchBridge(withoutClientLimits({ allowAnonymous: true, mediaWorkers: options.mediaWorkers ?? 1 }));
   const worker = new Child<WorkerCommand, WorkerEvent>(new URL('./lib/camera-worker.ts', import.meta.url));
   const results = new Map<string, RoundResult[]>();
   try {
@@ -222,4 +224,12 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Bench
     data,
     charts: [{ title: 'Time to first frame, by cameras at once', unit: 'ms', series: charts }],
   };
+}
+
+/** The MQTT path's figures at the most cameras at once (for the combined table's note). */
+export function concurrencySummary(table: BenchTable): string {
+  const data = table.data as Record<string, LevelFigures>;
+  const key = Object.keys(data).filter((k) => k.endsWith(':mqtt')).sort((a, b) => Number(b.split(':')[0]) - Number(a.split(':')[0]))[0];
+  const d = key === undefined ? undefined : data[key];
+  return d ? `${key!.split(':')[0]} cameras over MQTT: answer p50 ${fmt(d.answer.p50)} ms, first frame p50 ${fmt(d.ttff.p50)} ms, answering CPU ${fmt(d.cpuMsPerCamera, 0)} ms/camera` : 'no figures';
 }

@@ -16,6 +16,7 @@ import type { BenchTable } from './lib/report.ts';
 import { fmt, fmtInt } from './lib/stats.ts';
 import type { RelayStats, TargetCommand, TargetEvent } from './lib/target.ts';
 import { sleep } from './lib/util.ts';
+import { availableParallelism } from 'node:os';
 import type { ViewerCommand, ViewerEvent, ViewerTotals } from './lib/viewer-worker.ts';
 
 export interface RelayOptions {
@@ -28,6 +29,8 @@ export interface RelayOptions {
   identities: number;
   /** Frames of the generated clip (it loops). */
   clipFrames?: number;
+  /** The bridge's mediaWorkers (1: the main thread; N: N worker threads). */
+  mediaWorkers?: number;
 }
 
 interface LevelResult {
@@ -55,7 +58,13 @@ const trace = (what: string) => process.env.BENCH_DEBUG && console.error(`[relay
 export async function runRelay(options: RelayOptions): Promise<BenchTable> {
   trace('start');
   const clip = await makeClip(1000, options.clipFrames);
-  const bridge = new Child<TargetCommand, TargetEvent>(new URL('./lib/target.ts', import.meta.url), { env: { ...process.env, BENCH_TARGET: 'bridge' } });
+  const workers = options.mediaWorkers ?? 1;
+  const config = { ...(JSON.parse(process.env.BENCH_BRIDGE_CONFIG ?? '{}') as object), mediaWorkers: workers };
+  const bridge = new Child<TargetCommand, TargetEvent>(new URL('./lib/target.ts', import.meta.url), {
+    env: { ...process.env, BENCH_TARGET: 'bridge', BENCH_BRIDGE_CONFIG: JSON.stringify(config) },
+  });
+  // The bridge process may use a core per media worker plus its main thread, as far as the machine has them.
+  const bridgeCores = workers === 1 ? 1 : Math.min(workers + 1, availableParallelism());
   const cameras = new Child<WorkerCommand, WorkerEvent>(new URL('./lib/camera-worker.ts', import.meta.url));
   const viewers = new Child<ViewerCommand, ViewerEvent>(new URL('./lib/viewer-worker.ts', import.meta.url));
   const levels: LevelResult[] = [];
@@ -148,7 +157,7 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
       levels.push(level);
       // Sustained lag (the loop-delay median), not one stall: on a shared machine a single scheduling hiccup
       // shows in p99 at any load.
-      if (perStream > 0 && (level.lossPercent >= 1 || level.eldP50 >= 20 || level.bridgeCore >= 0.95 || failed > 0)) {
+      if (perStream > 0 && (level.lossPercent >= 1 || level.eldP50 >= 20 || level.bridgeCore >= 0.95 * bridgeCores || failed > 0)) {
         knee = level;
         break;
       }
@@ -187,7 +196,7 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
     ? [
         knee.lossPercent >= 1 && `loss ${fmt(knee.lossPercent, 1)} % at the viewers`,
         knee.eldP50 >= 20 && `bridge event-loop delay p50 ${fmt(knee.eldP50, 0)} ms`,
-        knee.bridgeCore >= 0.95 && `bridge at ${fmt(knee.bridgeCore * 100, 0)} % of a core`,
+        knee.bridgeCore >= 0.95 * bridgeCores && `bridge at ${fmt(knee.bridgeCore * 100, 0)} % of a core`,
         knee.failed > 0 && `${knee.failed} viewers failed to connect`,
       ].filter(Boolean).join(', ')
     : 'no knee within the levels tried';
@@ -214,6 +223,15 @@ export async function runRelay(options: RelayOptions): Promise<BenchTable> {
         ? `CPU contention on this 2-core machine, not the bridge's own work: at the knee the bridge used ${fmt(last.bridgeCore * 100, 0)} % of a core but its threads waited for a CPU ${fmt(last.runQueue * 100, 0)} % of the time (the viewers' process, decrypting every forwarded packet, took ${fmt(last.viewerCore * 100, 0)} %, plus the cameras and whatever else ran on the machine), and its event loop stalled (p99 ${fmt(last.eldP99, 0)} ms), so UDP socket buffers overflowed.${Number.isFinite(best) ? ` Each forwarded packet costs the bridge ~${fmt(best, 0)} µs of its own CPU (gross, receive included, at the least-starved level with viewers: werift's SRTP encrypt and UDP send), i.e. about ${fmtInt(1e6 / Math.max(1, best))} packets/s per dedicated core.` : ''}`
         : `The bridge's one event loop, on a machine whose second core the viewers need: each forwarded packet costs the bridge ~${fmt(perPacket, 0)} µs of CPU beyond receiving (werift's SRTP encrypt and UDP send per viewer — the relay itself does no per-packet allocation), so one core tops out near ${fmtInt(1e6 / Math.max(1, perPacket))} packets/s. At the capacity level the bridge used ${fmt((ref?.bridgeCore ?? NaN) * 100, 0)} % of a core and the viewers' process ${fmt((ref?.viewerCore ?? NaN) * 100, 0)} % (decrypting every forwarded packet); one level up both cores were full, the bridge's event loop fell behind (median delay ${fmt(last.eldP50, 0)} ms) and packets were lost.`
       : undefined,
-    data: { clip: { kbps: clip.kbps, fps: clip.fps, method: clip.method }, levels, capacity, knee },
+    data: { mediaWorkers: workers, clip: { kbps: clip.kbps, fps: clip.fps, method: clip.method }, levels, capacity, knee },
   };
+}
+
+/** What the relay carried at capacity with this many media workers (for the combined table's note). */
+export function relayCapacity(table: BenchTable): string {
+  const d = table.data as { capacity?: LevelResult };
+  const c = d.capacity;
+  return c && c.viewers > 0
+    ? `capacity ${c.viewers} viewers, ${fmtInt(c.forwardedPerSecond)} packets/s out, bridge ${fmt(c.bridgeCore * 100, 0)} % of a core, loop delay p50/p99 ${fmt(c.eldP50, 1)} / ${fmt(c.eldP99, 0)} ms`
+    : 'below the first level';
 }

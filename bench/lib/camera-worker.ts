@@ -13,7 +13,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
-import { Topics } from '../../src/protocol/topics.ts';
+import { PROTOCOL_VERSION, Topics } from '../../src/protocol/topics.ts';
 import { createCameraPeer, sessionId, upMessage, type CameraPeer } from './camera.ts';
 import { epochMs } from './stats.ts';
 
@@ -78,6 +78,9 @@ async function prepare(c: Extract<WorkerCommand, { cmd: 'prepare' }>): Promise<v
         // allowAnonymous bridge: the client ID is the device ID (what a device's credentials would give it).
         const client = await connectMqtt({ target: c.url as string, clientId: id });
         await client.subscribeAsync(topics.device(id, 'down'), { qos: 1 });
+        // Its online card, as a device publishes it: the relay serves watches of devices it knows (registered or carded).
+        const card = { v: PROTOCOL_VERSION, type: 'status', ts: Date.now(), state: 'online' };
+        await client.publishAsync(topics.device(id, 'status'), JSON.stringify(card), { qos: 1, retain: true });
         client.on('message', (_topic, payload) => {
           const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };
           if (m.type === 'answer' && m.sessionId === cam.sid) void applyAnswer(i, m.sdp ?? '');

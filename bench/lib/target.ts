@@ -236,6 +236,7 @@ process.on('message', (m: TargetCommand) => {
       for (const id of m.ids) secrets[id] = (await bridge?.bridge.credentials.add(id, 'viewer', { replace: true })) ?? '';
       send({ type: 'viewers', secrets });
     } else if (m.cmd === 'relayStats') {
+      await bridge?.bridge.services.media.refresh(); // media workers report their counters once a second otherwise
       const relay = bridge?.bridge.relay;
       const viewers = [...(relay?.viewers.values() ?? [])];
       const sessions = [...(bridge?.bridge.answerer.sessions.values() ?? [])];
