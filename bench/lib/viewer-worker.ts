@@ -41,12 +41,27 @@ const eld = monitorEventLoopDelay({ resolution: 5 });
 eld.enable();
 let lastCpu = process.cpuUsage();
 
+/**
+ * The bridge's login throttle answers CONNACK 3 (server unavailable: its scrypt slots are busy, a few per address)
+ * when many viewers log in at once from one address: try again shortly, as a viewer SDK would.
+ */
+async function connectRetrying(options: Parameters<typeof connectMqtt>[0]): Promise<MqttClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectMqtt(options);
+    } catch (err) {
+      if (attempt >= 30 || !/unavailable/i.test((err as Error).message)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
+}
+
 async function clientFor(url: string, root: string, id: string, secret: string) {
   let entry = clients.get(id);
   if (entry) return entry;
   const topics = new Topics(root);
   const clientId = `${id}:${Math.random().toString(36).slice(2, 8)}`;
-  const client = await connectMqtt({ target: url, clientId, username: id, password: secret });
+  const client = await connectRetrying({ target: url, clientId, username: id, password: secret });
   const waiters = new Map<string, (sdp: string) => void>();
   client.on('message', (_t, payload) => {
     const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };
