@@ -17,6 +17,7 @@ import { toErrorMessage, type ErrorCode, type ProtocolError } from '../protocol/
 import { AuthError, type Authenticator, type Identity } from '../security/identity.ts';
 import type { AclAccess, OperatorAcl } from '../security/operator-acl.ts';
 import { ConnectionEvents } from './connection-events.ts';
+import { deliverOnce } from './deliver-once.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
 import { persistTo } from './persisted-state.ts';
@@ -175,6 +176,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const peer = broker.#peers.get(client.conn);
       if (peer) peer.requestedClientId = packet.clientId;
       deliverAtHighestQos(client);
+      deliverOnce(client); // last: see deliver-once.ts
       callback(null, true);
     };
     broker.#skipDropped();
