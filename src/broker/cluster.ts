@@ -19,7 +19,7 @@
  *   node's ID) before the dead node's will is due. That stale will would say "offline" for a camera that is online;
  *   it is deleted instead of published.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import persistenceRedis from 'aedes-persistence-redis';
@@ -133,6 +133,7 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     };
     const sub = connect('sub');
     const pub = connect('pub');
+    if (pub instanceof Cluster) publishInOrder(pub);
     const db = connect('db');
     // aedes-persistence-redis sends some commands without awaiting them (asyncPersistence.js: getDecodedValue's and
     // delWill's LREM, putWill's LREM and RPUSH): one that fails (the broker closed the connection while its clients
@@ -517,6 +518,23 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
   #sweepAllowed(): boolean {
     return this.#available && Date.now() >= this.#graceUntil;
   }
+}
+
+/**
+ * A Redis Cluster keeps the order of one node's PUBLISHes only if they all go through the same cluster node (one
+ * cluster-bus link to each other node). ioredis sends a PUBLISH (it has no key) to a random node: a camera's
+ * candidate then overtook its offer (the answerer refused it as TALI_ERR_UNKNOWN_SESSION and the camera opened a new
+ * session; test/cluster/redis-cluster.test.ts). Every PUBLISH of this connection is routed as if its key were in one
+ * slot chosen at random per process: to that slot's primary, and after a failover to its promoted replica (ioredis
+ * retries a command whose node went, in order, once the slots are refreshed).
+ */
+function publishInOrder(conn: Cluster): void {
+  const slot = randomInt(16384);
+  const sendCommand = conn.sendCommand.bind(conn) as (command: { name: string; getSlot: () => number | null }, ...rest: unknown[]) => unknown;
+  (conn as unknown as { sendCommand: typeof sendCommand }).sendCommand = (command, ...rest) => {
+    if (command.name === 'publish') command.getSlot = () => slot;
+    return sendCommand(command, ...rest);
+  };
 }
 
 const EPOCH_KEY = 'tali:cluster:epoch';
