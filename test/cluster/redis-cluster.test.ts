@@ -12,51 +12,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
-import { Bridge } from '../../src/bridge.ts';
 import { nodeConnector } from '../../src/client/node-connector.ts';
 import { NodeViewer } from '../../src/viewer/node-viewer.ts';
-import { captureLogger } from '../helpers/bridge.ts';
 import { primaryOf, replicationOf, startRedisCluster } from '../helpers/redis-ha.ts';
 import { describeWith } from '../helpers/services.ts';
 import { startTali } from '../helpers/tali-process.ts';
 import { eventually, until, withTimeout } from '../helpers/wait.ts';
 import { FAST_BACKOFF, next } from '../devices/helpers.ts';
+import { startNode, streamAcrossNodes } from './across-nodes.ts';
 
-const HEARTBEAT_MS = 500;
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
-async function startNode(cluster: string, dataDir: string, bridgeId: string): Promise<Bridge> {
-  const bridge = await Bridge.start({
-    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, bridgeId, cluster, clusterHeartbeatMs: HEARTBEAT_MS },
-    logger: captureLogger([]),
-  });
-  onTestFinished(() => bridge.close());
-  return bridge;
-}
 
 describeWith(['redis-server', 'redis-cli'], 'tali nodes on a Redis Cluster', () => {
   it('serves across nodes, and goes on by itself when a primary is killed and its replica takes over', { timeout: 90_000 }, async () => {
     const group = await startRedisCluster();
     const dataDir = await mkdtemp(join(tmpdir(), 'tali-redis-cluster-'));
     onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
-    const a = await startNode(group.clusterUrl, dataDir, 'node-a');
-    const b = await startNode(group.clusterUrl, dataDir, 'node-b');
-    const cam1 = await a.credentials.add('cam1', 'device', { replace: true });
-    const cam2 = await a.credentials.add('cam2', 'device', { replace: true });
-    const password = await a.credentials.add('alice', 'viewer', { replace: true });
-
-    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: cam1, connect: nodeConnector(a.mqttUrl), backoff: FAST_BACKOFF });
-    onTestFinished(() => camera.stop());
-    await camera.start();
-    await next(camera.keeper, 'session-connected', () => true, 15_000);
-    const viewer = new NodeViewer({ url: b.mqttUrl, user: 'alice', password, deviceId: 'cam1', backoff: FAST_BACKOFF });
-    onTestFinished(() => viewer.stop());
-    const watch = await viewer.start();
-    await until(() => viewer.summary().keyframes > 0 && viewer.summary().packets >= 30, 20_000, "video from A's camera to the viewer on B");
-    const firstSession = watch.sessionId;
-    const offline: string[] = [];
-    viewer.client.on('device', (id, entry) => entry?.status?.state === 'offline' && offline.push(id));
-    viewer.client.on('bridge', (card) => card.state === 'offline' && offline.push(card.bridgeId));
+    const { a, b, cam2, password, camera, viewer, watch, firstSession, offline } = await streamAcrossNodes(group.clusterUrl, dataDir);
 
     // aedes-persistence-redis keeps each retained message under its own key in a Redis Cluster.
     const victimPort = await primaryOf(group.nodes[0]!.port, `retained:${encodeURIComponent('tali/v1/device/cam2/status')}`);
