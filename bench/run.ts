@@ -31,11 +31,12 @@ import { runPeerStacks, runLossy } from './interop.ts';
 import { relayCapacity, runRelay } from './relay.ts';
 import { runByWorkers } from './lib/by-workers.ts';
 import { runSignaling } from './signaling.ts';
+import { runSigload, sigloadSummary } from './sigload.ts';
 import { runStartup } from './startup.ts';
 import { runTurn } from './turn.ts';
 import { runWireBytes } from './wire-bytes.ts';
 
-export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'ingest', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'] as const;
+export const MEASUREMENTS = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'sigload', 'ingest', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'] as const;
 export type MeasurementId = (typeof MEASUREMENTS)[number];
 
 const TITLES: Record<MeasurementId, string> = {
@@ -44,6 +45,7 @@ const TITLES: Record<MeasurementId, string> = {
   broker: 'Broker',
   connections: 'Connections',
   relay: 'Relay',
+  sigload: 'Signaling under media load',
   ingest: 'Ingest',
   'wire-bytes': 'Bytes on the wire',
   interop: 'Time to first frame per peer stack',
@@ -65,6 +67,7 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
         broker: () => runBroker({ rounds: 1, phaseMs: 150, windows: { '1to1': 8, '100to100': 2 }, many: 10 }),
         connections: () => runConnections({ levels: [50, 150], baselineUpTo: 150, window: 50 }),
         relay: () => runByWorkers([1, 2], (mediaWorkers) => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60, mediaWorkers }), relayCapacity),
+        sigload: () => runByWorkers([1], (mediaWorkers) => runSigload({ streams: 1, identities: 1, viewersPerStream: [2], settleMs: 300, measureMs: 700, loadShare: 0.8, probes: 3, gapMs: 20, warmup: 2, clipFrames: 60, mediaWorkers }), sigloadSummary),
         ingest: () => runIngest({ levels: [2], settleMs: 300, measureMs: 700, clipFrames: 60, replayPackets: 400, profile }),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 1 }),
@@ -83,6 +86,12 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
             [1, WORKERS],
             (mediaWorkers) => runRelay({ streams: 4, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, identities: 8, mediaWorkers }),
             relayCapacity,
+          ),
+        sigload: () =>
+          runByWorkers(
+            [1, WORKERS],
+            (mediaWorkers) => runSigload({ streams: 4, identities: 8, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, loadShare: 0.8, probes: 100, gapMs: 50, warmup: 10, mediaWorkers }),
+            sigloadSummary,
           ),
         ingest: () => runIngest({ levels: [4, 8, 16, 24, 32, 48, 64, 96, 128], settleMs: 2000, measureMs: 5000, replayPackets: 3000, profile }),
         'wire-bytes': () => runWireBytes(),

@@ -6,6 +6,7 @@
  *   parent → { cmd: 'go' }                                  child sends every offer not sent yet at once, reporting { sent, i, t }
  *   parent → { cmd: 'stats' }                               → { packetsSent, cpuMs }: RTP packets sent by every camera so far
  *   parent → { cmd: 'answer', i, sdp }                      floor path only: the parent's answerer replies over IPC
+ *   parent → { cmd: 'media', on }                           every camera streams (the default, from connected) or not
  *   parent → { cmd: 'stop' }                                child says bye, closes everything → 'stopped'
  *
  * Times are epoch milliseconds with sub-millisecond resolution (performance.timeOrigin + now), comparable across
@@ -30,6 +31,8 @@ export type WorkerCommand =
       untilDelivered?: boolean;
     }
   | { cmd: 'delivered'; i: number }
+  /** Cameras stream their clip from connected (on, the default) or send no media, their sessions staying up. */
+  | { cmd: 'media'; on: boolean }
   | { cmd: 'go' }
   | { cmd: 'answer'; i: number; sdp: string }
   | { cmd: 'stats' }
@@ -54,12 +57,14 @@ interface Cam {
   topics: Topics;
   /** Its offer went out (a later 'go' sends only the cameras prepared since). */
   offered?: boolean;
+  connected?: boolean;
 }
 
 const send = (event: WorkerEvent) => process.send?.(event);
 let cams: Cam[] = [];
 let path: 'floor' | 'mqtt' | 'ws' = 'floor';
 let cpuAtGo = process.cpuUsage();
+let mediaOn = true;
 
 async function prepare(c: Extract<WorkerCommand, { cmd: 'prepare' }>): Promise<void> {
   path = c.path;
@@ -72,7 +77,8 @@ async function prepare(c: Extract<WorkerCommand, { cmd: 'prepare' }>): Promise<v
       const cam: Cam = { peer: await createCameraPeer({ ...(c.clip && { clip: c.clip }) }), sid: sessionId(), id, topics };
       void cam.peer.connected.then(() => {
         send({ type: 'connected', i, t: epochMs() });
-        if (!cam.delivered) cam.peer.startMedia();
+        cam.connected = true;
+        if (!cam.delivered && mediaOn) cam.peer.startMedia();
       });
       if (c.path !== 'floor') {
         // allowAnonymous bridge: the client ID is the device ID (what a device's credentials would give it).
@@ -142,7 +148,13 @@ process.on('message', (m: WorkerCommand) => {
       const cpu = process.cpuUsage();
       send({ type: 'stats', packetsSent: cams.reduce((a, c) => a + c.peer.source.packetsSent, 0), cpuMs: (cpu.user + cpu.system) / 1000 });
     }
-    else if (m.cmd === 'delivered') {
+    else if (m.cmd === 'media') {
+      mediaOn = m.on;
+      for (const cam of cams) {
+        if (!m.on) cam.peer.stopMedia();
+        else if (cam.connected && !cam.delivered) cam.peer.startMedia();
+      }
+    } else if (m.cmd === 'delivered') {
       const cam = cams[m.i];
       if (cam) (cam.delivered = true), cam.peer.stopMedia();
     }

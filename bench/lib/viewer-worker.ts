@@ -5,6 +5,7 @@
  *
  *   { cmd: 'add', url, root, viewers: [{ id, secret, deviceId }] }  → { type: 'added', connected, failed }
  *   { cmd: 'stats' }                                                 → totals, and this process's CPU and loop delay
+ *   { cmd: 'keep', n }                                               all but the n first viewers say bye and close → { type: 'removed' }
  */
 import type { MqttClient } from 'mqtt';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -16,7 +17,7 @@ import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 import { sessionId } from './camera.ts';
 import { withTimeout } from './util.ts';
 
-export type ViewerCommand = { cmd: 'add'; url: string; root: string; viewers: { id: string; secret: string; deviceId: string }[] } | { cmd: 'stats' };
+export type ViewerCommand = { cmd: 'add'; url: string; root: string; viewers: { id: string; secret: string; deviceId: string }[] } | { cmd: 'stats' } | { cmd: 'keep'; n: number };
 export interface ViewerTotals {
   viewers: number;
   received: number;
@@ -25,17 +26,21 @@ export interface ViewerTotals {
   cpuMs: number;
   eldP99: number;
 }
-export type ViewerEvent = { type: 'added'; connected: number; failed: number; errors: string[] } | { type: 'stats'; totals: ViewerTotals } | { type: 'error'; message: string };
+export type ViewerEvent = { type: 'added'; connected: number; failed: number; errors: string[] } | { type: 'stats'; totals: ViewerTotals } | { type: 'removed' } | { type: 'error'; message: string };
 
 interface Viewer {
   received: number;
   firstSeq: number | undefined;
   /** Unwrapped highest sequence number. */
   maxSeq: number;
+  /** Says bye on its connection and closes its peer. */
+  close(): Promise<void>;
 }
 
 const send = (e: ViewerEvent) => process.send?.(e);
 const viewers: Viewer[] = [];
+/** Removed viewers' counts, so totals never go down. */
+const gone = { received: 0, expected: 0 };
 const clients = new Map<string, { client: MqttClient; clientId: string; waiters: Map<string, (sdp: string) => void> }>();
 const eld = monitorEventLoopDelay({ resolution: 5 });
 eld.enable();
@@ -78,7 +83,17 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
   const topics = new Topics(root);
   const pc = new RTCPeerConnection({ codecs: { video: [codecParameters('VP8')], audio: [] }, iceServers: [] });
   pc.addTransceiver('video', { direction: 'recvonly' });
-  const stats: Viewer = { received: 0, firstSeq: undefined, maxSeq: 0 };
+  const sid = sessionId();
+  const stats: Viewer = {
+    received: 0,
+    firstSeq: undefined,
+    maxSeq: 0,
+    close: async () => {
+      const bye = { v: PROTOCOL_VERSION, type: 'bye', sessionId: sid, seq: 2, ts: Date.now(), reason: 'normal' };
+      await client.publishAsync(topics.viewer(v.id, clientId, 'up'), JSON.stringify(bye), { qos: 1 }).catch(() => {});
+      await pc.close().catch(() => {});
+    },
+  };
   pc.onTrack.subscribe((track) =>
     track.onReceiveRtp.subscribe((packet) => {
       const seq = packet.header.sequenceNumber;
@@ -99,7 +114,6 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
   const offer = await pc.createOffer();
   withoutDefaultStun(pc);
   await pc.setLocalDescription(offer);
-  const sid = sessionId();
   const answered = new Promise<string>((resolve) => waiters.set(sid, resolve));
   const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   const watch = { v: PROTOCOL_VERSION, type: 'watch', sessionId: sid, seq: 1, ts: Date.now(), deviceId: v.deviceId, sdp: pc.localDescription?.sdp };
@@ -110,6 +124,8 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
   await withTimeout(connected, 20_000, 'viewer connected');
   viewers.push(stats);
 }
+
+const expectedOf = (v: Viewer) => (v.firstSeq === undefined ? 0 : v.maxSeq - v.firstSeq + 1);
 
 process.on('message', (m: ViewerCommand) => {
   const run = async () => {
@@ -138,13 +154,21 @@ process.on('message', (m: ViewerCommand) => {
       lastCpu = process.cpuUsage();
       const totals: ViewerTotals = {
         viewers: viewers.length,
-        received: viewers.reduce((a, v) => a + v.received, 0),
-        expected: viewers.reduce((a, v) => a + (v.firstSeq === undefined ? 0 : v.maxSeq - v.firstSeq + 1), 0),
+        received: gone.received + viewers.reduce((a, v) => a + v.received, 0),
+        expected: gone.expected + viewers.reduce((a, v) => a + expectedOf(v), 0),
         cpuMs: (cpu.user + cpu.system) / 1000,
         eldP99: eld.percentile(99) / 1e6,
       };
       eld.reset();
       send({ type: 'stats', totals });
+    } else if (m.cmd === 'keep') {
+      const removed = viewers.splice(m.n);
+      for (const v of removed) {
+        gone.received += v.received;
+        gone.expected += expectedOf(v);
+      }
+      await Promise.all(removed.map((v) => v.close()));
+      send({ type: 'removed' });
     }
   };
   run().catch((err: Error) => send({ type: 'error', message: err.stack ?? err.message }));

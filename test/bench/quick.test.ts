@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { expect, it, onTestFinished } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'ingest', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'];
+const ALL = ['signaling', 'concurrency', 'broker', 'connections', 'relay', 'sigload', 'ingest', 'wire-bytes', 'interop', 'lossy', 'fleet', 'turn', 'startup'];
 
-// Twelve measurements, each with real processes: 160 s seen on a 2-core machine at load average 20.
+// Thirteen measurements, each with real processes: 160 s seen on a 2-core machine at load average 20.
 it('npm run bench -- --quick produces every table, latest.md and the chart', { timeout: 300_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'tali-bench-quick-'));
   onTestFinished(() => rm(out, { recursive: true, force: true }));
