@@ -17,7 +17,7 @@ import type { ProbeCommand, ProbeEvent } from './lib/probe.ts';
 import { RelayLoad, type LevelResult } from './lib/relay-load.ts';
 import type { BenchTable } from './lib/report.ts';
 import { fmt, fmtInt, fmtRatio, ratio, summarize, type Summary } from './lib/stats.ts';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 
 export interface SigloadOptions {
   streams: number;
@@ -115,6 +115,8 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
     fmtInt(p.level.forwardedPerSecond),
     `${fmt(p.level.bridgeCore * 100, 0)}%`,
     `${fmt(p.level.eldP50, 1)} / ${fmt(p.level.eldP99, 1)}`,
+    `${fmt(p.level.runQueue * 100, 0)}%`,
+    Number.isFinite(p.level.workerCore) ? `${fmt(p.level.workerCore * 100, 0)}% / ${fmt(p.level.workerRunQueue * 100, 0)}%` : '–',
     fmt(p.level.lossPercent, 2),
     cell(p.offer),
     p === idle ? 'baseline' : vs(p.offer, idle.offer),
@@ -126,7 +128,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   const share = capacityViewers > 0 ? loaded.level.viewers / capacityViewers : NaN;
   const notes = [
     `Load as the relay table makes it: ${options.streams} cameras at ~${fmt(load.clip.kbps, 0)} kbit/s VP8 (${load.clip.method}) and werift viewers, each in its own process; capacity from the relay table's ramp (levels ${options.viewersPerStream.join(', ')} per stream, ${options.settleMs} + ${options.measureMs} ms each): ${capacityViewers} viewers (knee: ${data.kneeReason}). Probed at ${fmt(options.loadShare * 100, 0)} % of it: ${loaded.level.viewers} viewers connected (${fmt(share * 100, 0)} %).`,
-    `Idle: the same bridge and cameras with their sessions up but no media and no viewers. Probes: ${options.probes} of each kind per phase (after ${options.warmup} not counted before the idle phase), one at a time, ${options.gapMs} ms apart, from a separate process (two MQTT clients, no media): offer → answer = a camera's offer + end-of-candidates published until its answer arrives; watch → answer = a viewer's watch of a streaming camera until its answer; then bye. Bridge CPU, loop delay (the main thread's) and loss are measured over the probing window.`,
+    `Idle: the same bridge and cameras with their sessions up but no media and no viewers. Probes: ${options.probes} of each kind per phase (after ${options.warmup} not counted before the idle phase), one at a time, ${options.gapMs} ms apart, from a separate process (two MQTT clients, no media): offer → answer = a camera's offer + end-of-candidates published until its answer arrives; watch → answer = a viewer's watch of a streaming camera until its answer; then bye. Over the probing window: the bridge process's CPU (every thread), its main thread's event-loop delay and the share of the window it was runnable but waiting for a CPU (/proc schedstat), the same wait and CPU for the busiest media worker thread (mediaWorkers ≥ 2), and the viewers' loss.`,
     `Machine load average (1 min) when each phase started: idle ${idle.loadAverage}, under load ${loaded.loadAverage}.`,
     ...load.notes,
     ...[...idle.failed, ...loaded.failed].slice(0, 3).map((f) => `probe failed: ${f}`),
@@ -134,7 +136,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   return {
     id: 'sigload',
     title: `Signaling under media load: answer latency at ${fmt(options.loadShare * 100, 0)} % of relay capacity against idle (ms)`,
-    columns: ['media', 'viewers', 'pkts/s out', 'bridge CPU', 'loop delay p50/p99 ms', 'loss %', 'offer → answer p50/p99', 'ratio p50/p99', 'watch → answer p50/p99', 'ratio p50/p99', 'failed'],
+    columns: ['media', 'viewers', 'pkts/s out', 'bridge CPU', 'loop delay p50/p99 ms', 'main thread waiting for CPU', 'busiest worker CPU / waiting', 'loss %', 'offer → answer p50/p99', 'ratio p50/p99', 'watch → answer p50/p99', 'ratio p50/p99', 'failed'],
     rows: [row(idle, 'none (idle)'), row(loaded, `${fmt(share * 100, 0)} % of capacity`)],
     notes,
     bottleneck: sigloadBottleneck(data),
@@ -159,8 +161,8 @@ function sigloadBottleneck(d: SigloadData): string {
   const worst = Math.max(ratio(d.load.offer.p50, d.idle.offer.p50), ratio(d.load.watch.p50, d.idle.watch.p50));
   const where =
     d.mediaWorkers === 1
-      ? `every packet is decrypted, forwarded and encrypted on the same event loop as MQTT and signaling: the loop's delay was p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms at this load (idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms), and each answer waits behind it`
-      : `the main thread carries only MQTT and signaling (its loop delay p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms, idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms), but an answer is made by the camera's worker (a werift peer created there, its candidates gathered), and the workers, the main thread, the cameras' and the viewers' processes share the machine's cores: the bridge used ${fmt(l.bridgeCore * 100, 0)} % of a core and its main thread waited for a CPU ${fmt(l.runQueue * 100, 0)} % of the window`;
+      ? `every packet is decrypted, forwarded and encrypted on the event loop that also carries MQTT and signaling, so an answer queues behind packets: that loop's delay was p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms at this load (idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms) and it waited for a CPU ${fmt(l.runQueue * 100, 0)} % of the window (idle ${fmt(d.idle.level.runQueue * 100, 0)} %)`
+      : `the main thread carries only MQTT and signaling (its loop delay p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms, idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms), but each answer is made on the camera's worker (a werift peer created there, its candidates gathered), queued behind that worker's packets: the busiest worker used ${fmt(l.workerCore * 100, 0)} % of a core and waited for a CPU ${fmt(l.workerRunQueue * 100, 0)} % of the window (idle ${fmt(d.idle.level.workerRunQueue * 100, 0)} %), the main thread ${fmt(l.runQueue * 100, 0)} % (idle ${fmt(d.idle.level.runQueue * 100, 0)} %): the workers, the main thread and the cameras' and viewers' processes share the machine's ${availableParallelism()} cores`;
   return `Under load the answers took ${fmtRatio(worst)} the idle p50 at worst (goal ≤ 1.2×: ${worst <= 1.2 ? 'met' : 'not met'}): ${where}.`;
 }
 

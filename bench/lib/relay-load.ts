@@ -38,8 +38,11 @@ export interface LevelResult {
   marginalUsPerForwarded: number;
   eldP50: number;
   eldP99: number;
-  /** Share of the window the bridge's threads were runnable but waiting for a CPU. */
+  /** Share of the window the bridge's main thread was runnable but waiting for a CPU. */
   runQueue: number;
+  /** Media worker threads (mediaWorkers ≥ 2): the busiest one's share of a core, the longest one's wait for a CPU. NaN with none. */
+  workerCore: number;
+  workerRunQueue: number;
   lossPercent: number;
   viewerCore: number;
   viewerEldP99: number;
@@ -200,6 +203,8 @@ export class RelayLoad {
       eldP50: u.eldP50,
       eldP99: u.eldP99,
       runQueue: u.runQueueMs / u.wallMs,
+      workerCore: u.mediaThreads.length ? Math.max(...u.mediaThreads.map((t) => t.cpuMs)) / u.wallMs : NaN,
+      workerRunQueue: u.mediaThreads.length ? Math.max(...u.mediaThreads.map((t) => t.waitMs)) / u.wallMs : NaN,
       lossPercent: expected > 0 ? Math.max(0, (1 - got / expected) * 100) : 0,
       viewerCore: v1.cpuMs / u.wallMs,
       viewerEldP99: v1.eldP99,

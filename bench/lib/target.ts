@@ -14,7 +14,7 @@
  * { cmd: 'heap' } → a heap snapshot summarised by constructor; { cmd: 'stop' }.
  * Start with --expose-gc for 'gc'.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,7 +56,21 @@ export interface MemoryFigures {
 }
 export type TargetEvent =
   | { type: 'ready'; port: number; adminSecret?: string; pid: number }
-  | { type: 'usage'; cpuMs: number; systemMs: number; wallMs: number; runQueueMs: number; eldP50: number; eldP99: number; eldMax: number; memory: MemoryFigures; clients: number; cores: number }
+  | {
+      type: 'usage';
+      cpuMs: number;
+      systemMs: number;
+      wallMs: number;
+      runQueueMs: number;
+      eldP50: number;
+      eldP99: number;
+      eldMax: number;
+      memory: MemoryFigures;
+      clients: number;
+      cores: number;
+      /** Per media worker thread (bridge mode with mediaWorkers ≥ 2): CPU and time runnable but waiting for a CPU. */
+      mediaThreads: ThreadTimes[];
+    }
   | { type: 'memory'; memory: MemoryFigures; clients: number }
   | { type: 'heap'; top: { name: string; count: number; bytes: number }[]; totalBytes: number }
   | { type: 'stopped' }
@@ -82,6 +96,26 @@ export function runQueueMs(): number {
     return Number.NaN;
   }
 }
+export interface ThreadTimes {
+  name: string;
+  cpuMs: number;
+  waitMs: number;
+}
+
+/** CPU and run-queue wait so far of this process's media worker threads (OS thread names tali-media-N). */
+function mediaThreadTimes(): ThreadTimes[] {
+  try {
+    return readdirSync('/proc/self/task').flatMap((tid) => {
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      if (!name.startsWith('tali-media')) return [];
+      const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      return [{ name, cpuMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 }];
+    });
+  } catch {
+    return [];
+  }
+}
+let lastThreads = new Map<string, ThreadTimes>();
 let lastWall = performance.now();
 let clients = () => 0;
 let stop: () => Promise<void> = async () => {};
@@ -208,6 +242,7 @@ process.on('message', (m: TargetCommand) => {
       const cpu = process.cpuUsage(lastCpu);
       const now = performance.now();
       const rq = runQueueMs();
+      const threads = mediaThreadTimes();
       send({
         type: 'usage',
         cpuMs: (cpu.user + cpu.system) / 1000,
@@ -220,7 +255,9 @@ process.on('message', (m: TargetCommand) => {
         memory: await memory(),
         clients: clients(),
         cores: availableParallelism(),
+        mediaThreads: threads.map((t) => ({ name: t.name, cpuMs: t.cpuMs - (lastThreads.get(t.name)?.cpuMs ?? 0), waitMs: t.waitMs - (lastThreads.get(t.name)?.waitMs ?? 0) })),
       });
+      lastThreads = new Map(threads.map((t) => [t.name, t]));
       lastCpu = process.cpuUsage();
       lastWall = now;
       lastRunQueueMs = rq;
