@@ -1,19 +1,28 @@
 /**
- * tali's werift patch for the per-packet path (patches/werift+0.25.2.patch, [werift-srtp-keyobject] and
- * [werift-rtp-fast]; docs/werift-patches.md): each case fails on an unpatched werift. The behaviour must not change,
- * so every case also checks the result.
+ * tali's werift patch for the per-packet path (patches/werift+0.25.2.patch, [werift-srtp-keyobject],
+ * [werift-rtp-fast], [werift-srtp-alloc] and [werift-rtp-parse-once]; docs/werift-patches.md): each case fails on an
+ * unpatched werift (but the rollover guard, which holds either way). The behaviour must not change, so every case also
+ * checks the result.
  */
 import { createHook } from 'node:async_hooks';
 import { KeyObject, randomBytes } from 'node:crypto';
 import {
   Event,
+  MediaStreamTrack,
   ProtectionProfileAeadAes128Gcm,
   ProtectionProfileAes128CmHmacSha1_80,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
   RtpHeader,
   RtpPacket,
   SrtpSession,
+  useAbsSendTime,
+  useNACK,
+  useSdesMid,
+  useTransportWideCC,
+  useTWCC,
 } from 'werift';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 function sessions(profile: number): { sender: SrtpSession; receiver: SrtpSession } {
   const keyLength = 16;
@@ -96,5 +105,141 @@ describe('[werift-rtp-fast] the per-packet path', () => {
     }
     expect(seen).toHaveLength(100);
     expect(promises).toBe(0);
+  });
+});
+
+/** Counts promises created while `fn` runs (async_hooks sees every one, also those of async functions). */
+function promisesDuring(fn: () => void): number {
+  let promises = 0;
+  const hook = createHook({ init: (_id, type) => void (type === 'PROMISE' && promises++) }).enable();
+  try {
+    fn();
+  } finally {
+    hook.disable();
+  }
+  return promises;
+}
+
+describe('[werift-srtp-alloc] SRTP decryption without a buffer of its own or a state copy per packet', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const header = (sequenceNumber: number) => new RtpHeader({ payloadType: 96, sequenceNumber, timestamp: 3000, ssrc: 0x5eed, marker: false });
+
+  it('AEAD_AES_128_GCM: decrypts across a sequence-number wrap (RFC 3711 §3.3.1 ROC) with no Buffer.alloc per packet', () => {
+    const { sender, receiver } = sessions(ProtectionProfileAeadAes128Gcm);
+    const seqs = [65_530, 65_531, 65_532, 65_533, 65_534, 65_535, 0, 1, 2, 3];
+    const payloads = seqs.map(() => randomBytes(900));
+    const packets = seqs.map((seq, i) => sender.encrypt(payloads[i]!, header(seq)));
+    receiver.decrypt(packets[0]!); // the first packet of a session sets up its per-cipher IV buffer
+    const alloc = vi.spyOn(Buffer, 'alloc');
+    const out = packets.slice(1).map((p) => receiver.decrypt(p));
+    expect(alloc).not.toHaveBeenCalled();
+    out.forEach((d, i) => {
+      expect(d.readUInt16BE(2)).toBe(seqs[i + 1]);
+      expect(Buffer.compare(d.subarray(12), payloads[i + 1]!)).toBe(0);
+    });
+  });
+
+  it('a packet that fails authentication changes no rollover state: the next one after the wrap still decrypts', () => {
+    const { sender, receiver } = sessions(ProtectionProfileAeadAes128Gcm);
+    receiver.decrypt(sender.encrypt(randomBytes(100), header(65_535)));
+    const wrapped = sender.encrypt(randomBytes(100), header(0)); // ROC 1
+    const forged = Buffer.from(wrapped);
+    forged[forged.length - 1]! ^= 1;
+    expect(() => receiver.decrypt(forged)).toThrow(/authenticate/);
+    const payload = randomBytes(100);
+    const next = receiver.decrypt(sender.encrypt(payload, header(1)));
+    expect(Buffer.compare(next.subarray(12), payload)).toBe(0);
+    expect(receiver.decrypt(wrapped).readUInt16BE(2)).toBe(0);
+  });
+});
+
+describe('[werift-rtp-parse-once] one parse of each RTP header', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('parses CSRCs and RFC 8285 one-byte extensions without a Buffer view per field', () => {
+    // V=2 X=1 CC=2, PT 96; two CSRCs; one-byte extension block: id 1 (1 byte), id 3 (3 bytes), 2 bytes of padding.
+    const raw = Buffer.from([
+      0x92, 96, 0x12, 0x34, 0, 0, 0x0b, 0xb8, 0, 0, 0x5e, 0xed,
+      0, 0, 0, 7, 0, 0, 0, 8,
+      0xbe, 0xde, 0, 2, 0x10, 0xaa, 0x32, 1, 2, 3, 0, 0,
+      0xff,
+    ]);
+    const subarray = vi.spyOn(Buffer.prototype, 'subarray');
+    const header = RtpHeader.deSerialize(raw);
+    expect(subarray).toHaveBeenCalledTimes(2); // the two extension payloads, nothing else
+    expect(header).toMatchObject({ csrcLength: 2, csrc: [7, 8], extension: true, extensionProfile: 0xbede, extensionLength: 8, payloadOffset: 32 });
+    expect(header.extensions.map((e) => [e.id, [...e.payload]])).toEqual([
+      [1, [0xaa]],
+      [3, [1, 2, 3]],
+    ]);
+  });
+
+  it('between two werift peers: every packet arrives decrypted, in order, with its extensions, parsed once', async () => {
+    const codec = () => new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, payloadType: 96, rtcpFeedback: [useNACK(), useTWCC()] });
+    const headerExtensions = { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()] };
+    const offerer = new RTCPeerConnection({ codecs: { video: [codec()] }, headerExtensions });
+    const answerer = new RTCPeerConnection({ codecs: { video: [codec()] }, headerExtensions });
+    onTestFinished(async () => void (await Promise.all([offerer.close(), answerer.close()])));
+    const sender = offerer.addTransceiver('video', { direction: 'sendonly' }).sender;
+    const track = new Promise<MediaStreamTrack>((resolve) => answerer.onTrack.subscribe(resolve));
+    offerer.onIceCandidate.subscribe((c) => c && void answerer.addIceCandidate(c));
+    answerer.onIceCandidate.subscribe((c) => c && void offerer.addIceCandidate(c));
+    await offerer.setLocalDescription(await offerer.createOffer());
+    await answerer.setRemoteDescription(offerer.localDescription!);
+    await answerer.setLocalDescription(await answerer.createAnswer());
+    await offerer.setRemoteDescription(answerer.localDescription!);
+    const connected = (pc: RTCPeerConnection) =>
+      new Promise<void>((resolve) => (pc.connectionState === 'connected' ? resolve() : pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve())));
+    await Promise.all([connected(offerer), connected(answerer)]);
+    const remote = await track;
+
+    const payloads = Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.from([0x10, 0, i]), randomBytes(700)]));
+    const got: RtpPacket[] = [];
+    const all = new Promise<void>((resolve) => remote.onReceiveRtp.subscribe((p) => void (got.push(p) === payloads.length && resolve())));
+    const parse = vi.spyOn(RtpHeader, 'deSerialize');
+    for (const [i, payload] of payloads.entries()) {
+      await sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: i, timestamp: 3000 * (i >> 2), marker: i % 4 === 3 }), payload));
+    }
+    await all;
+    expect(parse).toHaveBeenCalledTimes(payloads.length); // was twice per packet: to decrypt, then the packet
+    const seqs = got.map((p) => p.header.sequenceNumber);
+    expect(seqs.every((s, i) => i === 0 || s === ((seqs[i - 1]! + 1) & 0xffff))).toBe(true);
+    got.forEach((p, i) => {
+      expect(Buffer.compare(p.payload, payloads[i]!)).toBe(0);
+      expect(p.header).toMatchObject({ payloadType: 96, marker: i % 4 === 3, paddingSize: 0 });
+      expect(p.header.extensions.length).toBeGreaterThan(0); // mid, abs-send-time, transport-cc: as werift sends them
+    });
+  });
+});
+
+describe('[werift-rtp-fast] the receiver per packet', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('starts its RTCP loop once and splits no codec name per packet; packets still reach the track in order', async () => {
+    const vp8 = new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, payloadType: 96, rtcpFeedback: [useNACK(), useTWCC()] });
+    const pc = new RTCPeerConnection({ codecs: { video: [vp8] } });
+    onTestFinished(() => pc.close());
+    const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
+    const receiver = transceiver.receiver as unknown as {
+      prepareReceive(params: { codecs: RTCRtpCodecParameters[]; encodings: unknown[] }): void;
+      addTrack(track: MediaStreamTrack): void;
+      handleRtpBySsrc(packet: RtpPacket, extensions: Record<string, unknown>): void;
+      receiverTWCC?: unknown;
+    };
+    receiver.prepareReceive({ codecs: [vp8], encodings: [] });
+    receiver.receiverTWCC = { handleTWCC: () => {} }; // no transport to send TWCC feedback on
+    const track = new MediaStreamTrack({ kind: 'video', ssrc: 0x5eed, remote: true });
+    receiver.addTrack(track);
+    const seen: number[] = [];
+    track.onReceiveRtp.subscribe((p) => void seen.push(p.header.sequenceNumber));
+    const packet = (seq: number) => new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: 0, ssrc: 0x5eed }), Buffer.from([0x10, 0, 0]));
+    receiver.handleRtpBySsrc(packet(100), {}); // the first packet starts the RTCP loop
+    const split = vi.spyOn(String.prototype, 'split');
+    const promises = promisesDuring(() => {
+      for (let seq = 101; seq <= 150; seq++) receiver.handleRtpBySsrc(packet(seq), {});
+    });
+    expect(promises).toBe(0);
+    expect(split).not.toHaveBeenCalled();
+    expect(seen).toEqual(Array.from({ length: 51 }, (_, i) => 100 + i));
   });
 });
