@@ -304,16 +304,19 @@ export class Bridge {
       const step = async (name: string, until: number, work: () => Promise<unknown> | undefined): Promise<void> => {
         if (!(await settlesBy(work(), until))) cut.push(name);
       };
-      await step('sessions and recordings', by(0.55), async () => {
-        // At once: each waits at most ~1 s for its DISCONNECT when the broker cannot route (a cluster's Redis away).
-        await Promise.all([this.libpeer?.close(), this.services.close()]);
-      });
-      // Services.close ends with the media plane; if a session held it back past its share, end the workers now.
-      await step('media workers', by(0.6), () => this.services.media.close());
+      // At once: each waits at most ~1 s for its DISCONNECT when the broker cannot route (a cluster's Redis away).
+      const services = Promise.all([this.libpeer?.close(), this.services.close()]);
+      const servicesClosed = await settlesBy(services, by(0.55));
+      // Services.close ends with the media plane. If a media worker held it back past its share (busy, stuck), its
+      // threads are terminated by by(0.6), so no thread outlives close(): what they held ends from here (byes
+      // "shutdown") and their pending calls fail, so the services' close goes on: given until by(0.7) to finish,
+      // the answerer's offline card after those byes.
+      await step('media workers', by(0.62), () => this.services.media.close(by(0.6) - performance.now()));
+      if (!servicesClosed) await step('sessions and recordings', by(0.7), () => services);
       // A cluster node whose Redis is known to be away has nothing in flight that could still be routed.
       const backend = this.embedded?.backend;
-      if (backend?.available !== false) await step('broker drain', Math.min(by(0.65), performance.now() + 1000), () => this.embedded?.drain(1000));
-      await step('listeners', by(0.8), async () => {
+      if (backend?.available !== false) await step('broker drain', Math.min(by(0.75), performance.now() + 1000), () => this.embedded?.drain(1000));
+      await step('listeners', by(0.85), async () => {
         this.#revocation?.close();
         this.#brokerPipe?.pipe.close();
         await this.#brokerPipe?.ws.close();

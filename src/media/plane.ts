@@ -29,12 +29,16 @@ export interface MediaPlane {
   record(session: CameraSession, options: SessionRecorderOptions): SessionRecording;
   /** The fleet's rates and keyframes of a session made by this plane, beside it. */
   monitor(session: CameraSession, onKeyframe: (keyframe: Keyframe) => void): CameraWatch;
-  /** Pays the first-use costs (werift's, and starting worker threads) before the first camera does. Memoized. */
+  /** Pays werift's first-use cost on this thread before the first camera does (media workers start with their first camera instead). Memoized. */
   warmUp(): Promise<void>;
   /** Brings every handle's counters (stats, packets sent, rates) up to date; they are otherwise ≤ 1 s old. */
   refresh(): Promise<void>;
-  /** After the sessions, viewers and recordings were closed: releases the rest (threads, timers). Idempotent. */
-  close(): Promise<void>;
+  /**
+   * After the sessions, viewers and recordings were closed: ends what is left and releases the rest (threads,
+   * timers). Media workers that have not finished within `graceMs` are terminated; it resolves once no thread is
+   * left. Idempotent: a later call returns the same promise (and may shorten the grace).
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** One media worker: the main thread's own event loop, with the objects themselves. */

@@ -22,6 +22,7 @@ import type { MonitorProps, Props, RecordingProps, SessionProps, ViewerProps } f
 
 /** How a handle reaches its object: commands (with or without a reply) over the worker's port. */
 export interface ObjectLink {
+  /** Rejects when the worker exits before it replies (the handle has failed by then). */
   call(method: string, args: unknown[]): Promise<unknown>;
   cast(method: string, args: unknown[]): void;
 }
@@ -35,9 +36,14 @@ export interface Handle {
   update(props: Props): void;
   /** The worker let the object go (closed, stopped). */
   released?(): void;
-  /** The worker died: the object is gone, as if it had failed. */
-  fail(): void;
+  /**
+   * The worker is gone: the object with it. "error" when the thread died, "shutdown" when the bridge's close ended
+   * it before the object had closed (a worker busy past the shutdown budget).
+   */
+  fail(reason: FailReason): void;
 }
+
+export type FailReason = Extract<ByeReason, 'error' | 'shutdown'>;
 
 type Refusal = { code: ErrorCode; message: string; ref: { sessionId?: string; seq?: number; type?: string } } | undefined;
 
@@ -77,8 +83,7 @@ export class RemoteSession extends EventEmitter<CameraSessionEvents> implements 
   }
 
   async open(offer: Offer): Promise<ProtocolError | undefined> {
-    const refused = (await this.#link.call('open', [offer])) as Refusal;
-    return refused && new ProtocolError(refused.code, refused.message, refused.ref);
+    return refusal(await this.#link.call('open', [offer]).catch(() => undefined)); // rejected: its worker is gone, the session closed
   }
 
   addCandidate(message: Candidate): void {
@@ -91,7 +96,7 @@ export class RemoteSession extends EventEmitter<CameraSessionEvents> implements 
 
   async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
     if (this.state === 'closed') return;
-    await this.#link.call('close', [reason, options]);
+    await this.#link.call('close', [reason, options]).catch(() => {}); // rejected: its worker is gone, the session closed
   }
 
   receive(name: string, args: unknown[], props: Props): void {
@@ -107,15 +112,15 @@ export class RemoteSession extends EventEmitter<CameraSessionEvents> implements 
     if (!this.#ended) this.#props = props as SessionProps;
   }
 
-  fail(): void {
+  fail(reason: FailReason): void {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#props.state !== 'closed') {
-      this.#forward({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq: this.#seq + 1, ts: Date.now(), type: 'bye', reason: 'error' } as Message);
-      this.#props = { ...this.#props, state: 'closed', stats: { ...this.#props.stats, state: 'closed', closeReason: 'error' } };
+      this.#forward(bye(this.sessionId, this.#seq + 1, reason));
+      this.#props = { ...this.#props, state: 'closed', stats: { ...this.#props.stats, state: 'closed', closeReason: reason } };
       this.emit('state', 'closed');
     }
-    this.emit('closed', 'error');
+    this.emit('closed', reason);
     this.removeAllListeners();
   }
 
@@ -313,8 +318,8 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
 
   async serve(codecs: readonly { kind: 'audio' | 'video'; codec: CodecName }[]): Promise<ProtocolError | undefined> {
     if (this.#ended || this.state !== 'waiting') return undefined;
-    const refused = (await this.#link.call('serve', [codecs, this.#options.peer(), this.#options.iceServers?.()])) as Refusal;
-    return refused && new ProtocolError(refused.code, refused.message, refused.ref);
+    const served = this.#link.call('serve', [codecs, this.#options.peer(), this.#options.iceServers?.()]);
+    return refusal(await served.catch(() => undefined)); // rejected: its worker is gone, the viewer closed
   }
 
   sourceChanged(): void {
@@ -331,7 +336,7 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
 
   async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
     if (this.#ended || this.state === 'closed') return;
-    await this.#link.call('close', [reason, options]);
+    await this.#link.call('close', [reason, options]).catch(() => {}); // rejected: its worker is gone, the viewer closed
   }
 
   receive(name: string, args: unknown[], props: Props): void {
@@ -347,15 +352,15 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
     if (!this.#ended) this.#props = props as ViewerProps;
   }
 
-  fail(): void {
+  fail(reason: FailReason): void {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#props.state !== 'closed') {
-      this.#forward({ v: PROTOCOL_VERSION, sessionId: this.sessionId, seq: this.#seq + 1, ts: Date.now(), type: 'bye', reason: 'error' } as Message);
+      this.#forward(bye(this.sessionId, this.#seq + 1, reason));
       this.#props = { ...this.#props, state: 'closed' };
       this.emit('state', 'closed');
     }
-    this.emit('closed', 'error');
+    this.emit('closed', reason);
     this.removeAllListeners();
   }
 
@@ -367,4 +372,15 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
       this.log.warn({ err: (err as Error).message, type: message.type }, 'message to the viewer not sent');
     }
   }
+}
+
+/** What a refused open or serve replies (a ProtocolError does not cross threads), back as the error. */
+function refusal(reply: unknown): ProtocolError | undefined {
+  const refused = reply as Refusal;
+  return refused && new ProtocolError(refused.code, refused.message, refused.ref);
+}
+
+/** The bye a handle sends for its object when the worker is gone (the object could not send its own). */
+function bye(sessionId: string, seq: number, reason: FailReason): Message {
+  return { v: PROTOCOL_VERSION, sessionId, seq, ts: Date.now(), type: 'bye', reason } as Message;
 }

@@ -9,7 +9,6 @@ import type { Session } from '../answerer/session.ts';
 import type { IceServers, Message } from '../protocol/messages.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
 import { checkDownSize } from '../protocol/limits.ts';
-import { Peer } from '../webrtc/peer.ts';
 import { MediaHost } from './host.ts';
 import type { Create, Flow, FromWorker, OwnerRef, Props, ToWorker } from './wire.ts';
 
@@ -198,9 +197,6 @@ port.on('message', (message: ToWorker) => {
       else void reply(message.call, run);
       return;
     }
-    case 'warm':
-      void reply(message.call, () => Peer.warmUp());
-      return;
     case 'refresh':
       void reply(message.call, tick);
       return;

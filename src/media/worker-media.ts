@@ -4,10 +4,13 @@
  * (the least busy: event-loop utilisation over the last tick, then objects) and kept while any of them lives, so its
  * packets are received, forwarded, recorded and measured on the thread that decrypted them.
  *
- *   worker slot:  idle ──first placement / warmUp──► running ──close()──► closed
- *                                                      │
- *                                                      └─ exits on its own ─► every handle fails (bye "error"),
- *                                                                            the slot is idle again
+ * Threads start lazily, with the first object placed on their slot: a bridge that carries no media runs none (a
+ * thread costs ~0.45 s of CPU to load tali and werift here; the first camera placed on it waits for that).
+ *
+ *   worker slot:  idle ──first placement──► running ──close(grace)──► closing ──answered, or grace over: terminate──► closed
+ *                                              │                                  (what it still held fails: bye "shutdown")
+ *                                              └─ exits on its own ─► every handle fails (bye "error"), pending calls
+ *                                                                    reject; the slot is idle again
  */
 import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -23,7 +26,7 @@ import type { Create, FromWorker, ToWorker } from './wire.ts';
 
 /** The worker's entry beside this module: .ts when run from the sources, .js from the built package (dist/). */
 const WORKER_MAIN = new URL(`./worker-main${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
-/** A worker that does not answer close() within this is terminated anyway. */
+/** A worker that does not answer close() within this (unless the caller gives less) is terminated anyway. */
 const CLOSE_WAIT_MS = 2000;
 const KINDS = ['audio', 'video'] as const;
 /** What one live object is assumed to weigh in a worker's load before its packets show in the utilisation. */
@@ -36,12 +39,16 @@ class WorkerLink {
   load = 0;
   readonly handles = new Map<number, Handle>();
   readonly #loggers = new Map<number, Logger>();
-  readonly #calls = new Map<number, (value: unknown) => void>();
+  readonly #calls = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   readonly #sink: PacketSink;
   readonly #released: (handle: Handle) => void;
   #nextCall = 1;
   #elu: EventLoopUtilization;
   #closing = false;
+  #gone = false;
+  /** When close() terminates the thread if it has not finished by then (performance.now()). */
+  #endAt = Infinity;
+  #endTimer: NodeJS.Timeout | undefined;
   readonly exited: Promise<void>;
 
   constructor(index: number, sink: PacketSink, log: Logger, released: (handle: Handle) => void, failed: (link: WorkerLink) => void) {
@@ -58,13 +65,18 @@ class WorkerLink {
     this.worker.on('error', (err) => log.error({ mediaWorker: index, err }, 'media worker failed'));
     this.exited = new Promise((resolve) =>
       this.worker.once('exit', (code) => {
+        this.#gone = true;
+        clearTimeout(this.#endTimer);
         if (!this.#closing) {
           log.error({ mediaWorker: index, code }, 'media worker exited; its sessions end with bye "error"');
           failed(this);
         }
-        for (const handle of this.handles.values()) handle.fail();
+        // What the thread still held ends here: terminated while closing, its objects end as a shutdown would end them.
+        const reason = this.#closing ? 'shutdown' : 'error';
+        for (const handle of this.handles.values()) handle.fail(reason);
         this.handles.clear();
-        for (const resolveCall of this.#calls.values()) resolveCall(undefined);
+        const gone = new Error(`media worker ${index} exited`);
+        for (const call of this.#calls.values()) call.reject(gone);
         this.#calls.clear();
         resolve();
       }),
@@ -72,6 +84,7 @@ class WorkerLink {
   }
 
   create(id: number, create: Create, handle: Handle, logger: Logger): void {
+    if (this.#gone) return queueMicrotask(() => handle.fail('error'));
     this.handles.set(id, handle);
     this.#loggers.set(id, logger);
     this.#post({ t: 'create', id, level: logger.level, ...create });
@@ -84,26 +97,40 @@ class WorkerLink {
     };
   }
 
-  request(t: 'warm' | 'refresh'): Promise<unknown> {
-    return this.#request((call) => ({ t, call }));
+  refresh(): Promise<unknown> {
+    return this.#request((call) => ({ t: 'refresh', call }));
   }
 
-  /** Closes what is left in the worker, then ends the thread (terminated if it does not answer in time). */
-  async close(): Promise<void> {
-    if (this.#closing) return this.exited;
-    this.#closing = true;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
-    await Promise.race([this.#request((call) => ({ t: 'close', call })), late]);
-    clearTimeout(timer);
-    await this.worker.terminate();
-    await this.exited;
+  /**
+   * Closes what is left in the worker, then ends the thread: at once when the worker has answered, or terminated
+   * after `graceMs` (a worker busy or stuck answers nothing; its pending calls then fail). A later call may only
+   * shorten the wait. Resolves once the thread has exited.
+   */
+  close(graceMs: number): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#request((call) => ({ t: 'close', call })).then(() => this.#end(), () => {});
+    }
+    const at = performance.now() + Math.max(0, graceMs);
+    if (at < this.#endAt && !this.#gone) {
+      this.#endAt = at;
+      clearTimeout(this.#endTimer);
+      this.#endTimer = setTimeout(() => this.#end(), Math.max(0, graceMs));
+    }
+    return this.exited;
+  }
+
+  #end(): void {
+    clearTimeout(this.#endTimer);
+    void this.worker.terminate();
   }
 
   #request(message: (call: number) => ToWorker): Promise<unknown> {
+    // postMessage to a thread that has exited delivers nothing and throws nothing: no reply would ever come.
+    if (this.#gone) return Promise.reject(new Error(`media worker ${this.index} exited`));
     const call = this.#nextCall++;
-    return new Promise((resolve) => {
-      this.#calls.set(call, resolve);
+    return new Promise((resolve, reject) => {
+      this.#calls.set(call, { resolve, reject });
       this.#post(message(call));
     });
   }
@@ -134,10 +161,10 @@ class WorkerLink {
         this.#log(message.id, message.line);
         return;
       case 'reply': {
-        const resolveCall = this.#calls.get(message.call);
+        const call = this.#calls.get(message.call);
         this.#calls.delete(message.call);
         if (message.error !== undefined) this.#loggers.get(0)?.error({ err: message.error }, 'media worker command failed');
-        resolveCall?.(message.value);
+        call?.resolve(message.value);
         return;
       }
       case 'tick': {
@@ -180,8 +207,7 @@ export class WorkerMedia implements MediaPlane {
   readonly #placed = new Map<string, { link: WorkerLink; objects: number }>();
   readonly #ids = new WeakMap<object, { id: number }>();
   #nextId = 1;
-  #warm: Promise<void> | undefined;
-  #closing: Promise<void> | undefined;
+  #closing: { links: WorkerLink[]; done: Promise<void> } | undefined;
 
   constructor(options: WorkerMediaOptions) {
     this.#options = options;
@@ -230,27 +256,27 @@ export class WorkerMedia implements MediaPlane {
     return this.#create(session.deviceId, session.log, (link) => new RemoteMonitor(session, onKeyframe, link), { kind: 'monitor', session: this.#idOf(session) });
   }
 
-  warmUp(): Promise<void> {
-    if (this.#warm === undefined) {
-      this.#warm = Promise.all(this.#slots.map((_, i) => this.#start(i).request('warm'))).then(() => {});
-      this.#warm.catch(() => {});
-    }
-    return this.#warm;
-  }
+  /** Nothing to pay before the first camera: threads start with the first object placed on them. */
+  async warmUp(): Promise<void> {}
 
   async refresh(): Promise<void> {
-    await Promise.all(this.#slots.map((s) => s?.request('refresh')));
+    await Promise.all(this.#slots.map((s) => s?.refresh().catch(() => {}))); // one that exited has nothing to report
   }
 
-  /** Idempotent: later calls return the first one's promise. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
+  /**
+   * Ends every worker thread: each closes what it still holds, and is terminated if it has not done so within
+   * `graceMs`. Resolves once every thread has exited. Idempotent: a later call returns the same promise, and may
+   * shorten the grace (the bridge's shutdown budget running out).
+   */
+  close(graceMs = CLOSE_WAIT_MS): Promise<void> {
+    if (this.#closing === undefined) {
       const links = this.#slots.filter((s) => s !== undefined);
       this.#slots.fill(undefined);
-      await Promise.all(links.map((l) => l.close()));
-      this.#placed.clear();
-    })();
-    return this.#closing;
+      this.#closing = { links, done: Promise.all(links.map((l) => l.close(graceMs))).then(() => this.#placed.clear()) };
+    } else {
+      for (const link of this.#closing.links) void link.close(graceMs);
+    }
+    return this.#closing.done;
   }
 
   #idOf(session: CameraSession): number {
@@ -262,8 +288,8 @@ export class WorkerMedia implements MediaPlane {
   #create<H extends Handle>(deviceId: string, logger: Logger, make: (link: ObjectLink) => H, create: Create): H {
     if (this.#closing) {
       // Shutting down: an offer or watch that slipped in gets an object that ends at once (bye "error"), not a throw.
-      const handle = make({ call: async () => undefined, cast: () => {} });
-      queueMicrotask(() => handle.fail());
+      const handle = make({ call: () => Promise.reject(new Error('media workers closed')), cast: () => {} });
+      queueMicrotask(() => handle.fail('shutdown'));
       return handle;
     }
     const link = this.#place(deviceId);

@@ -1,33 +1,20 @@
 /**
  * Media workers (option mediaWorkers ≥ 2): cameras are spread over worker threads, a camera's viewers and recording
  * run on its worker and get its media there, the main thread sees the same sessions, viewers, metrics and files, and
- * closing the bridge ends every worker thread. (The rest of the suite runs in one-worker mode unless
- * TALI_MEDIA_WORKERS says otherwise: test/helpers/bridge.ts.)
+ * closing the bridge ends every worker thread. (test/media/close.test.ts: closing in every state.)
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { WorkerMedia } from '../../src/media/worker-media.ts';
 import { startsKeyframe } from '../../src/webrtc/keyframe.ts';
 import { createBridge } from '../helpers/bridge.ts';
+import { mediaThreads } from '../helpers/media-threads.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectRawViewer } from '../helpers/raw-viewer.ts';
 import { streamCamera } from '../helpers/streaming-camera.ts';
 import { until, withTimeout } from '../helpers/wait.ts';
 import { scrape } from '../ops/prometheus.ts';
-
-/** This process's media worker threads, by their OS thread names (Worker `name`, tali-media-N). */
-function mediaThreads(): string[] {
-  return readdirSync('/proc/self/task').flatMap((task) => {
-    try {
-      const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
-      return name.startsWith('tali-media') ? [name] : [];
-    } catch {
-      return []; // the thread ended while we looked
-    }
-  });
-}
 
 it('spreads cameras over workers; viewers and recordings run beside their camera; close ends every thread', async () => {
   const before = mediaThreads().length;
@@ -37,9 +24,9 @@ it('spreads cameras over workers; viewers and recordings run beside their camera
   expect(media).toBeInstanceOf(WorkerMedia);
   const workers = media as WorkerMedia;
 
-  // Placement goes by load: wait until both workers have loaded their modules and idle (their utilisation over the
-  // last tick), so that the two cameras meet equal workers.
-  await until(() => workers.workers.length === 2 && workers.workers.every((w) => w.load < 0.2), 15_000, 'idle workers');
+  // Threads start with the first media object placed on them: none yet.
+  expect(workers.threads).toBe(0);
+  expect(mediaThreads().length).toBe(before);
   const [cam1, cam2] = await Promise.all([connectRawDevice(tb, 'mqtt', 'cam1'), connectRawDevice(tb, 'mqtt', 'cam2')]);
   await streamCamera(tb, cam1, 'sess-cam1');
   await streamCamera(tb, cam2, 'sess-cam2');
