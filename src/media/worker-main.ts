@@ -205,6 +205,11 @@ port.on('message', (message: ToWorker) => {
         clearInterval(ticker);
         await host.close();
         tick();
+      }).then(() => {
+        // Nothing more to receive: the thread ends by itself once its last socket, timer and crypto job have (the main
+        // thread terminates it only if that takes too long: terminating while werift's key generation is in flight
+        // aborts the whole process, Node 24 KeyGenJob::ToResult `try_catch.CanContinue()`).
+        port.unref();
       });
       return;
   }

@@ -7,8 +7,9 @@
  * Threads start lazily, with the first object placed on their slot: a bridge that carries no media runs none (a
  * thread costs ~0.45 s of CPU to load tali and werift here; the first camera placed on it waits for that).
  *
- *   worker slot:  idle ──first placement──► running ──close(grace)──► closing ──answered, or grace over: terminate──► closed
- *                                              │                                  (what it still held fails: bye "shutdown")
+ *   worker slot:  idle ──first placement──► running ──close(grace)──► closing ──exits by itself──────────────────► closed
+ *                                              │                                  └─grace over: terminated ─────────►
+ *                                              │                                    (what it held fails: bye "shutdown")
  *                                              └─ exits on its own ─► every handle fails (bye "error"), pending calls
  *                                                                    reject; the slot is idle again
  */
@@ -102,14 +103,15 @@ class WorkerLink {
   }
 
   /**
-   * Closes what is left in the worker, then ends the thread: at once when the worker has answered, or terminated
-   * after `graceMs` (a worker busy or stuck answers nothing; its pending calls then fail). A later call may only
-   * shorten the wait. Resolves once the thread has exited.
+   * Closes what is left in the worker, which then ends by itself; one that has not exited after `graceMs` (busy or
+   * stuck: it answers nothing) is terminated and its pending calls fail. A later call may only shorten the wait.
+   * Resolves once the thread has exited.
    */
   close(graceMs: number): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      this.#request((call) => ({ t: 'close', call })).then(() => this.#end(), () => {});
+      // Answered, the worker ends by itself (20–450 ms here): terminating it is for one that does not.
+      this.#request((call) => ({ t: 'close', call })).catch(() => {});
     }
     const at = performance.now() + Math.max(0, graceMs);
     if (at < this.#endAt && !this.#gone) {
