@@ -123,6 +123,7 @@ export class Services {
       maxAgeMs: config.maxAgeMs,
       connectTimeoutMs: config.connectTimeoutMs,
       keyframeIntervalMs: config.keyframeIntervalMs,
+      keyframeRetryMs: config.keyframeRetryMs,
       idleStopMs: config.idleStopMs,
       maxViewers: config.maxViewers,
       maxViewersPerUser: config.maxViewersPerUser,

@@ -82,8 +82,9 @@ export interface CheckReport {
   trace: string[];
 }
 
-/** Rounds of the keyframe step are this far apart: over the bridge's keyframeIntervalMs (default 500), so that
- * the relay forwards each request at once instead of coalescing it with the previous one. */
+/** Rounds of the keyframe step are this far apart: each request follows a keyframe, which answered the relay's last
+ * request, so the relay forwards it at once (src/relay/keyframe-requests.ts; unless the bridge sets a keyframeIntervalMs
+ * floor longer than this), and a libwebrtc camera, which drops a request within 300 ms of the last, takes it. */
 const KEYFRAME_SPACING_MS = 1000;
 /** A request goes this long after a keyframe, so that the keyframe in flight does not answer it. */
 const AFTER_KEYFRAME_MS = 100;

@@ -1,7 +1,7 @@
 /**
  * The checker's viewer: the viewer SDK on a werift receive-only peer, watching the device through the bridge's relay
  * as any viewer would (with the checker's admin login). It records each keyframe that reaches it and each keyframe
- * request it makes (RTCP PLI, which the relay forwards to the camera, coalesced to one per keyframeIntervalMs).
+ * request it makes (RTCP PLI, which the relay forwards to the camera unless a request of its own is outstanding).
  * Watching is also how the checker makes the bridge send `start` to an idle camera. Node only.
  */
 import { nodeConnector } from '../client/node-connector.ts';

@@ -128,13 +128,21 @@ export const OPTIONS = {
     unit: 'threads',
     doc: 'event loops the werift peers run on (a camera, its viewers and its recording share one): 1 = the main thread only (no worker threads), N ≥ 2 = N worker threads, 0 = one per core (os.availableParallelism())',
   },
-  keyframeIntervalMs: {
+  keyframeRetryMs: {
     type: 'integer',
     default: 500,
+    min: 50,
+    max: 60_000,
+    unit: 'ms',
+    doc: 'a keyframe request (PLI) to a camera that no keyframe answered within this is sent again (once, then while viewers still ask); one request is outstanding per camera at a time, viewers needing a keyframe meanwhile join it',
+  },
+  keyframeIntervalMs: {
+    type: 'integer',
+    default: 0,
     min: 0,
     max: 60_000,
     unit: 'ms',
-    doc: 'least time between keyframe requests (PLI) sent to one camera; viewers\' requests in between are coalesced',
+    doc: 'least time between two keyframe requests to one camera, for firmware that cannot take them often: a need inside it is sent at its end; 0: a need is sent as soon as the camera answered the last request',
   },
   idleStopMs: {
     type: 'integer',

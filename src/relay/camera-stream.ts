@@ -16,8 +16,10 @@ import type { StreamState, Viewer } from './viewer.ts';
 
 export interface CameraStreamOptions {
   deviceId: string;
-  /** Least milliseconds between keyframe requests sent to the camera. */
+  /** Least milliseconds between keyframe requests sent to the camera (./keyframe-requests.ts). */
   keyframeIntervalMs: number;
+  /** Milliseconds a keyframe request waits for the camera's keyframe before it is sent again. */
+  keyframeRetryMs: number;
   /** Milliseconds without viewers (and not wanted otherwise) before the camera is told to stop; 0 never. */
   idleStopMs: number;
   /** Asks the camera to offer (a `start` on its down topic). */
@@ -30,7 +32,7 @@ export interface CameraStreamOptions {
 export interface CameraStreamEvents {
   /** Nobody watches and no camera session is left: the relay may forget this stream. */
   unused: [];
-  /** A keyframe request went to the camera (viewers' requests, coalesced). */
+  /** A keyframe request went to the camera (viewers' needs, coalesced; retries included). */
   keyframeRequested: [];
 }
 
@@ -49,10 +51,14 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.deviceId = options.deviceId;
     this.#options = options;
     this.#log = options.logger.child({ deviceId: options.deviceId });
-    this.keyframes = new KeyframeRequests(() => {
-      this.#upstream?.requestKeyframe();
-      this.emit('keyframeRequested');
-    }, options.keyframeIntervalMs);
+    this.keyframes = new KeyframeRequests({
+      send: () => {
+        this.#upstream?.requestKeyframe();
+        this.emit('keyframeRequested');
+      },
+      retryMs: options.keyframeRetryMs,
+      minIntervalMs: options.keyframeIntervalMs,
+    });
   }
 
   get state(): StreamState {
@@ -68,6 +74,9 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     const previous = this.#upstream;
     this.#upstream = session;
     if (previous !== undefined && this.#state === 'live') this.#setState('ended');
+    // A request to the previous session is moot: the viewers' next needs ask this one.
+    this.keyframes.reset();
+    session.on('keyframe', () => this.#upstream === session && this.keyframes.received());
     session.on('state', (state) => {
       if (this.#upstream !== session) return;
       if (state === 'connecting') void this.#serveWaiting();
@@ -87,7 +96,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     clearTimeout(this.#idleTimer);
     this.viewers.add(viewer);
     // Not live: nothing to ask yet, and going live asks anyway.
-    viewer.on('keyframeRequest', () => this.#state === 'live' && this.keyframes.request());
+    viewer.on('keyframeRequest', () => this.#state === 'live' && this.keyframes.needed());
     viewer.once('closed', () => {
       this.viewers.delete(viewer);
       this.#onDemandDropped();
@@ -132,7 +141,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
         void viewer.close('replaced');
       }
     }
-    this.keyframes.request();
+    this.keyframes.needed();
   }
 
   #setState(state: StreamState): void {

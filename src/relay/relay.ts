@@ -62,6 +62,8 @@ export interface RelayOptions {
   connectTimeoutMs: number;
   /** Least milliseconds between keyframe requests to one camera. */
   keyframeIntervalMs: number;
+  /** Milliseconds a keyframe request to a camera waits for the keyframe before it is sent again. */
+  keyframeRetryMs: number;
   /** Milliseconds a camera keeps streaming with no one watching before it is told to stop; 0 never. */
   idleStopMs: number;
   maxViewers: number;
@@ -160,6 +162,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       const created = new CameraStream({
         deviceId,
         keyframeIntervalMs: this.#options.keyframeIntervalMs,
+        keyframeRetryMs: this.#options.keyframeRetryMs,
         idleStopMs: this.#options.idleStopMs,
         askToStart: () => this.requestStart(deviceId),
         wanted: () => this.#options.wanted?.(deviceId) ?? false,

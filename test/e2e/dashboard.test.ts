@@ -32,7 +32,7 @@ describe.skipIf(!available)('dashboard and browser camera in Chromium', { timeou
   const firstFrames: { path: string; ms: number; timeline?: Record<string, number> }[] = [];
 
   beforeAll(async () => {
-    tb = await createBridge({ keyframeIntervalMs: 200 });
+    tb = await createBridge();
     base = `http://127.0.0.1:${tb.bridge.httpPort}`;
     for (const id of ['cam-a', 'cam-b', 'cam-c', 'cam-sim', 'cam-tok']) secrets[id] = await tb.bridge.credentials.add(id, 'device', { replace: true });
     secrets.alice = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });

@@ -26,7 +26,7 @@ describe.skipIf(!available)('the operator dashboard with a fleet', { timeout: 90
   const cameras: SimulatedCamera[] = [];
 
   beforeAll(async () => {
-    tb = await createBridge({ keyframeIntervalMs: 200, snapshotRefreshMs: 2000, recordSegmentMs: 60_000 });
+    tb = await createBridge({ snapshotRefreshMs: 2000, recordSegmentMs: 60_000 });
     base = `http://127.0.0.1:${tb.bridge.httpPort}`;
     admin = await tb.bridge.credentials.add('ops', 'admin');
     for (const [i, id] of FLEET.entries()) {

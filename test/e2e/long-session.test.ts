@@ -44,7 +44,7 @@ describe.skipIf(!available)('a 120 s browser session', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    tb = await createBridge({ keyframeIntervalMs: 200 });
+    tb = await createBridge();
     browser = await launch({ candidates: 'raw-ip', fakeCamera: true });
   }, 60_000);
 

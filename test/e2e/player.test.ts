@@ -62,7 +62,7 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     });
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
     siteUrl = `http://localhost:${(site.address() as AddressInfo).port}`;
-    tb = await createBridge({ keyframeIntervalMs: 200, allowedOrigins: siteUrl });
+    tb = await createBridge({ allowedOrigins: siteUrl });
     bridgeUrl = `http://127.0.0.1:${tb.bridge.httpPort}`;
     aliceSecret = await tb.bridge.credentials.add('alice', 'viewer', { replace: true });
     cameraSecret = await tb.bridge.credentials.add('cam1', 'device', { replace: true });

@@ -1,6 +1,7 @@
 /**
  * One camera, many viewers: the relay forwards the camera's real VP8/H264 RTP to viewers that watch over MQTT, from
- * a keyframe on; asks the camera to start when no session is live; passes keyframe requests upstream, coalesced;
+ * a keyframe on; asks the camera to start when no session is live; passes keyframe requests upstream, one
+ * outstanding at a time (answered by the camera's keyframe, sent again when it is not);
  * and tells viewers when the camera leaves and comes back, resuming media on the same viewer session.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { KEYFRAME_RETRY_MS, type ViewerSession } from '../../src/relay/viewer.ts
 import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/raw-viewer.ts';
-import { streamCamera } from '../helpers/streaming-camera.ts';
+import { streamCamera, type StreamingCamera } from '../helpers/streaming-camera.ts';
 import { waitFor, withTimeout } from '../helpers/wait.ts';
 import { next, startCamera } from '../devices/helpers.ts';
 import { scrape } from '../ops/prometheus.ts';
@@ -68,23 +69,6 @@ describe.each(TRANSPORTS)('relay over %s', (transport) => {
     const answer = await alice.down.next((m) => m.type === 'answer', 10_000, 'answer');
     await peer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
     await withTimeout(peer.packets('video', 10), 10_000, 'video after start');
-  });
-
-  it('keyframe requests from viewers reach the camera, coalesced', async () => {
-    const tb = await startBridge({ keyframeIntervalMs: 1000 });
-    const cam = await connectRawDevice(tb, transport);
-    const camera = await streamCamera(tb, cam, 'sess-pli');
-    const alice = await connectRawViewer(tb, transport);
-    const { peer } = await watch(tb, alice, 'view-pli');
-    await withTimeout(peer.packets('video', 5), 10_000, 'video');
-    const stream = tb.bridge.relay.streams.get('cam1')!;
-    const before = stream.keyframes.sent;
-    const reached = waitFor(camera.events, 'keyframeRequest', () => true, 5000);
-    for (let i = 0; i < 5; i++) peer.requestKeyframe();
-    await reached;
-    // Five viewer PLIs within the interval became one request to the camera.
-    expect(stream.keyframes.sent - before).toBe(1);
-    expect(stream.keyframes.coalesced).toBeGreaterThanOrEqual(4);
   });
 
   it('a connected viewer that gets no keyframe keeps asking until one comes', async () => {
@@ -160,5 +144,118 @@ describe('relay with idleStopMs (a simulated camera)', () => {
     const second = await watch(tb, alice, 'view-second'); // the relay sends start; the camera offers again
     await withTimeout(second.peer.packets('video', 5), 10_000, 'video after restart');
     expect(camera.keeper.counters.opened).toBe(2);
+  });
+});
+
+/**
+ * Keyframe requests through a real bridge (src/relay/keyframe-requests.ts; the policy alone on a fake clock:
+ * keyframe-requests.test.ts). A quiet camera (source stopped) holds a request outstanding; its resumed source starts
+ * with a keyframe, which answers it. Counters, not clocks: a need that joins or waits shows in `coalesced`, a need sent
+ * at once in `sent` the moment the relay handled it.
+ */
+describe('keyframe requests to a camera', () => {
+  const transport = TRANSPORTS[0];
+
+  /** Sends `count` PLIs from the viewer's peer; resolves once the relay has handled all of them. */
+  async function plis(peer: ViewerPeer, session: ViewerSession, count: number): Promise<void> {
+    let seen = 0;
+    // The stream's listener was added when the viewer joined, before this one: it has run when this one counts.
+    const handled = waitFor(session, 'keyframeRequest', () => ++seen === count, 5000);
+    for (let i = 0; i < count; i++) peer.requestKeyframe();
+    await handled;
+  }
+
+  /** Stops the camera's source and waits until the bridge has every packet it sent (no keyframe left in flight). */
+  async function quiet(camera: StreamingCamera): Promise<void> {
+    camera.source.stop();
+    const all = () => camera.session.stats.tracks[0]?.packets === camera.source.packetsSent;
+    if (!all()) await waitFor(camera.session, 'rtp', all, 5000);
+  }
+
+  /** Resolves with the relay's `sent` count at the first keyframe need of the viewer session `sessionId`. */
+  function firstNeed(tb: TestBridge, sessionId: string): Promise<number> {
+    return waitFor<[ViewerSession]>(tb.bridge.relay, 'viewer', (v) => v.sessionId === sessionId)
+      .then(([viewer]) => waitFor(viewer, 'keyframeRequest'))
+      .then(() => tb.bridge.relay.streams.get('cam1')!.keyframes.sent);
+  }
+
+  it('needs while one is outstanding join it; the camera\'s keyframe answers it and the next need goes at once', async () => {
+    const tb = await startBridge({ keyframeRetryMs: 60_000 });
+    const cam = await connectRawDevice(tb, transport);
+    const camera = await streamCamera(tb, cam, 'sess-join');
+    const alice = await connectRawViewer(tb, transport, 'alice');
+    const a = await watch(tb, alice, 'view-join-a');
+    await withTimeout(a.peer.packets('video', 5), 10_000, 'video');
+    const stream = tb.bridge.relay.streams.get('cam1')!;
+    // Alice's first keyframe came after her join's need: it answered the request.
+    expect(stream.keyframes.state).toBe('idle');
+
+    await quiet(camera);
+    const before = { sent: stream.keyframes.sent, coalesced: stream.keyframes.coalesced, camera: camera.keyframeRequests };
+    const reached = waitFor(camera.events, 'keyframeRequest', () => true, 5000);
+    await plis(a.peer, a.session, 5);
+    await reached;
+    expect(stream.keyframes.sent - before.sent).toBe(1);
+    expect(stream.keyframes.coalesced - before.coalesced).toBe(4);
+
+    // Bob joins while it is outstanding: his need joins it too, and the camera's one keyframe serves both.
+    const bob = await connectRawViewer(tb, transport, 'bob');
+    const bobNeed = firstNeed(tb, 'view-join-b');
+    const b = await watch(tb, bob, 'view-join-b');
+    expect(await bobNeed).toBe(before.sent + 1);
+    expect(stream.keyframes.coalesced - before.coalesced).toBe(5);
+    camera.resume();
+    const bobVideo = await withTimeout(b.peer.packets('video', 1), 10_000, "bob's first video");
+    expect(startsKeyframe('VP8', bobVideo[0]!.payload)).toBe(true);
+    expect(stream.keyframes.state).toBe('idle');
+    expect(camera.keyframeRequests - before.camera).toBe(1);
+
+    // Right after that keyframe a viewer asks again: sent at once (a fixed window would hold it back).
+    const answered = { sent: stream.keyframes.sent, coalesced: stream.keyframes.coalesced };
+    const again = waitFor(camera.events, 'keyframeRequest', () => true, 5000);
+    await plis(a.peer, a.session, 1);
+    expect(stream.keyframes.sent - answered.sent).toBe(1);
+    expect(stream.keyframes.coalesced).toBe(answered.coalesced);
+    await again;
+  });
+
+  it('back-to-back watches: each first need is sent to the camera at once, and each viewer starts at a keyframe', async () => {
+    const tb = await startBridge({ keyframeRetryMs: 60_000 });
+    const cam = await connectRawDevice(tb, transport);
+    await streamCamera(tb, cam, 'sess-b2b');
+    const viewer = await connectRawViewer(tb, transport, 'alice');
+    for (const sessionId of ['view-b2b-1', 'view-b2b-2', 'view-b2b-3']) {
+      const sentBefore = tb.bridge.relay.streams.get('cam1')?.keyframes.sent ?? 0;
+      const need = firstNeed(tb, sessionId);
+      const { peer, session } = await watch(tb, viewer, sessionId);
+      // The previous watch's keyframe answered its request: this need did not join or wait for anything.
+      expect(await need).toBe(sentBefore + 1);
+      const video = await withTimeout(peer.packets('video', 1), 10_000, `first video of ${sessionId}`);
+      expect(startsKeyframe('VP8', video[0]!.payload)).toBe(true);
+      const closed = waitFor(session, 'closed');
+      await viewer.send('bye', sessionId, 2);
+      await closed;
+      await peer.pc.close();
+    }
+  });
+
+  it('a request no keyframe answers is sent again after keyframeRetryMs', async () => {
+    const tb = await startBridge({ keyframeRetryMs: 200 });
+    const cam = await connectRawDevice(tb, transport);
+    const camera = await streamCamera(tb, cam, 'sess-retry');
+    const alice = await connectRawViewer(tb, transport, 'alice');
+    const { peer, session } = await watch(tb, alice, 'view-retry');
+    await withTimeout(peer.packets('video', 5), 10_000, 'video');
+    const stream = tb.bridge.relay.streams.get('cam1')!;
+    await quiet(camera);
+    const before = { sent: stream.keyframes.sent, retried: stream.keyframes.retried, camera: camera.keyframeRequests };
+    const retried = waitFor(camera.events, 'keyframeRequest', () => camera.keyframeRequests - before.camera === 2, 5000);
+    await plis(peer, session, 1);
+    await retried;
+    expect(stream.keyframes.retried - before.retried).toBe(1);
+    expect(stream.keyframes.sent - before.sent).toBe(2);
+    camera.resume();
+    await withTimeout(peer.packets('video', peer.received.video.length + 1), 10_000, 'video again');
+    expect(stream.keyframes.state).toBe('idle');
   });
 });
