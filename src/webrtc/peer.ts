@@ -148,9 +148,9 @@ export class Peer extends EventEmitter<PeerEvents> {
       for (const transceiver of this.#pc.getTransceivers()) transceiver.setDirection('sendonly');
     }
     if (/^a=setup:actpass/m.test(offerSdp)) {
-      // RFC 8842 §5.3 lets the answerer pick either DTLS role. werift picks client, and its client waits a fixed
-      // 100 ms before the ClientHello; as server we leave the first move to the remote (browsers, libwebrtc and
-      // GStreamer devices send it at once), taking ~100 ms out of their time to connected.
+      // RFC 8842 §5.3 lets the answerer pick either DTLS role. werift picks client; as server we leave the first
+      // move to the remote (browsers, libwebrtc and GStreamer devices send it at once). Unpatched werift's client
+      // waited a fixed 100 ms before its ClientHello (gone with [werift-dtls-hello-now], docs/werift-patches.md).
       for (const transceiver of this.#pc.getTransceivers()) {
         if (transceiver.dtlsTransport?.role === 'auto') transceiver.dtlsTransport.role = 'server';
       }

@@ -15,7 +15,7 @@ import { Bridge } from '../../src/bridge.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { VideoSource } from '../../devices/camera/media/video-source.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, withTimeout } from '../helpers/wait.ts';
 
 /** A werift camera that offers VP8 and a data channel (before or after the video), streams once connected. */
 async function offerWithDataChannel(
@@ -113,5 +113,41 @@ describe('media addresses', () => {
     await expect(Bridge.start({ config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, mediaAddresses: ['no-such-if0'] } })).rejects.toThrow(
       /no network interface named no-such-if0/,
     );
+  });
+});
+
+describe('a werift DTLS client (a werift camera, the Node viewer)', () => {
+  /** A DTLS record carrying a ClientHello: content type 22 (handshake), msg_type 1 after the 13-byte header (RFC 6347 §4.1, §4.2.2). */
+  const isClientHello = (data: Buffer) => data[0] === 22 && data[13] === 1;
+
+  it('sends its ClientHello as soon as DTLS starts, not after a fixed wait ([werift-dtls-hello-now])', async () => {
+    const tb = await startBridge();
+    const cam = await connectRawDevice(tb, 'mqtt', 'hello-now');
+    const pc = new RTCPeerConnection({ codecs: { video: [codecParameters('VP8')] } });
+    onTestFinished(() => pc.close());
+    const video = pc.addTransceiver('video', { direction: 'sendonly' });
+    const offer = await pc.createOffer();
+    withoutDefaultStun(pc);
+    await pc.setLocalDescription(offer);
+    const dtls = video.dtlsTransport;
+    const ice = dtls.iceTransport.connection as unknown as { send: (data: Buffer) => Promise<void> };
+    let helloSent = false;
+    const send = ice.send.bind(ice);
+    ice.send = (data) => {
+      if (isClientHello(data)) helloSent = true;
+      return send(data);
+    };
+    // Whether the ClientHello was out by the end of the turn in which DTLS started (checked before any timer or I/O).
+    const sentInTurn = new Promise<boolean>((resolve) => {
+      dtls.onStateChange.subscribe((state) => state === 'connecting' && setImmediate(() => resolve(helloSent)));
+    });
+    const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
+    await cam.send(cam.message('offer', 'hello-now-0001', 1, { sdp: pc.localDescription?.sdp }));
+    const answer = await cam.down.next((m) => m.type === 'answer', 5000, 'answer');
+    // The bridge answers a:setup:passive (src/webrtc/peer.ts): the camera is the DTLS client.
+    expect(answer.sdp as string).toMatch(/^a=setup:passive/m);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
+    expect(await withTimeout(sentInTurn, 10_000, 'DTLS to start')).toBe(true);
+    await withTimeout(connected, 10_000, 'connected');
   });
 });
