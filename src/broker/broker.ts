@@ -21,6 +21,7 @@ import { deliverOnce } from './deliver-once.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
 import { persistTo } from './persisted-state.ts';
+import { markRetainedEnd, retainedFirst, subscribed } from './retained-first.ts';
 import { indexRetained } from './retained-index.ts';
 import { StateDb } from './state-db.ts';
 import { DEFAULT_SESSION_LIMITS, StoredSessions, type SessionLimits, type SessionPersistence } from './stored-sessions.ts';
@@ -140,6 +141,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       if (!shared) indexRetained(persistence);
       // Then what the last run kept, and every change from now on, in the state file (persisted-state.ts).
       if (state) restored = await persistTo(persistence, state, options.id);
+      // Embedded or shared: a SUBSCRIBE's retained messages before live ones on its topics (retained-first.ts).
+      markRetainedEnd(persistence as unknown as Parameters<typeof markRetainedEnd>[0]);
     } catch (err) {
       state?.close();
       throw err;
@@ -176,7 +179,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const peer = broker.#peers.get(client.conn);
       if (peer) peer.requestedClientId = packet.clientId;
       deliverAtHighestQos(client);
-      deliverOnce(client); // last: see deliver-once.ts
+      deliverOnce(client);
+      retainedFirst(client); // last: see retained-first.ts
       callback(null, true);
     };
     broker.#skipDropped();
@@ -199,6 +203,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     aedes.on('subscribe', (subscriptions, client) => {
       const identity = broker.identityOf(client);
       const granted = subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => s.topic); // 128: refused (MQTT-3.9.3)
+      subscribed(client, granted); // before Aedes creates this SUBSCRIBE's retained stream
       if (identity !== undefined && granted.length > 0) broker.emit('subscribed', client.id, identity, granted);
     });
     aedes.on('clientError', (client, err) => broker.#log.debug({ clientId: client.id, err: err.message }, 'client error'));

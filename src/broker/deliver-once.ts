@@ -20,8 +20,9 @@ const RECENT = 64;
 type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
 
 /**
- * Wraps the client's two delivery functions. Install it last: a wrapper installed before it (./broker.ts
- * deliverAtHighestQos) calls the unwrapped functions, so that no packet is counted twice.
+ * Wraps the client's two delivery functions. Install it after ./broker.ts deliverAtHighestQos (which then calls the
+ * unwrapped functions, so that no packet is counted twice); only ./retained-first.ts, which holds packets back, goes
+ * outside it (a held packet is counted when it goes out).
  */
 export function deliverOnce(client: Client): void {
   const c = client as unknown as { deliver0: Deliver; deliverQoS: Deliver; duplicates: Record<string, number> };
