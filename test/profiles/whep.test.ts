@@ -40,6 +40,17 @@ async function player(codec: 'VP8' | 'H264' = 'VP8') {
   return { pc, offer: pc.localDescription?.sdp ?? '', video, state };
 }
 
+/** What a browser sends before a cross-origin DELETE with a Bearer token (Fetch: CORS-preflight fetch); an ok status passes. */
+async function expectDeletePreflight(location: string) {
+  const preflight = await fetch(location, { method: 'OPTIONS', headers: { origin: 'https://player.example', 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'authorization' } });
+  expect(preflight.status).toBe(204);
+  expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+  expect(preflight.headers.get('access-control-allow-methods')).toMatch(/DELETE/);
+  expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+  expect(preflight.headers.get('allow')).toBe('GET, HEAD, PATCH, DELETE, OPTIONS');
+  expect(preflight.headers.get('accept-patch')).toBe('application/trickle-ice-sdpfrag');
+}
+
 function post(tb: TestBridge, deviceId: string, body: string, headers: Record<string, string>) {
   return fetch(`http://127.0.0.1:${tb.bridge.httpPort}/whep/${deviceId}`, { method: 'POST', headers: { 'content-type': 'application/sdp', ...headers }, body });
 }
@@ -91,10 +102,16 @@ describe('WHEP', () => {
     const samples = parse(await tb.bridge.metrics.render());
     expect(samples.find((s) => s.name === 'tali_viewers')?.value).toBe(1);
 
+    await expectDeletePreflight(w.location);
     const deleted = await fetch(w.location, { method: 'DELETE', headers: { authorization: `Bearer ${await viewerToken(tb, 'alice', ['cam1'])}` } });
     expect(deleted.status).toBe(200);
     await until(() => tb.bridge.relay.viewers.size === 0, 5000, 'the viewer session to end');
-    expect((await fetch(w.location, { method: 'DELETE', headers: { authorization: `Bearer ${await viewerToken(tb, 'alice', ['cam1'])}` } })).status).toBe(404);
+    // A browser player cleaning up a session that already ended: its preflight still passes, the DELETE gets a
+    // 404 it can read (CORS headers on it), not a CORS failure.
+    await expectDeletePreflight(w.location);
+    const again = await fetch(w.location, { method: 'DELETE', headers: { origin: 'https://player.example', authorization: `Bearer ${await viewerToken(tb, 'alice', ['cam1'])}` } });
+    expect(again.status).toBe(404);
+    expect(again.headers.get('access-control-allow-origin')).toBe('*');
   });
 
   it('a token for another camera: 403; expired, forged or missing: 401 with WWW-Authenticate: Bearer; Basic is not enough', async () => {

@@ -6,7 +6,11 @@
  *   PATCH  /whep/{deviceId}/{id}   application/trickle-ice-sdpfrag with If-Match: ETag → 204 (trickle, §4.4.2);
  *                                  an ICE restart (If-Match: *, new ufrag) → 422: not supported
  *   DELETE /whep/{deviceId}/{id}   → 200, the session ends
- *   OPTIONS (CORS preflight, §4.3) → 200 with Accept-Post / Accept-Patch; HEAD and GET → 200, no content (§4.1, §4.2)
+ *   OPTIONS /whep/{deviceId}        (CORS preflight, §4.3) → 200 with Accept-Post
+ *   OPTIONS /whep/{deviceId}/{id}   → 204 with Allow / Accept-Patch, whether the session lives or not: a browser
+ *                                  preflights a player's cross-origin DELETE, and a session that ended meanwhile must
+ *                                  still get its DELETE (→ 404), not a CORS failure
+ *   HEAD and GET → 200, no content (§4.1, §4.2); on a session that is gone → 404
  *
  * Authentication (§4.8.1): `Authorization: Bearer <viewer token>`; the token must cover the device (403 otherwise)
  * and be valid (401, with `WWW-Authenticate: Bearer` as RFC 6750 §3 asks: it opens no browser dialog, unlike Basic).
@@ -52,6 +56,8 @@ const PREFLIGHT = {
   'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
   'access-control-max-age': '86400',
 };
+/** What a session URL takes. */
+const RESOURCE_METHODS = 'GET, HEAD, PATCH, DELETE, OPTIONS';
 const RETRY_LATER_S = '5';
 
 export function whepRoute(options: WhepRouteOptions): Route {
@@ -64,6 +70,8 @@ export function whepRoute(options: WhepRouteOptions): Route {
     }
     const method = req.method ?? 'GET';
     if (sessionId === undefined) return endpoint(options, req, res, method, deviceId);
+    // Answered without looking the session up: a preflight says what may be sent, not whether the session lives.
+    if (method === 'OPTIONS') return void res.writeHead(204, { ...PREFLIGHT, allow: RESOURCE_METHODS, 'accept-patch': 'application/trickle-ice-sdpfrag' }).end();
     const session = options.sessions.get(sessionId);
     if (session === undefined || session.deviceId !== deviceId) return sendError(res, 404, 'TALI_ERR_NOT_FOUND', 'no such WHEP session (it ended, or never was)');
     return resource(options, req, res, method, session);
@@ -114,9 +122,8 @@ async function endpoint(o: WhepRouteOptions, req: IncomingMessage, res: ServerRe
 }
 
 async function resource(o: WhepRouteOptions, req: IncomingMessage, res: ServerResponse, method: string, session: WhepSession): Promise<void> {
-  if (method === 'OPTIONS') return void res.writeHead(200, { ...PREFLIGHT, 'accept-patch': 'application/trickle-ice-sdpfrag', 'content-length': '0' }).end();
   if (method === 'HEAD' || method === 'GET') return void res.writeHead(200, { 'content-length': '0' }).end();
-  if (method !== 'PATCH' && method !== 'DELETE') return sendError(res, 405, 'TALI_ERR_METHOD', 'PATCH candidates or DELETE the session', { allow: 'GET, HEAD, PATCH, DELETE, OPTIONS' });
+  if (method !== 'PATCH' && method !== 'DELETE') return sendError(res, 405, 'TALI_ERR_METHOD', 'PATCH candidates or DELETE the session', { allow: RESOURCE_METHODS });
   const caller = await o.callers.bearer(req);
   if ('status' in caller) return refuseLogin(res, caller);
   if (caller.id !== session.identity.id) return sendError(res, 403, 'TALI_ERR_FORBIDDEN', 'this WHEP session belongs to another user');
