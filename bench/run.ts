@@ -62,8 +62,7 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
   return quick
     ? {
         signaling: () => runSignaling({ rounds: 3, warmup: 1 }),
-        // In-process bridges with media workers hung this quick run once (01:35, not understood yet): one worker here.
-        concurrency: () => runByWorkers([1], (mediaWorkers) => runConcurrency({ levels: [[1, 1], [4, 1]], timeoutMs: 20_000, mediaWorkers }), concurrencySummary),
+        concurrency: () => runByWorkers([1, 2], (mediaWorkers) => runConcurrency({ levels: [[1, 1], [4, 1]], timeoutMs: 20_000, mediaWorkers }), concurrencySummary),
         broker: () => runBroker({ rounds: 1, phaseMs: 150, windows: { '1to1': 8, '100to100': 2 }, many: 10 }),
         connections: () => runConnections({ levels: [50, 150], baselineUpTo: 150, window: 50 }),
         relay: () => runByWorkers([1, 2], (mediaWorkers) => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60, mediaWorkers }), relayCapacity),

@@ -30,13 +30,17 @@ export function withoutClientLimits(config: Partial<Record<OptionName, unknown>>
   return { ...out, ...config } as Partial<Record<OptionName, unknown>>;
 }
 
-/** A fresh data directory, removed on close; or `config.dataDir`, kept (a restart of the same bridge). */
+/**
+ * A fresh data directory, removed on close; or `config.dataDir`, kept (a restart of the same bridge). Media on the
+ * main thread (mediaWorkers 1) unless `config` says otherwise: the tables keep measuring what they measured before
+ * worker threads became the default; relay, concurrency and sigload compare 1 and N workers themselves.
+ */
 export async function startBenchBridge(config: Partial<Record<OptionName, unknown>> = {}): Promise<BenchBridge> {
   const given = typeof config.dataDir === 'string' ? config.dataDir : undefined;
   const dataDir = given ?? (await mkdtemp(join(tmpdir(), 'tali-bench-')));
   const logger = createLogger(String(config.logLevel ?? 'info'), pino.destination({ dest: '/dev/null', sync: false }));
   const bridge = await Bridge.start({
-    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, bridgeId: 'bench', ...config },
+    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, bridgeId: 'bench', mediaWorkers: 1, ...config },
     logger,
   });
   return {

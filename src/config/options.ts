@@ -122,11 +122,11 @@ export const OPTIONS = {
   },
   mediaWorkers: {
     type: 'integer',
-    default: 1,
+    default: 0,
     min: 0,
     max: 256,
     unit: 'threads',
-    doc: 'event loops the werift peers run on (a camera, its viewers and its recording share one): 1 = the main thread only (no worker threads), N ≥ 2 = N worker threads, 0 = one per core (os.availableParallelism())',
+    doc: 'worker threads the werift peers run in (a camera, its viewers, recording and monitor share one; signaling stays on the main thread): 0 = one per core (os.availableParallelism(); 1 on a one-core machine), N ≥ 2 = N threads, 1 = none: everything on the main thread (one-worker mode). Threads start with the first camera placed on them',
   },
   keyframeRetryMs: {
     type: 'integer',

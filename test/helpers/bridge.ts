@@ -23,11 +23,11 @@ export interface TestBridge {
 }
 
 /**
- * Media workers of test bridges (option mediaWorkers): TALI_MEDIA_WORKERS, else 1 (the main thread, the default: some
- * tests read a session's RTP, which stays on the thread of its peer). test/media/workers.test.ts runs bridges with
- * workers; `TALI_MEDIA_WORKERS=2 npx vitest run …` runs others with them.
+ * Media workers of test bridges (option mediaWorkers): TALI_MEDIA_WORKERS when set (`TALI_MEDIA_WORKERS=1 npm test`
+ * runs the suite in one-worker mode), else the option's default (one per core). Spawned `tali` processes read the
+ * same variable themselves.
  */
-export const MEDIA_WORKERS = Number(process.env.TALI_MEDIA_WORKERS ?? 1);
+const MEDIA_WORKERS = process.env.TALI_MEDIA_WORKERS === undefined ? {} : { mediaWorkers: Number(process.env.TALI_MEDIA_WORKERS) };
 
 /** Use inside a test: the bridge is closed and its directory removed when the test finishes. */
 export async function startBridge(config: Partial<Record<OptionName, unknown>> = {}): Promise<TestBridge> {
@@ -43,7 +43,7 @@ export async function createBridge(
   const dataDir = await mkdtemp(join(tmpdir(), 'tali-test-'));
   const logs: Record<string, unknown>[] = [];
   const bridge = await Bridge.start({
-    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, mediaWorkers: MEDIA_WORKERS, ...config },
+    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, ...MEDIA_WORKERS, ...config },
     logger: captureLogger(logs),
   });
   return {
