@@ -27,7 +27,7 @@ import type { Create, FromWorker, ToWorker } from './wire.ts';
 
 /** The worker's entry beside this module: .ts when run from the sources, .js from the built package (dist/). */
 const WORKER_MAIN = new URL(`./worker-main${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
-/** A worker that does not answer close() within this (unless the caller gives less) is terminated anyway. */
+/** A worker that has not exited this long after close() (unless the caller gives less) is terminated. */
 const CLOSE_WAIT_MS = 2000;
 const KINDS = ['audio', 'video'] as const;
 /** What one live object is assumed to weigh in a worker's load before its packets show in the utilisation. */
