@@ -12,7 +12,7 @@ import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/raw-viewer.ts';
 import { streamCamera, type StreamingCamera } from '../helpers/streaming-camera.ts';
-import { waitFor, withTimeout } from '../helpers/wait.ts';
+import { eventually, waitFor, withTimeout } from '../helpers/wait.ts';
 import { next, startCamera } from '../devices/helpers.ts';
 import { scrape } from '../ops/prometheus.ts';
 
@@ -165,11 +165,17 @@ describe('keyframe requests to a camera', () => {
     await handled;
   }
 
-  /** Stops the camera's source and waits until the bridge has every packet it sent (no keyframe left in flight). */
-  async function quiet(camera: StreamingCamera): Promise<void> {
+  /**
+   * Stops the camera's source and waits until the bridge has every packet it sent (no keyframe left in flight). The
+   * session's counters are read through the media plane (refresh()), so it works wherever the session runs.
+   */
+  async function quiet(tb: TestBridge, camera: StreamingCamera): Promise<void> {
     camera.source.stop();
-    const all = () => camera.session.stats.tracks[0]?.packets === camera.source.packetsSent;
-    if (!all()) await waitFor(camera.session, 'rtp', all, 5000);
+    const all = async () => {
+      await tb.bridge.services.media.refresh();
+      return camera.session.stats.tracks[0]?.packets === camera.source.packetsSent;
+    };
+    await eventually(all, 5000, 'every packet the camera sent at the bridge');
   }
 
   /** Resolves with the relay's `sent` count at the first keyframe need of the viewer session `sessionId`. */
@@ -190,7 +196,7 @@ describe('keyframe requests to a camera', () => {
     // Alice's first keyframe came after her join's need: it answered the request.
     expect(stream.keyframes.state).toBe('idle');
 
-    await quiet(camera);
+    await quiet(tb, camera);
     const before = { sent: stream.keyframes.sent, coalesced: stream.keyframes.coalesced, camera: camera.keyframeRequests };
     const reached = waitFor(camera.events, 'keyframeRequest', () => true, 5000);
     await plis(a.peer, a.session, 5);
@@ -247,7 +253,7 @@ describe('keyframe requests to a camera', () => {
     const { peer, session } = await watch(tb, alice, 'view-retry');
     await withTimeout(peer.packets('video', 5), 10_000, 'video');
     const stream = tb.bridge.relay.streams.get('cam1')!;
-    await quiet(camera);
+    await quiet(tb, camera);
     const before = { sent: stream.keyframes.sent, retried: stream.keyframes.retried, camera: camera.keyframeRequests };
     const retried = waitFor(camera.events, 'keyframeRequest', () => camera.keyframeRequests - before.camera === 2, 5000);
     await plis(peer, session, 1);
