@@ -153,13 +153,21 @@ describe.each(TRANSPORTS)('viewer sessions over %s', (transport) => {
   });
 
   it('#5: the session ends when its token expires (no will), and stays ended when the user is removed', async () => {
-    const { tb } = await setUp(transport);
-    // Long enough for the watch to be up before it expires on a loaded machine; whole seconds, so 7–8 s from now.
-    const viewer = await connectViewer(tb, transport, 'alice', await token(tb, 'alice', '*', 8));
-    const peer = await watchWithVideo(viewer, 'token-watch', 'cam1');
+    const { tb, password } = await setUp(transport);
+    // The watch is set up on a login that does not expire: ICE and DTLS take seconds on a loaded machine, and a token
+    // short enough for a test expired before the video came (once under two concurrent suites). Then a connection
+    // whose token is about to expire takes the session over (adopt, §16.4), as a viewer refreshing its token does.
+    const tab = await connectViewer(tb, transport, 'alice', password);
+    const peer = await watchWithVideo(tab, 'token-watch', 'cam1');
     const session = tb.bridge.relay.viewers.get('alice/token-watch')!;
-    await withTimeout(new Promise<void>((resolve) => viewer.client.once('close', () => resolve())), 15_000, 'the token to expire');
+    const viewer = await connectViewer(tb, transport, 'alice', await token(tb, 'alice', '*', 5)); // whole seconds: 4–5 s from now
+    const closed = new Promise<void>((resolve) => viewer.client.once('close', () => resolve()));
+    await viewer.publish({ v: PROTOCOL_VERSION, type: 'adopt', sessionId: 'token-watch', seq: 2, ts: Date.now(), deviceId: 'cam1', connection: 'secret-of-this-tab' });
+    expect(await viewer.down.next((m) => m.sessionId === 'token-watch', 5000, 'the adopted session')).toMatchObject({ type: 'stream' });
+    expect(session.state).not.toBe('closed');
+    await withTimeout(closed, 15_000, 'the token to expire');
     await until(() => session.state === 'closed', 5000, 'the session to end with its connection');
+    expect(tab.client.connected).toBe(true); // it ended with the token's connection, not with the one that watched
     await tb.bridge.credentials.remove('alice');
     // Nothing is forwarded to it any more (the camera's stream no longer holds it) and the bridge does not count it.
     expect(tb.bridge.relay.viewers.size).toBe(0);
