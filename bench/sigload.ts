@@ -52,6 +52,8 @@ export interface SigloadData {
   capacity?: LevelResult;
   knee?: LevelResult;
   kneeReason: string;
+  /** Levels that looked like the knee once and not when measured again. */
+  unconfirmed: LevelResult[];
   idle: Phase;
   load: Phase;
 }
@@ -94,13 +96,13 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
     const idle = await probePhase(load, probe, 'idle', 0, options);
 
     load.media(true);
-    const ramp = await load.ramp(options.viewersPerStream, options.settleMs, options.measureMs);
+    const ramp = await load.ramp(options.viewersPerStream, options.settleMs, options.measureMs, true);
     const capacity = ramp.capacity?.viewers ?? 0;
     const target = Math.floor(options.loadShare * capacity);
     trace(`capacity ${capacity} viewers (${load.kneeReason(ramp.knee)}); probing at ${target}`);
     await load.setViewers(target, `${Math.round(options.loadShare * 100)} % of capacity`);
     const loaded = await probePhase(load, probe, 'load', target / options.streams, options);
-    data = { mediaWorkers: workers, capacity: ramp.capacity, knee: ramp.knee, kneeReason: load.kneeReason(ramp.knee), idle, load: loaded };
+    data = { mediaWorkers: workers, capacity: ramp.capacity, knee: ramp.knee, kneeReason: load.kneeReason(ramp.knee), unconfirmed: ramp.unconfirmed, idle, load: loaded };
   } finally {
     await probe.close();
     await load.close();
@@ -127,7 +129,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   const capacityViewers = data.capacity?.viewers ?? 0;
   const share = capacityViewers > 0 ? loaded.level.viewers / capacityViewers : NaN;
   const notes = [
-    `Load as the relay table makes it: ${options.streams} cameras at ~${fmt(load.clip.kbps, 0)} kbit/s VP8 (${load.clip.method}) and werift viewers, each in its own process; capacity from the relay table's ramp (levels ${options.viewersPerStream.join(', ')} per stream, ${options.settleMs} + ${options.measureMs} ms each): ${capacityViewers} viewers (knee: ${data.kneeReason}). Probed at ${fmt(options.loadShare * 100, 0)} % of it: ${loaded.level.viewers} viewers connected (${fmt(share * 100, 0)} %).`,
+    `Load as the relay table makes it: ${options.streams} cameras at ~${fmt(load.clip.kbps, 0)} kbit/s VP8 (${load.clip.method}) and werift viewers, each in its own process; capacity from the relay table's ramp (levels ${options.viewersPerStream.join(', ')} per stream, ${options.settleMs} + ${options.measureMs} ms each; a level that looks like the knee is measured once more and must look so again${data.unconfirmed.length ? `, which ${data.unconfirmed.map((l) => `${l.viewers} viewers (${load.kneeReason(l)})`).join(' and ')} did not` : ''}): ${capacityViewers} viewers (knee: ${data.kneeReason}). Probed at ${fmt(options.loadShare * 100, 0)} % of it: ${loaded.level.viewers} viewers connected (${fmt(share * 100, 0)} %).`,
     `Idle: the same bridge and cameras with their sessions up but no media and no viewers. Probes: ${options.probes} of each kind per phase (after ${options.warmup} not counted before the idle phase), one at a time, ${options.gapMs} ms apart, from a separate process (two MQTT clients, no media): offer → answer = a camera's offer + end-of-candidates published until its answer arrives; watch → answer = a viewer's watch of a streaming camera until its answer; then bye. Over the probing window: the bridge process's CPU (every thread), its main thread's event-loop delay and the share of the window it was runnable but waiting for a CPU (/proc schedstat), the same wait and CPU for the busiest media worker thread (mediaWorkers ≥ 2), and the viewers' loss.`,
     `Machine load average (1 min) when each phase started: idle ${idle.loadAverage}, under load ${loaded.loadAverage}.`,
     ...load.notes,

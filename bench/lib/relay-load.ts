@@ -147,8 +147,15 @@ export class RelayLoad {
     return (await this.#viewers.next('stats', 10_000)).totals;
   }
 
-  /** Adds viewers (spread evenly over the streams) or closes the latest ones until `total` watch. */
+  /**
+   * Adds viewers (spread evenly over the streams) or closes some until `total` watch. Going down, the viewers the
+   * bridge has ended meanwhile (at a knee some are) are closed first and replaced, so that `total` are live.
+   */
   async setViewers(total: number, label = `${total} viewers`): Promise<void> {
+    if (total < this.#added) {
+      this.#viewers.send({ cmd: 'keep', n: total });
+      this.#added = (await this.#viewers.next('kept', 60_000)).live;
+    }
     if (total > this.#added) {
       const batch = Array.from({ length: total - this.#added }, (_, k) => {
         const n = this.#added + k;
@@ -160,9 +167,6 @@ export class RelayLoad {
       this.options.trace?.(`viewers added: ${result.connected}`);
       this.#failed += result.failed;
       if (result.errors.length) this.notes.push(`viewer setup errors at ${label}: ${result.errors.join('; ')}`);
-    } else if (total < this.#added) {
-      this.#viewers.send({ cmd: 'keep', n: total });
-      await this.#viewers.next('removed', 60_000);
     }
     this.#added = total;
   }
@@ -237,17 +241,30 @@ export class RelayLoad {
 
   /**
    * Viewers added level by level (0 first: receiving alone) until the knee; capacity = the level before it, or the
-   * last level tried when there was none.
+   * last level tried when there was none. With `confirm`, a level that looks like the knee is measured once more and
+   * is the knee only if it looks so again (on a shared machine one burst of another process's work can otherwise
+   * set it); `unconfirmed` counts the levels that did not.
    */
-  async ramp(viewersPerStream: number[], settleMs: number, measureMs: number): Promise<{ levels: LevelResult[]; knee?: LevelResult; capacity?: LevelResult }> {
+  async ramp(
+    viewersPerStream: number[],
+    settleMs: number,
+    measureMs: number,
+    confirm = false,
+  ): Promise<{ levels: LevelResult[]; knee?: LevelResult; capacity?: LevelResult; unconfirmed: LevelResult[] }> {
     const levels: LevelResult[] = [];
+    const unconfirmed: LevelResult[] = [];
     for (const perStream of [0, ...viewersPerStream]) {
       await this.setViewers(perStream * this.options.streams, `${perStream}/stream`);
-      const level = await this.measure(perStream, settleMs, measureMs);
+      let level = await this.measure(perStream, settleMs, measureMs);
+      if (confirm && this.isKnee(level)) {
+        unconfirmed.push(level);
+        level = await this.measure(perStream, settleMs, measureMs);
+        if (this.isKnee(level)) unconfirmed.pop();
+      }
       levels.push(level);
-      if (this.isKnee(level)) return { levels, knee: level, capacity: levels.at(-2) };
+      if (this.isKnee(level)) return { levels, knee: level, capacity: levels.at(-2), unconfirmed };
     }
-    return { levels, capacity: levels.at(-1) };
+    return { levels, capacity: levels.at(-1), unconfirmed };
   }
 
   async close(): Promise<void> {
