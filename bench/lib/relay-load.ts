@@ -148,13 +148,15 @@ export class RelayLoad {
   }
 
   /**
-   * Adds viewers (spread evenly over the streams) or closes some until `total` watch. Going down, the viewers the
-   * bridge has ended meanwhile (at a knee some are) are closed first and replaced, so that `total` are live.
+   * Adds viewers (spread evenly over the streams) until `total` watch. Going down, every viewer says bye and `total`
+   * new ones watch: after a knee the bridge has ended some sessions and others hang on, so the ones kept would not
+   * all be live.
    */
   async setViewers(total: number, label = `${total} viewers`): Promise<void> {
     if (total < this.#added) {
-      this.#viewers.send({ cmd: 'keep', n: total });
-      this.#added = (await this.#viewers.next('kept', 60_000)).live;
+      this.#viewers.send({ cmd: 'keep', n: 0 });
+      await this.#viewers.next('kept', 60_000);
+      this.#added = 0;
     }
     if (total > this.#added) {
       const batch = Array.from({ length: total - this.#added }, (_, k) => {

@@ -5,8 +5,7 @@
  *
  *   { cmd: 'add', url, root, viewers: [{ id, secret, deviceId }] }  → { type: 'added', connected, failed }
  *   { cmd: 'stats' }                                                 → totals, and this process's CPU and loop delay
- *   { cmd: 'keep', n }                                               viewers the bridge ended (bye) close, then all but the n first
- *                                                                    live ones say bye and close → { type: 'kept', live }
+ *   { cmd: 'keep', n }                                               all but the n first viewers say bye and close → { type: 'kept', viewers }
  */
 import type { MqttClient } from 'mqtt';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -27,21 +26,16 @@ export interface ViewerTotals {
   cpuMs: number;
   eldP99: number;
 }
-export type ViewerEvent = { type: 'added'; connected: number; failed: number; errors: string[] } | { type: 'stats'; totals: ViewerTotals } | { type: 'kept'; live: number } | { type: 'error'; message: string };
+export type ViewerEvent = { type: 'added'; connected: number; failed: number; errors: string[] } | { type: 'stats'; totals: ViewerTotals } | { type: 'kept'; viewers: number } | { type: 'error'; message: string };
 
 interface Viewer {
   received: number;
   firstSeq: number | undefined;
   /** Unwrapped highest sequence number. */
   maxSeq: number;
-  /** The bridge ended its session (a bye on the down topic). */
-  ended: boolean;
   /** Says bye on its connection and closes its peer. */
   close(): Promise<void>;
 }
-
-/** Live viewers by session ID, for the bridge's byes. */
-const sessions = new Map<string, Viewer>();
 
 const send = (e: ViewerEvent) => process.send?.(e);
 const viewers: Viewer[] = [];
@@ -77,8 +71,6 @@ async function clientFor(url: string, root: string, id: string, secret: string) 
   client.on('message', (_t, payload) => {
     const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };
     if (m.type === 'answer' && m.sessionId) waiters.get(m.sessionId)?.(m.sdp ?? '');
-    const ended = m.type === 'bye' && m.sessionId ? sessions.get(m.sessionId) : undefined;
-    if (ended) ended.ended = true;
   });
   await client.subscribeAsync(topics.viewer(id, clientId, 'down'), { qos: 1 });
   entry = { client, clientId, waiters };
@@ -96,9 +88,7 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
     received: 0,
     firstSeq: undefined,
     maxSeq: 0,
-    ended: false,
     close: async () => {
-      sessions.delete(sid);
       const bye = { v: PROTOCOL_VERSION, type: 'bye', sessionId: sid, seq: 2, ts: Date.now(), reason: 'normal' };
       await client.publishAsync(topics.viewer(v.id, clientId, 'up'), JSON.stringify(bye), { qos: 1 }).catch(() => {});
       await pc.close().catch(() => {});
@@ -133,7 +123,6 @@ async function addViewer(url: string, root: string, v: { id: string; secret: str
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
   await withTimeout(connected, 20_000, 'viewer connected');
   viewers.push(stats);
-  sessions.set(sid, stats);
 }
 
 const expectedOf = (v: Viewer) => (v.firstSeq === undefined ? 0 : v.maxSeq - v.firstSeq + 1);
@@ -173,15 +162,13 @@ process.on('message', (m: ViewerCommand) => {
       eld.reset();
       send({ type: 'stats', totals });
     } else if (m.cmd === 'keep') {
-      const live = viewers.filter((v) => !v.ended);
-      const removed = [...viewers.filter((v) => v.ended), ...live.slice(m.n)];
-      viewers.splice(0, viewers.length, ...live.slice(0, m.n));
+      const removed = viewers.splice(m.n);
       for (const v of removed) {
         gone.received += v.received;
         gone.expected += expectedOf(v);
       }
       await Promise.all(removed.map((v) => v.close()));
-      send({ type: 'kept', live: viewers.length });
+      send({ type: 'kept', viewers: viewers.length });
     }
   };
   run().catch((err: Error) => send({ type: 'error', message: err.stack ?? err.message }));
