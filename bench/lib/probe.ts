@@ -13,6 +13,7 @@
  *
  *   { cmd: 'prepare', url, root, cameraId, viewer: { id, secret }, deviceId }   → { type: 'ready' }
  *   { cmd: 'run', count, gapMs }   count probes of each kind, alternating, gapMs apart → { type: 'probed', offer, watch, failed }
+ *                                  (fewer after 5 failures in a row)
  */
 import type { MqttClient } from 'mqtt';
 import { RTCPeerConnection } from 'werift';
@@ -34,6 +35,8 @@ export type ProbeEvent =
   | { type: 'error'; message: string };
 
 const ANSWER_TIMEOUT_MS = 10_000;
+/** A phase ends early after this many failed probes in a row (a bridge that stopped answering, a closed connection). */
+const GIVE_UP_AFTER = 5;
 const send = (e: ProbeEvent) => process.send?.(e);
 
 interface Side {
@@ -65,6 +68,7 @@ function fresh(sdp: string): string {
 }
 
 function listen(client: MqttClient, answers: Map<string, (sdp: string) => void>): void {
+  client.on('close', () => process.env.BENCH_DEBUG && console.error(`[probe] ${client.options.clientId} closed`));
   client.on('message', (_topic, payload) => {
     const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };
     if (m.type === 'answer' && m.sessionId) answers.get(m.sessionId)?.(m.sdp ?? '');
@@ -93,6 +97,7 @@ async function prepare(c: Extract<ProbeCommand, { cmd: 'prepare' }>): Promise<vo
 
 /** One negotiation: publish, wait for the answer (the timed part), then bye. */
 async function probe(side: Side, opening: (sid: string) => string[], bye: (sid: string) => string): Promise<number> {
+  if (!side.client.connected) throw new Error('MQTT connection closed');
   const sid = sessionId();
   const answered = new Promise<string>((resolve) => side.answers.set(sid, resolve));
   const t0 = performance.now();
@@ -125,14 +130,22 @@ async function run(count: number, gapMs: number): Promise<void> {
   const offer: number[] = [];
   const watch: number[] = [];
   const failed: string[] = [];
-  for (let i = 0; i < count; i++) {
+  let inARow = 0;
+  for (let i = 0; i < count && inARow < GIVE_UP_AFTER; i++) {
     for (const [kind, samples, once] of [
       ['offer', offer, () => offerProbe(camera as Side)],
       ['watch', watch, () => watchProbe(viewer as Side & { deviceId: string })],
     ] as const) {
       await once().then(
-        (ms) => samples.push(ms),
-        (err: Error) => failed.push(`${kind}: ${err.message}`),
+        (ms) => {
+          samples.push(ms);
+          inARow = 0;
+        },
+        (err: Error) => {
+          failed.push(`${kind}: ${err.message}`);
+          inARow++;
+          if (process.env.BENCH_DEBUG) console.error(`[probe] ${kind} failed: ${err.message}`);
+        },
       );
       await sleep(gapMs);
     }

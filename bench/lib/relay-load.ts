@@ -148,15 +148,14 @@ export class RelayLoad {
   }
 
   /**
-   * Adds viewers (spread evenly over the streams) until `total` watch. Going down, every viewer says bye and `total`
-   * new ones watch: after a knee the bridge has ended some sessions and others hang on, so the ones kept would not
-   * all be live.
+   * Adds viewers (spread evenly over the streams) until `total` watch. Going down, the latest ones say bye; as after
+   * a knee some of the others are no longer connected at the bridge, new ones then make up for those.
    */
   async setViewers(total: number, label = `${total} viewers`): Promise<void> {
     if (total < this.#added) {
-      this.#viewers.send({ cmd: 'keep', n: 0 });
+      this.#viewers.send({ cmd: 'keep', n: total });
       await this.#viewers.next('kept', 60_000);
-      this.#added = 0;
+      this.#added = Math.min(total, (await this.relayStats()).connectedViewers);
     }
     if (total > this.#added) {
       const batch = Array.from({ length: total - this.#added }, (_, k) => {
