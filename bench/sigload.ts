@@ -60,7 +60,8 @@ export interface SigloadData {
 
 const T0 = performance.now();
 const trace = (what: string) => process.env.BENCH_DEBUG && console.error(`[sigload ${((performance.now() - T0) / 1000).toFixed(1)} s] ${what}`);
-const PROBE_VIEWER = 0;
+/** The probe's own viewer identity: the load's viewers fill their users' per-user limits (maxViewersPerUser). */
+const PROBE_VIEWER = 'bench-probe-viewer';
 
 async function probePhase(load: RelayLoad, probe: Child<ProbeCommand, ProbeEvent>, name: Phase['name'], viewersPerStream: number, options: SigloadOptions): Promise<Phase> {
   const loadAverage = Math.round((loadavg()[0] ?? 0) * 100) / 100;
@@ -81,6 +82,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
     clipFrames: options.clipFrames,
     mediaWorkers: workers,
     paused: true,
+    extraIdentities: [PROBE_VIEWER],
     // The idle phase's camera sessions send no media: keep them (the default drops a silent session after 10 s).
     bridgeConfig: { mediaTimeoutMs: 600_000 },
     trace,
@@ -88,8 +90,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   const probe = new Child<ProbeCommand, ProbeEvent>(new URL('./lib/probe.ts', import.meta.url));
   let data: SigloadData;
   try {
-    const viewerId = `bench-viewer-${PROBE_VIEWER}`;
-    probe.send({ cmd: 'prepare', url: load.url, root: 'tali', cameraId: 'bench-probe-cam', viewer: { id: viewerId, secret: load.secret(viewerId) }, deviceId: load.deviceIds[0] as string });
+    probe.send({ cmd: 'prepare', url: load.url, root: 'tali', cameraId: 'bench-probe-cam', viewer: { id: PROBE_VIEWER, secret: load.secret(PROBE_VIEWER) }, deviceId: load.deviceIds[0] as string });
     await probe.next('ready', 60_000);
     probe.send({ cmd: 'run', count: options.warmup, gapMs: options.gapMs });
     await probe.next('probed', options.warmup * 2 * 15_000);

@@ -13,7 +13,7 @@
  *
  *   { cmd: 'prepare', url, root, cameraId, viewer: { id, secret }, deviceId }   → { type: 'ready' }
  *   { cmd: 'run', count, gapMs }   count probes of each kind, alternating, gapMs apart → { type: 'probed', offer, watch, failed }
- *                                  (fewer after 5 failures in a row)
+ *                                  (fewer after 5 failures of one kind in a row)
  */
 import type { MqttClient } from 'mqtt';
 import { RTCPeerConnection } from 'werift';
@@ -35,15 +35,19 @@ export type ProbeEvent =
   | { type: 'error'; message: string };
 
 const ANSWER_TIMEOUT_MS = 10_000;
-/** A phase ends early after this many failed probes in a row (a bridge that stopped answering, a closed connection). */
+/** A phase ends early after this many failed probes of one kind in a row (a bridge that stopped answering, a closed connection). */
 const GIVE_UP_AFTER = 5;
 const send = (e: ProbeEvent) => process.send?.(e);
 
+interface Waiter {
+  resolve(sdp: string): void;
+  reject(err: Error): void;
+}
 interface Side {
   client: MqttClient;
   up: string;
   sdp: string;
-  answers: Map<string, (sdp: string) => void>;
+  answers: Map<string, Waiter>;
 }
 let camera: Side | undefined;
 let viewer: (Side & { deviceId: string }) | undefined;
@@ -67,11 +71,14 @@ function fresh(sdp: string): string {
   return sdp.replace(/^a=ice-ufrag:.*$/m, `a=ice-ufrag:${sessionId().slice(0, 8)}`).replace(/^a=ice-pwd:.*$/m, `a=ice-pwd:${sessionId()}`);
 }
 
-function listen(client: MqttClient, answers: Map<string, (sdp: string) => void>): void {
+/** Answers resolve their probe; an error or a bye for it from the bridge fails it at once, saying why. */
+function listen(client: MqttClient, answers: Map<string, Waiter>): void {
   client.on('close', () => process.env.BENCH_DEBUG && console.error(`[probe] ${client.options.clientId} closed`));
   client.on('message', (_topic, payload) => {
-    const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string };
-    if (m.type === 'answer' && m.sessionId) answers.get(m.sessionId)?.(m.sdp ?? '');
+    const m = JSON.parse(payload.toString()) as { type: string; sessionId?: string; sdp?: string; code?: string; message?: string; reason?: string };
+    const waiter = m.sessionId === undefined ? undefined : answers.get(m.sessionId);
+    if (m.type === 'answer') waiter?.resolve(m.sdp ?? '');
+    else if (m.type === 'error' || m.type === 'bye') waiter?.reject(new Error(`${m.type} ${m.code ?? m.reason ?? ''} ${m.message ?? ''}`.trim()));
   });
 }
 
@@ -79,7 +86,7 @@ async function prepare(c: Extract<ProbeCommand, { cmd: 'prepare' }>): Promise<vo
   const topics = new Topics(c.root);
   // allowAnonymous bridge: the client ID is the device ID. Its online card, as a device publishes it.
   const cam = await connectMqtt({ target: c.url, clientId: c.cameraId });
-  const camAnswers = new Map<string, (sdp: string) => void>();
+  const camAnswers = new Map<string, Waiter>();
   listen(cam, camAnswers);
   await cam.subscribeAsync(topics.device(c.cameraId, 'down'), { qos: 1 });
   const card = { v: PROTOCOL_VERSION, type: 'status', ts: Date.now(), state: 'online' };
@@ -88,7 +95,7 @@ async function prepare(c: Extract<ProbeCommand, { cmd: 'prepare' }>): Promise<vo
 
   const clientId = `${c.viewer.id}${CLIENT_ID_SEPARATOR}probe`;
   const vc = await connectMqtt({ target: c.url, clientId, username: c.viewer.id, password: c.viewer.secret });
-  const viewerAnswers = new Map<string, (sdp: string) => void>();
+  const viewerAnswers = new Map<string, Waiter>();
   listen(vc, viewerAnswers);
   await vc.subscribeAsync(topics.viewer(c.viewer.id, clientId, 'down'), { qos: 1 });
   viewer = { client: vc, up: topics.viewer(c.viewer.id, clientId, 'up'), sdp: await offerSdp('recvonly'), answers: viewerAnswers, deviceId: c.deviceId };
@@ -99,7 +106,7 @@ async function prepare(c: Extract<ProbeCommand, { cmd: 'prepare' }>): Promise<vo
 async function probe(side: Side, opening: (sid: string) => string[], bye: (sid: string) => string): Promise<number> {
   if (!side.client.connected) throw new Error('MQTT connection closed');
   const sid = sessionId();
-  const answered = new Promise<string>((resolve) => side.answers.set(sid, resolve));
+  const answered = new Promise<string>((resolve, reject) => side.answers.set(sid, { resolve, reject }));
   const t0 = performance.now();
   for (const message of opening(sid)) side.client.publish(side.up, message, { qos: 1 });
   try {
@@ -130,8 +137,8 @@ async function run(count: number, gapMs: number): Promise<void> {
   const offer: number[] = [];
   const watch: number[] = [];
   const failed: string[] = [];
-  let inARow = 0;
-  for (let i = 0; i < count && inARow < GIVE_UP_AFTER; i++) {
+  const inARow = { offer: 0, watch: 0 };
+  for (let i = 0; i < count && Math.max(inARow.offer, inARow.watch) < GIVE_UP_AFTER; i++) {
     for (const [kind, samples, once] of [
       ['offer', offer, () => offerProbe(camera as Side)],
       ['watch', watch, () => watchProbe(viewer as Side & { deviceId: string })],
@@ -139,11 +146,11 @@ async function run(count: number, gapMs: number): Promise<void> {
       await once().then(
         (ms) => {
           samples.push(ms);
-          inARow = 0;
+          inARow[kind] = 0;
         },
         (err: Error) => {
           failed.push(`${kind}: ${err.message}`);
-          inARow++;
+          inARow[kind]++;
           if (process.env.BENCH_DEBUG) console.error(`[probe] ${kind} failed: ${err.message}`);
         },
       );

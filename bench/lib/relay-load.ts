@@ -23,6 +23,8 @@ export interface RelayLoadOptions {
   mediaWorkers?: number;
   /** Cameras connect (their sessions answered) without streaming until media(true). */
   paused?: boolean;
+  /** More viewer identities, not used by the load's viewers (a probe's own; see secret()). */
+  extraIdentities?: string[];
   /** Bridge options on top of BENCH_BRIDGE_CONFIG's. */
   bridgeConfig?: Record<string, unknown>;
   trace?: (what: string) => void;
@@ -104,7 +106,7 @@ export class RelayLoad {
     const { port } = await this.bridge.next('ready', 60_000);
     trace('bridge ready');
     this.#url = `mqtt://127.0.0.1:${port}`;
-    this.bridge.send({ cmd: 'addViewers', ids: this.#ids });
+    this.bridge.send({ cmd: 'addViewers', ids: [...this.#ids, ...(this.options.extraIdentities ?? [])] });
     this.#secrets = (await this.bridge.next('viewers', 120_000)).secrets;
     const cameras = this.#cameras;
     cameras.send({ cmd: 'prepare', n: this.options.streams, path: 'mqtt', url: this.#url, root: 'tali', ids: this.deviceIds, clip: this.clip.path });
@@ -127,7 +129,7 @@ export class RelayLoad {
     this.#cameras.send({ cmd: 'media', on });
   }
 
-  /** The bridge's secret for one of the viewer identities (a probe may watch as it too). */
+  /** The bridge's secret for a viewer identity (the load's or an extra one). */
   secret(id: string): string {
     return this.#secrets[id] as string;
   }
