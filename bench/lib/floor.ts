@@ -15,11 +15,11 @@ export interface FloorResult {
   payloadBytes: number;
 }
 
-interface Packet {
+export interface Packet {
   data: Buffer;
 }
 
-function makePackets(n: number, payloadBytes: number, key: Buffer, salt: Buffer): Packet[] {
+export function makePackets(n: number, payloadBytes: number, key: Buffer, salt: Buffer): Packet[] {
   const packets: Packet[] = [];
   const ssrc = 0x1234abcd;
   for (let i = 0; i < n; i++) {
@@ -49,7 +49,7 @@ function nonce(salt: Buffer, ssrc: number, roc: number, seq: number): Buffer {
 }
 
 /** One receive: header parse, nonce, decrypt and verify. Returns the payload length (kept so nothing is optimised away). */
-function receive(packet: Buffer, key: KeyObject | Buffer, salt: Buffer): number {
+export function receive(packet: Buffer, key: KeyObject | Buffer, salt: Buffer): number {
   const b0 = packet[0]!;
   if (b0 >> 6 !== 2) return 0;
   const csrcCount = b0 & 0x0f;
@@ -77,6 +77,16 @@ function pass(packets: Packet[], key: KeyObject | Buffer, salt: Buffer): number 
   const used = process.cpuUsage(t0);
   if (sink < 0) throw new Error('unreachable');
   return (used.user + used.system) / packets.length;
+}
+
+/** One pass of the floor loop per call (µs per packet, KeyObject key): for interleaving with what it is compared to. */
+export function floorPasses(options: { packets?: number; payloadBytes?: number } = {}): () => number {
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const packets = makePackets(options.packets ?? 3000, options.payloadBytes ?? 1100, key, salt);
+  const keyObject = createSecretKey(key);
+  pass(packets, keyObject, salt); // warm-up
+  return () => pass(packets, keyObject, salt);
 }
 
 export function measureFloor(options: { packets?: number; passes?: number; payloadBytes?: number } = {}): FloorResult {

@@ -18,6 +18,7 @@ import { createCameraPeer, sessionId, upMessage } from './camera.ts';
 import { makeClip } from './clip.ts';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { Topics } from '../../src/protocol/topics.ts';
+import { floorPasses } from './floor.ts';
 import { withTimeout } from './util.ts';
 
 interface IceConnectionLike {
@@ -33,6 +34,10 @@ export interface ReceivePathResult {
   bytesPerPacket: number;
   /** werift's SrtpSession.decrypt alone on the same packets, µs. */
   srtpDecryptUs: number;
+  /** The floor (./floor.ts), one pass after each replay pass in this process, µs (median). */
+  floorUs: number;
+  /** Median over the passes of replay ÷ the floor pass right after it: the ratio least moved by a machine whose load changes. */
+  ratioToFloor: number;
 }
 
 const isRtp = (d: Buffer) => d.length > 12 && (d[0]! & 0xc0) === 0x80 && !(d[1]! >= 192 && d[1]! <= 223);
@@ -109,8 +114,12 @@ export async function measureReceivePath(
     const decrypted = process.cpuUsage(d0);
     const srtpDecryptUs = (decrypted.user + decrypted.system) / replay.length / passes;
 
-    // Replay, in chunks with a turn of the loop between them (microtasks and timers run, as they would live).
+    // Replay, in chunks with a turn of the loop between them (microtasks and timers run, as they would live), each
+    // pass followed by one of the floor's.
+    const floorPass = floorPasses();
     const perPass: number[] = [];
+    const floors: number[] = [];
+    const ratios: number[] = [];
     const inspector = options.profile ? new InspectorSession() : undefined;
     if (inspector) {
       inspector.connect();
@@ -125,16 +134,22 @@ export async function measureReceivePath(
         await new Promise((resolve) => setImmediate(resolve));
       }
       const used = process.cpuUsage(t0);
-      if (pass > 0) perPass.push((used.user + used.system) / replay.length); // the first pass warms the JIT
+      const floorUs = floorPass();
+      if (pass === 0) continue; // the first pass warms the JIT
+      perPass.push((used.user + used.system) / replay.length);
+      floors.push(floorUs);
+      ratios.push(perPass.at(-1)! / floorUs);
     }
     if (inspector) {
       const { profile } = await inspector.post('Profiler.stop');
       inspector.disconnect();
       await writeFile(options.profile!, JSON.stringify(profile));
     }
-    perPass.sort((a, b) => a - b);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     return {
-      usPerPacket: perPass[Math.floor(perPass.length / 2)]!,
+      usPerPacket: median(perPass),
+      floorUs: median(floors),
+      ratioToFloor: median(ratios),
       packets: replay.length,
       passes,
       bytesPerPacket: replay.reduce((a, p) => a + p.length, 0) / replay.length,
@@ -152,7 +167,6 @@ export async function measureReceivePath(
 if (import.meta.url === `file://${process.argv[1]}`) {
   const at = process.argv.indexOf('--profile');
   const result = await measureReceivePath({ profile: at > 0 ? process.argv[at + 1] : undefined });
-  const { measureFloor } = await import('./floor.ts');
-  console.log(JSON.stringify({ ...result, floor: measureFloor() }));
+  console.log(JSON.stringify(result));
   process.exit(0);
 }
