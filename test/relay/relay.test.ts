@@ -178,6 +178,15 @@ describe('keyframe requests to a camera', () => {
     await eventually(all, 5000, 'every packet the camera sent at the bridge');
   }
 
+  /**
+   * Resolves once the main thread has every event a media worker sent so far: a keyframe reaches a viewer (UDP from
+   * the worker) and the relay (the worker's port) by different ways; the port keeps its order, and refresh() answers
+   * on it after them.
+   */
+  async function settled(tb: TestBridge): Promise<void> {
+    await tb.bridge.services.media.refresh();
+  }
+
   /** Resolves with the relay's `sent` count at the first keyframe need of the viewer session `sessionId`. */
   function firstNeed(tb: TestBridge, sessionId: string): Promise<number> {
     return waitFor<[ViewerSession]>(tb.bridge.relay, 'viewer', (v) => v.sessionId === sessionId)
@@ -193,10 +202,9 @@ describe('keyframe requests to a camera', () => {
     const a = await watch(tb, alice, 'view-join-a');
     await withTimeout(a.peer.packets('video', 5), 10_000, 'video');
     const stream = tb.bridge.relay.streams.get('cam1')!;
+    await quiet(tb, camera);
     // Alice's first keyframe came after her join's need: it answered the request.
     expect(stream.keyframes.state).toBe('idle');
-
-    await quiet(tb, camera);
     const before = { sent: stream.keyframes.sent, coalesced: stream.keyframes.coalesced, camera: camera.keyframeRequests };
     const reached = waitFor(camera.events, 'keyframeRequest', () => true, 5000);
     await plis(a.peer, a.session, 5);
@@ -213,6 +221,7 @@ describe('keyframe requests to a camera', () => {
     camera.resume();
     const bobVideo = await withTimeout(b.peer.packets('video', 1), 10_000, "bob's first video");
     expect(startsKeyframe('VP8', bobVideo[0]!.payload)).toBe(true);
+    await settled(tb);
     expect(stream.keyframes.state).toBe('idle');
     expect(camera.keyframeRequests - before.camera).toBe(1);
 
@@ -262,6 +271,7 @@ describe('keyframe requests to a camera', () => {
     expect(stream.keyframes.sent - before.sent).toBe(2);
     camera.resume();
     await withTimeout(peer.packets('video', peer.received.video.length + 1), 10_000, 'video again');
+    await settled(tb);
     expect(stream.keyframes.state).toBe('idle');
   });
 });
