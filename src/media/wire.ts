@@ -52,6 +52,7 @@ export type Props = SessionProps | RecordingProps | MonitorProps | ViewerProps;
 /** Packets and payload bytes per kind since the previous tick. */
 export type Flow = Record<MediaKind, { packets: number; bytes: number }>;
 
+/** The worker posts arrays of these, one per turn of its event loop (what one run fired arrives together). */
 export type FromWorker =
   /** An object's event, with its state as it was when it fired. */
   | { t: 'event'; id: number; name: string; args: unknown[]; props: Props }

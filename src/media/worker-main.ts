@@ -13,7 +13,21 @@ import { MediaHost } from './host.ts';
 import type { Create, Flow, FromWorker, OwnerRef, Props, ToWorker } from './wire.ts';
 
 const port = parentPort!;
-const post = (message: FromWorker): void => port.postMessage(message);
+/**
+ * What goes to the main thread leaves in batches, one per turn of this thread's event loop: the events of one run
+ * (an answer sent, then the state and timeline it set; a bye, then the state `closed` and the release) reach the
+ * main thread in one task, so nothing there (a device or viewer reading the message just sent) sees half of them.
+ */
+let batch: FromWorker[] = [];
+function flush(): void {
+  if (batch.length === 0) return;
+  const out = batch;
+  batch = [];
+  port.postMessage(out);
+}
+const post = (message: FromWorker): void => {
+  if (batch.push(message) === 1) setImmediate(flush);
+};
 
 const TICK_MS = 1000;
 const emptyFlow = (): Flow => ({ audio: { packets: 0, bytes: 0 }, video: { packets: 0, bytes: 0 } });
@@ -206,6 +220,7 @@ port.on('message', (message: ToWorker) => {
         await host.close();
         tick();
       }).then(() => {
+        flush();
         // Nothing more to receive: the thread ends by itself once its last socket, timer and crypto job have (the main
         // thread terminates it only if that takes too long: terminating while werift's key generation is in flight
         // aborts the whole process, Node 24 KeyGenJob::ToResult `try_catch.CanContinue()`).

@@ -62,7 +62,9 @@ class WorkerLink {
     // something upstream holds back (a peer that never finishes closing) cannot keep a stopped process running.
     this.worker.unref();
     this.#elu = this.worker.performance.eventLoopUtilization();
-    this.worker.on('message', (message: FromWorker) => this.#receive(message));
+    this.worker.on('message', (batch: FromWorker[]) => {
+      for (const message of batch) this.#receive(message);
+    });
     this.worker.on('error', (err) => log.error({ mediaWorker: index, err }, 'media worker failed'));
     this.exited = new Promise((resolve) =>
       this.worker.once('exit', (code) => {
