@@ -74,3 +74,23 @@ it('spreads cameras over workers; viewers and recordings run beside their camera
   await media.close(); // idempotent
   expect(mediaThreads().length).toBe(before);
 });
+
+it("what one run of a worker fires reaches the main thread together: a viewer's end is whole before anything after it runs", async () => {
+  const tb = await createBridge({ mediaWorkers: 2, watchWaitMs: 1000 });
+  onTestFinished(() => tb.close());
+  await tb.bridge.credentials.add('cam9', 'device'); // registered, never connected: the watch waits, then ends
+  const alice = await connectRawViewer(tb, 'mqtt', 'alice');
+  const peer = await alice.createPeer();
+  await alice.send('watch', 'view-waits', 1, { deviceId: 'cam9', sdp: peer.sdp });
+  expect(await alice.down.next((m) => m.sessionId === 'view-waits', 10_000, 'waiting')).toMatchObject({ type: 'stream', state: 'waiting' });
+  const viewer = tb.bridge.relay.viewers.get('alice/view-waits')!;
+  // The worker sends the bye, sets the state and releases the viewer in one run; were they separate tasks here, a
+  // viewer could read its bye while the relay still listed the session (an await on the main thread sees it now).
+  const seen = new Promise<boolean>((resolve) =>
+    viewer.on('state', (state) => {
+      if (state === 'closed') queueMicrotask(() => resolve(tb.bridge.relay.viewers.has('alice/view-waits')));
+    }),
+  );
+  expect(await withTimeout(seen, 10_000, 'the end of the wait')).toBe(false);
+  expect(await alice.down.next((m) => m.sessionId === 'view-waits' && m.type === 'bye', 5000, 'the bye')).toMatchObject({ reason: 'timeout' });
+});
