@@ -54,9 +54,18 @@ if (kind === 'aedes') {
 process.on('message', (msg) => {
   // A heap snapshot of the target, for finding what holds memory after an attack (FLOOD_SNAPSHOT=1 bench/flood.ts …).
   if (msg === 'snapshot') process.send?.({ snapshot: writeHeapSnapshot() });
-  if (msg === 'gc') (globalThis as { gc?: () => void }).gc?.();
-  if (msg === 'mem' || msg === 'gc') {
-    process.send?.({ mem: process.memoryUsage(), connections: connections(), handles: process.getActiveResourcesInfo().length });
+  const report = () => process.send?.({ mem: process.memoryUsage(), connections: connections(), handles: process.getActiveResourcesInfo().length });
+  if (msg === 'mem') report();
+  if (msg === 'gc') {
+    // What native objects hold (sockets' and streams' buffers) is freed by callbacks that run after the collection, in
+    // a later turn: a second collection after one turn measures that memory as freed (measured: 11.53 MB external
+    // right after one gc(), 11.34 after a turn and another).
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    setImmediate(() => {
+      gc?.();
+      report();
+    });
   }
 });
 process.send?.({ ready: info });
