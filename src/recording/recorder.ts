@@ -87,8 +87,6 @@ export class Recorder {
   /** Every recorder whose files are not all finished yet (#active, and those finishing their last file). */
   readonly #writing = new Set<SessionRecording>();
   readonly #pending = new Set<Promise<unknown>>();
-  /** Sessions whose recorder is being set up (the device directory is being created). */
-  readonly #preparing = new Set<CameraSession>();
   #answerer: Answerer | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Recovery of crash-left files, then each retention sweep in turn. */
@@ -202,7 +200,7 @@ export class Recorder {
       this.#timer = undefined;
       for (const recorder of this.#active.values()) void this.#stopRecorder(recorder);
       this.#active.clear();
-      // Until nothing is pending: a recorder still being set up when close() began is stopped once it exists.
+      // Until nothing is pending: every file being finalised.
       while (this.#pending.size > 0) await Promise.all([...this.#pending]);
       await this.#recovered;
       await this.#sweeping;
@@ -220,39 +218,46 @@ export class Recorder {
     return maxAgeMs > 0 || maxBytes > 0;
   }
 
+  /**
+   * Attaches a recorder to the session at once, in the same turn as the session's 'session' event: with media workers
+   * the recording's create message then follows the session's own on the same port, so the worker's recorder listens
+   * before the first packet. A camera that sends one keyframe and ignores keyframe requests is recorded only if its
+   * recorder sees that keyframe; when the directory was created asynchronously first, the worker's session could
+   * connect and pass it meanwhile, and nothing was ever recorded (recording-limits test, worker mode under load).
+   */
   #record(session: CameraSession): void {
     const deviceId = session.deviceId;
-    if (this.#active.get(deviceId)?.session === session || this.#preparing.has(session)) return;
-    this.#preparing.add(session);
-    const starting = (async () => {
-      const dir = join(this.dir, deviceId);
-      await SessionRecorder.prepare(dir).finally(() => this.#preparing.delete(session));
-      if (this.#closed || session.state === 'closed' || !this.wants(deviceId)) return;
-      const metrics = this.#options.metrics;
-      const recorder = this.#options.media.record(session, {
-        dir,
-        segmentMs: this.#options.segmentMs,
-        segmentBytes: segmentBytesFor(this.#options.retention.maxBytes),
-        partSuffix: `.${this.#options.owner}.part`,
-        log: session.log.child({ component: 'recorder' }),
-        requestKeyframe: () => {
-          session.requestKeyframe();
-          metrics?.keyframeRequested('recording');
-        },
-        fileStarted: () => metrics?.recordingStarted(),
-        fileFinished: ({ summary, error, bytes }) => {
-          metrics?.recordingFinished(bytes, error === undefined && summary !== undefined);
-          if (summary && this.#limited) this.#sweep();
-        },
-      });
-      this.#active.set(deviceId, recorder);
-      this.#writing.add(recorder);
-      session.once('closed', () => {
-        if (this.#active.get(deviceId) === recorder) this.#active.delete(deviceId);
-        void this.#stopRecorder(recorder); // the recorder finalises its file; close() waits for that
-      });
-    })().catch((err: Error) => this.#log.error({ deviceId, err: err.message }, 'recording could not start'));
-    this.#keep(starting);
+    if (this.#closed || session.state === 'closed' || this.#active.get(deviceId)?.session === session) return;
+    const dir = join(this.dir, deviceId);
+    try {
+      SessionRecorder.prepare(dir);
+    } catch (err) {
+      this.#log.error({ deviceId, err: (err as Error).message }, 'recording could not start');
+      return;
+    }
+    const metrics = this.#options.metrics;
+    const recorder = this.#options.media.record(session, {
+      dir,
+      segmentMs: this.#options.segmentMs,
+      segmentBytes: segmentBytesFor(this.#options.retention.maxBytes),
+      partSuffix: `.${this.#options.owner}.part`,
+      log: session.log.child({ component: 'recorder' }),
+      requestKeyframe: () => {
+        session.requestKeyframe();
+        metrics?.keyframeRequested('recording');
+      },
+      fileStarted: () => metrics?.recordingStarted(),
+      fileFinished: ({ summary, error, bytes }) => {
+        metrics?.recordingFinished(bytes, error === undefined && summary !== undefined);
+        if (summary && this.#limited) this.#sweep();
+      },
+    });
+    this.#active.set(deviceId, recorder);
+    this.#writing.add(recorder);
+    session.once('closed', () => {
+      if (this.#active.get(deviceId) === recorder) this.#active.delete(deviceId);
+      void this.#stopRecorder(recorder); // the recorder finalises its file; close() waits for that
+    });
   }
 
   /** Stops a recorder (idempotent); its files count as being written until they are finished. */
@@ -262,7 +267,7 @@ export class Recorder {
     return stopped;
   }
 
-  /** Work that close() must wait for: recorders being set up, files being finalised. */
+  /** Work that close() must wait for: files being finalised. */
   #keep(work: Promise<unknown>): void {
     this.#pending.add(work);
     void work.finally(() => this.#pending.delete(work));

@@ -17,7 +17,7 @@
  * played after the previous file, which holds the pictures they refer to. The track headers (picture size, H264
  * parameter sets) come from the last keyframe, so every file is complete on its own.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RtpPacket } from 'werift';
@@ -287,8 +287,8 @@ export class SessionRecorder {
   }
 
   /** Creates the device's directory, private to the bridge's user like the rest of the data directory. */
-  static async prepare(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+  static prepare(dir: string): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 }); // synchronous: see Recorder#record (one directory per session)
   }
 }
 
