@@ -21,7 +21,7 @@ import { deliverOnce } from './deliver-once.ts';
 import { ConnectionGate, DEFAULT_LIMITS, rateLimitedPayload, type BrokerLimits, type GateCounters } from './gate.ts';
 import type { GuardedConnection } from './guarded-connection.ts';
 import { persistTo } from './persisted-state.ts';
-import { markRetainedEnd, retainedFirst, subscribed } from './retained-first.ts';
+import { markRetainedEnd, retainedFirst, subscribed, type HoldLimit } from './retained-first.ts';
 import { indexRetained } from './retained-index.ts';
 import { StateDb } from './state-db.ts';
 import { DEFAULT_SESSION_LIMITS, StoredSessions, type SessionLimits, type SessionPersistence } from './stored-sessions.ts';
@@ -175,12 +175,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
         'state restored',
       );
     }
+    const heldLimit: HoldLimit = {
+      maxHeldBytes: { ...DEFAULT_LIMITS, ...options.limits }.maxClientBufferBytes,
+      onOverflow: (client, heldBytes) => {
+        const value = heldLimit.maxHeldBytes;
+        broker.#gate.trip('maxClientBufferBytes', { clientId: client.id, value, heldBytes }, 'client is not reading: live messages held behind its retained ones');
+        client.close();
+      },
+    };
     aedes.preConnect = (client, packet, callback) => {
       const peer = broker.#peers.get(client.conn);
       if (peer) peer.requestedClientId = packet.clientId;
       deliverAtHighestQos(client);
       deliverOnce(client);
-      retainedFirst(client); // last: see retained-first.ts
+      retainedFirst(client, heldLimit); // last: see retained-first.ts
       callback(null, true);
     };
     broker.#skipDropped();

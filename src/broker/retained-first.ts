@@ -16,6 +16,10 @@
  * MQTT-1.5.3-2) that travels the same path as the retained messages into the client's delivery function. From the
  * SUBSCRIBE (Aedes' 'subscribe' event, emitted right before the stream is created) until its marker arrives, live
  * messages on topics its granted filters cover are held; then they go out in the order they came. Others pass.
+ *
+ * Held messages are bytes waiting for the client like those in its socket buffer, and share their bound
+ * (maxClientBufferBytes, ./guarded-connection.ts): a window kept open (a slow retained read, SUBSCRIBEs back to back)
+ * cannot hold more; past it the client is closed as too slow and what it held is dropped.
  */
 import type { AedesPublishPacket, Client } from 'aedes';
 import { Readable } from 'node:stream';
@@ -49,12 +53,19 @@ async function* withMarker(retained: Readable): AsyncGenerator<unknown> {
 
 const windows = new WeakMap<Client, RetainedWindow>();
 
+export interface HoldLimit {
+  /** Bytes (topics and payloads) a client's window may hold. */
+  maxHeldBytes: number;
+  /** The window went past maxHeldBytes: the client is to be closed (its held messages are dropped already). */
+  onOverflow(client: Client, heldBytes: number): void;
+}
+
 /**
  * Wraps the client's two delivery functions. Install it after ./deliver-once.ts (outermost): a held message is
  * counted there when it is released, not when it was held.
  */
-export function retainedFirst(client: Client): void {
-  windows.set(client, new RetainedWindow(client));
+export function retainedFirst(client: Client, limit: HoldLimit): void {
+  windows.set(client, new RetainedWindow(client, limit));
 }
 
 /** A SUBSCRIBE of `client` granted `filters` (Aedes' 'subscribe' event): its retained stream starts now. */
@@ -65,12 +76,19 @@ export function subscribed(client: Client, filters: string[]): void {
 class RetainedWindow {
   /** Retained streams on their way (one per SUBSCRIBE with a granted filter). */
   #open = 0;
-  #filters: string[] = [];
+  #filters = new Set<string>();
   #held: { deliver: Deliver; packet: AedesPublishPacket }[] = [];
+  #heldBytes = 0;
+  /** Over its limit: nothing more is held or passed, the client is closing. */
+  #overflowed = false;
+  readonly #client: Client;
+  readonly #limit: HoldLimit;
   /** Aedes' deliverQoS passes a QoS 0 packet to the client's deliver0 (this wrapper again): let it through. */
   #inside = false;
 
-  constructor(client: Client) {
+  constructor(client: Client, limit: HoldLimit) {
+    this.#client = client;
+    this.#limit = limit;
     const c = client as unknown as { deliver0: Deliver; deliverQoS: Deliver };
     for (const kind of ['deliver0', 'deliverQoS'] as const) {
       const deliver = c[kind];
@@ -80,7 +98,7 @@ class RetainedWindow {
 
   open(filters: string[]): void {
     this.#open++;
-    this.#filters.push(...filters);
+    for (const filter of filters) this.#filters.add(filter);
   }
 
   #deliver(deliver: Deliver, packet: AedesPublishPacket, cb: () => void): void {
@@ -91,17 +109,34 @@ class RetainedWindow {
     }
     // A retained message sent on SUBSCRIBE has no brokerId (subscribe.js sendRetained); a live one has its node's.
     const live = Boolean((packet as unknown as { brokerId?: string | null }).brokerId);
-    if (live && this.#open > 0 && this.#filters.some((filter) => covers(filter, packet.topic))) {
+    if (this.#overflowed) return void setImmediate(cb);
+    if (live && this.#open > 0 && this.#covered(packet.topic)) {
       this.#held.push({ deliver, packet });
+      this.#heldBytes += Buffer.byteLength(packet.topic) + packet.payload.length;
+      if (this.#heldBytes > this.#limit.maxHeldBytes) this.#overflow();
       return void setImmediate(cb); // the publisher's flow does not wait on this client's retained messages
     }
     this.#pass(deliver, packet, cb);
   }
 
+  #covered(topic: string): boolean {
+    for (const filter of this.#filters) if (covers(filter, topic)) return true;
+    return false;
+  }
+
+  #overflow(): void {
+    const heldBytes = this.#heldBytes;
+    this.#overflowed = true;
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#limit.onOverflow(this.#client, heldBytes);
+  }
+
   #release(): void {
     const held = this.#held;
-    this.#filters = [];
+    this.#filters = new Set();
     this.#held = [];
+    this.#heldBytes = 0;
     for (const { deliver, packet } of held) this.#pass(deliver, packet, noop);
   }
 

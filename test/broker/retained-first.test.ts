@@ -6,11 +6,12 @@
  * bridge's `offline` card overtaking the device's `online` one).
  */
 import type { Client } from 'aedes';
+import { PassThrough, type Readable } from 'node:stream';
 import { expect, it, onTestFinished } from 'vitest';
 import { connectMqtt } from '../../src/mqtt/connect.ts';
 import { encode, PROTOCOL_VERSION } from '../../src/protocol/index.ts';
 import { startBridge } from '../helpers/bridge.ts';
-import { until } from '../helpers/wait.ts';
+import { until, withTimeout } from '../helpers/wait.ts';
 
 const CARDS = 20;
 const LIVE = 7; // a card well inside what Aedes reads ahead (16 in the stream + 16 in the writable)
@@ -60,4 +61,47 @@ it('sends the kept cards before a card published while they are being sent', asy
   expect(states(LIVE)[1]).toBe('online 2000');
   expect(states(CARDS - 1)).toEqual([`offline ${1000 + CARDS - 1} retained`, 'online 3000']);
   for (let i = 0; i < CARDS - 1; i++) if (i !== LIVE) expect(states(i)).toEqual([`offline ${1000 + i} retained`]);
+});
+
+it('holds no more than maxClientBufferBytes behind a retained stream: past it the client is closed as too slow, others keep theirs', async () => {
+  const tb = await startBridge({ allowAnonymous: true, maxClientBufferBytes: 65_536 });
+  const broker = tb.bridge.broker;
+  const topic = tb.bridge.topics.device('cam1', 'status');
+  await broker.publish({ topic, payload: card('offline', 1000), qos: 1, retain: true });
+  // The retained read stays open until released: the window a slow persistence (Redis under load) keeps open.
+  const persistence = (broker.aedes as unknown as { persistence: { createRetainedStreamCombi(p: string[]): Readable } }).persistence;
+  const create = persistence.createRetainedStreamCombi.bind(persistence);
+  const gates: (() => void)[] = [];
+  persistence.createRetainedStreamCombi = (patterns) => {
+    const gated = new PassThrough({ objectMode: true });
+    gates.push(() => create(patterns).pipe(gated));
+    return gated;
+  };
+  const secret = await tb.bridge.credentials.add('ops', 'admin', { replace: true });
+  const slow = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'ops:slow', username: 'ops', password: secret });
+  onTestFinished(() => slow.endAsync(true));
+  const other = await connectMqtt({ target: tb.bridge.mqttUrl, clientId: 'ops:other', username: 'ops', password: secret });
+  onTestFinished(() => other.endAsync(true));
+  const otherGot: string[] = [];
+  other.on('message', (_t, payload, packet) => !packet.retain && otherGot.push(payload.toString()));
+  const closed = new Promise((resolve) => slow.stream.once('close', resolve));
+
+  void slow.subscribeAsync(topic, { qos: 0 }).catch(() => {});
+  await until(() => gates.length === 1, 5000, "the slow client's retained read");
+  const page = 'x'.repeat(8 * 1024);
+  for (let i = 0; i < 9; i++) await broker.publish({ topic, payload: Buffer.from(`${i} ${page}`), qos: 0, retain: false }); // 9 × 8 KiB > 64 KiB
+  await withTimeout(closed, 5000, 'the slow client closed');
+  expect(tb.logs.filter((l) => l.event === 'limit' && l.limit === 'maxClientBufferBytes')).toEqual([
+    expect.objectContaining({ clientId: 'ops:slow', value: 65_536, heldBytes: expect.any(Number) }),
+  ]);
+
+  // Another subscriber's window ends with its retained read and delivers what it held, in order.
+  const subscribed = other.subscribeAsync(topic, { qos: 0 });
+  await until(() => gates.length === 2, 5000, "the other client's retained read");
+  await broker.publish({ topic, payload: Buffer.from('after'), qos: 0, retain: false });
+  gates[1]?.();
+  await subscribed;
+  await until(() => otherGot.length === 1, 5000, 'the held message');
+  expect(otherGot).toEqual(['after']);
+  gates[0]?.();
 });
