@@ -128,6 +128,14 @@ export const OPTIONS = {
     unit: 'threads',
     doc: 'worker threads the werift peers run in (a camera, its viewers, recording and monitor share one; signaling stays on the main thread): 0 = one per core (os.availableParallelism(); 1 on a one-core machine), N ≥ 2 = N threads, 1 = none: everything on the main thread (one-worker mode). Threads start with the first camera placed on them',
   },
+  mediaWorkerNice: {
+    type: 'integer',
+    default: 10,
+    min: 0,
+    max: 19,
+    unit: 'nice steps',
+    doc: 'how far each media worker thread lowers its own scheduling priority below the main thread (Linux nice values, higher = lower priority, at most nice 19): when the CPUs are busy, the main thread (broker, signaling) is scheduled before media. 0 = same priority. Set by the worker on its own thread at start; where that is not possible (not Linux) it is logged (warn) and the worker runs at the process priority',
+  },
   keyframeRetryMs: {
     type: 'integer',
     default: 500,

@@ -22,6 +22,12 @@ export type ViewerSpec = Pick<ViewerOptions, 'watch' | 'bridgeId' | 'connectTime
 /** A viewer's owner as the worker knows it: what its messages go to is on the main thread. */
 export type OwnerRef = { user: string; key: string };
 
+/** What a worker gets at start (workerData). */
+export interface WorkerData {
+  /** Nice values its thread goes below the main thread (./thread-priority.ts); 0 = none. */
+  nice: number;
+}
+
 export type Create =
   | { kind: 'viewer'; options: ViewerSpec }
   | { kind: 'session'; options: SessionSpec }

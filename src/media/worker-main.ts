@@ -3,14 +3,15 @@
  * main thread asked for, driven by the commands of ./wire.ts; their events, log lines and once a second the packet
  * counters and every object's state go back. Nothing here decides policy: that stays on the main thread.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Session } from '../answerer/session.ts';
 import type { IceServers, Message } from '../protocol/messages.ts';
 import type { PeerOptions } from '../webrtc/peer.ts';
 import { checkDownSize } from '../protocol/limits.ts';
 import { MediaHost } from './host.ts';
-import type { Create, Flow, FromWorker, OwnerRef, Props, ToWorker } from './wire.ts';
+import { lowerOwnThread } from './thread-priority.ts';
+import type { Create, Flow, FromWorker, OwnerRef, Props, ToWorker, WorkerData } from './wire.ts';
 
 const port = parentPort!;
 /**
@@ -58,6 +59,12 @@ function loggerFor(id: number, level: string): Logger {
 
 /** Object 0: the worker itself (the main thread writes its lines through the plane's logger). */
 const workerLog = loggerFor(0, 'info');
+
+// Before any media object exists: from here on, this thread yields the CPUs to the main thread's signaling.
+const { nice } = workerData as WorkerData;
+const priority = lowerOwnThread(nice);
+if (!priority.ok) workerLog.warn({ nice, reason: priority.reason }, 'media worker runs at the process priority (mediaWorkerNice not applied)');
+else if (nice > 0) workerLog.debug({ tid: priority.tid, nice: priority.nice }, 'media worker priority lowered');
 
 function release(id: number): void {
   if (objects.delete(id)) post({ t: 'released', id });

@@ -23,7 +23,7 @@ import type { SessionRecorderOptions, SessionRecording } from '../recording/sess
 import type { MediaPlane, PacketSink } from './plane.ts';
 import type { Viewer, ViewerOptions } from '../relay/viewer.ts';
 import { RemoteMonitor, RemoteRecording, RemoteSession, RemoteViewer, type Handle, type ObjectLink } from './remote.ts';
-import type { Create, FromWorker, ToWorker } from './wire.ts';
+import type { Create, FromWorker, ToWorker, WorkerData } from './wire.ts';
 
 /** The worker's entry beside this module: .ts when run from the sources, .js from the built package (dist/). */
 const WORKER_MAIN = new URL(`./worker-main${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
@@ -52,12 +52,12 @@ class WorkerLink {
   #endTimer: NodeJS.Timeout | undefined;
   readonly exited: Promise<void>;
 
-  constructor(index: number, sink: PacketSink, log: Logger, released: (handle: Handle) => void, failed: (link: WorkerLink) => void) {
+  constructor(index: number, sink: PacketSink, log: Logger, nice: number, released: (handle: Handle) => void, failed: (link: WorkerLink) => void) {
     this.index = index;
     this.#sink = sink;
     this.#released = released;
     this.#loggers.set(0, log.child({ mediaWorker: index }));
-    this.worker = new Worker(WORKER_MAIN, { name: `tali-media-${index}` });
+    this.worker = new Worker(WORKER_MAIN, { name: `tali-media-${index}`, workerData: { nice } satisfies WorkerData });
     // Like a timer, a media worker does not keep the process alive by itself: the bridge's sockets do. A close that
     // something upstream holds back (a peer that never finishes closing) cannot keep a stopped process running.
     this.worker.unref();
@@ -202,6 +202,8 @@ export interface WorkerMediaOptions {
   workers: number;
   sink: PacketSink;
   logger: Logger;
+  /** Nice values each worker thread goes below the main thread (option mediaWorkerNice; 0 = none). */
+  nice?: number;
 }
 
 export class WorkerMedia implements MediaPlane {
@@ -326,7 +328,7 @@ export class WorkerMedia implements MediaPlane {
   #start(index: number): WorkerLink {
     const existing = this.#slots[index];
     if (existing !== undefined) return existing;
-    const link = new WorkerLink(index, this.#options.sink, this.#options.logger, (handle) => this.#release(handle), (failed) => this.#failed(failed));
+    const link = new WorkerLink(index, this.#options.sink, this.#options.logger, this.#options.nice ?? 0, (handle) => this.#release(handle), (failed) => this.#failed(failed));
     this.#slots[index] = link;
     return link;
   }
