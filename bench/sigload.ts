@@ -18,6 +18,7 @@ import { RelayLoad, type LevelResult } from './lib/relay-load.ts';
 import type { BenchTable } from './lib/report.ts';
 import { fmt, fmtInt, fmtRatio, ratio, summarize, type Summary } from './lib/stats.ts';
 import { availableParallelism, loadavg } from 'node:os';
+import { OPTIONS } from '../src/config/options.ts';
 
 export interface SigloadOptions {
   streams: number;
@@ -35,6 +36,11 @@ export interface SigloadOptions {
   warmup: number;
   clipFrames?: number;
   mediaWorkers?: number;
+  /**
+   * Nice value of the cameras' and viewers' processes (RelayLoad's generatorNice), for the ramp that finds the
+   * capacity and the probes alike: they stand for other machines, and here they would take the bridge's cores.
+   */
+  generatorNice?: number;
 }
 
 interface Phase {
@@ -83,6 +89,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
     mediaWorkers: workers,
     paused: true,
     extraIdentities: [PROBE_VIEWER],
+    generatorNice: options.generatorNice,
     // The idle phase's camera sessions send no media: keep them (the default drops a silent session after 10 s).
     bridgeConfig: { mediaTimeoutMs: 600_000 },
     trace,
@@ -120,6 +127,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
     `${fmt(p.level.eldP50, 1)} / ${fmt(p.level.eldP99, 1)}`,
     `${fmt(p.level.runQueue * 100, 0)}%`,
     Number.isFinite(p.level.workerCore) ? `${fmt(p.level.workerCore * 100, 0)}% / ${fmt(p.level.workerRunQueue * 100, 0)}%` : '–',
+    Number.isFinite(p.level.workerRttP50) ? `${fmt(p.level.workerRttP50, 1)} / ${fmt(p.level.workerRttP99, 1)}` : '–',
     fmt(p.level.lossPercent, 2),
     cell(p.offer),
     p === idle ? 'baseline' : vs(p.offer, idle.offer),
@@ -131,7 +139,8 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   const share = capacityViewers > 0 ? loaded.level.viewers / capacityViewers : NaN;
   const notes = [
     `Load as the relay table makes it: ${options.streams} cameras at ~${fmt(load.clip.kbps, 0)} kbit/s VP8 (${load.clip.method}) and werift viewers, each in its own process; capacity from the relay table's ramp (levels ${options.viewersPerStream.join(', ')} per stream, ${options.settleMs} + ${options.measureMs} ms each; a level that looks like the knee is measured once more and must look so again${data.unconfirmed.length ? `, which ${data.unconfirmed.map((l) => `${l.viewers} viewers (${load.kneeReason(l)})`).join(' and ')} did not` : ''}): ${capacityViewers} viewers (knee: ${data.kneeReason}). Probed at ${fmt(options.loadShare * 100, 0)} % of it: ${loaded.level.viewers} viewers connected (${fmt(share * 100, 0)} %).`,
-    `Idle: the same bridge and cameras with their sessions up but no media and no viewers. Probes: ${options.probes} of each kind per phase (after ${options.warmup} not counted before the idle phase), one at a time, ${options.gapMs} ms apart, from a separate process (two MQTT clients, no media): offer → answer = a camera's offer + end-of-candidates published until its answer arrives; watch → answer = a viewer's watch of a streaming camera until its answer; then bye. Over the probing window: the bridge process's CPU (every thread), its main thread's event-loop delay and the share of the window it was runnable but waiting for a CPU (/proc schedstat), the same wait and CPU for the busiest media worker thread (mediaWorkers ≥ 2), and the viewers' loss.`,
+    `Idle: the same bridge and cameras with their sessions up but no media and no viewers. Probes: ${options.probes} of each kind per phase (after ${options.warmup} not counted before the idle phase), one at a time, ${options.gapMs} ms apart, from a separate process (two MQTT clients, no media): offer → answer = a camera's offer + end-of-candidates published until its answer arrives; watch → answer = a viewer's watch of a streaming camera until its answer; then bye. Over the probing window: the bridge process's CPU (every thread), its main thread's event-loop delay and the share of the window it was runnable but waiting for a CPU (/proc schedstat), the same wait and CPU for the busiest media worker thread (mediaWorkers ≥ 2), a command's round trip from the main thread through the media workers and back (MediaPlane.refresh() every 50 ms: what an answer's work waits for in a worker's queue, behind its packets), and the viewers' loss.`,
+    `Priorities: the bridge's media worker threads ${bridgeNice(options)}; the cameras' and viewers' processes ${options.generatorNice ? `at nice ${options.generatorNice} (they stand for other machines; on ${availableParallelism()} shared cores they would otherwise take the bridge's CPU: the capacity and the probes are measured so alike)` : 'at the bench\'s own priority'}; the probe at the bench's.`,
     `Machine load average (1 min) when each phase started: idle ${idle.loadAverage}, under load ${loaded.loadAverage}.`,
     ...load.notes,
     ...[...idle.failed, ...loaded.failed].slice(0, 3).map((f) => `probe failed: ${f}`),
@@ -139,7 +148,7 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   return {
     id: 'sigload',
     title: `Signaling under media load: answer latency at ${fmt(options.loadShare * 100, 0)} % of relay capacity against idle (ms)`,
-    columns: ['media', 'viewers', 'pkts/s out', 'bridge CPU', 'loop delay p50/p99 ms', 'main thread waiting for CPU', 'busiest worker CPU / waiting', 'loss %', 'offer → answer p50/p99', 'ratio p50/p99', 'watch → answer p50/p99', 'ratio p50/p99', 'failed'],
+    columns: ['media', 'viewers', 'pkts/s out', 'bridge CPU', 'loop delay p50/p99 ms', 'main thread waiting for CPU', 'busiest worker CPU / waiting', 'worker round trip p50/p99 ms', 'loss %', 'offer → answer p50/p99', 'ratio p50/p99', 'watch → answer p50/p99', 'ratio p50/p99', 'failed'],
     rows: [row(idle, 'none (idle)'), row(loaded, `${fmt(share * 100, 0)} % of capacity`)],
     notes,
     bottleneck: sigloadBottleneck(data),
@@ -159,13 +168,21 @@ export async function runSigload(options: SigloadOptions): Promise<BenchTable> {
   };
 }
 
+/** The bridge's mediaWorkerNice as BENCH_BRIDGE_CONFIG sets it or the option's default. */
+function bridgeNice(options: SigloadOptions): string {
+  if ((options.mediaWorkers ?? 1) === 1) return 'none (one-worker mode: media on the main thread)';
+  const set = (JSON.parse(process.env.BENCH_BRIDGE_CONFIG ?? '{}') as { mediaWorkerNice?: number }).mediaWorkerNice;
+  const nice = set ?? OPTIONS.mediaWorkerNice.default;
+  return `${nice} nice values below the main thread (mediaWorkerNice${set === undefined ? ', default' : ''})`;
+}
+
 function sigloadBottleneck(d: SigloadData): string {
   const l = d.load.level;
   const worst = Math.max(ratio(d.load.offer.p50, d.idle.offer.p50), ratio(d.load.watch.p50, d.idle.watch.p50));
   const where =
     d.mediaWorkers === 1
       ? `every packet is decrypted, forwarded and encrypted on the event loop that also carries MQTT and signaling, so an answer queues behind packets: that loop's delay was p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms at this load (idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms) and it waited for a CPU ${fmt(l.runQueue * 100, 0)} % of the window (idle ${fmt(d.idle.level.runQueue * 100, 0)} %)`
-      : `the main thread carries only MQTT and signaling (its loop delay p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms, idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms), but each answer is made on the camera's worker (a werift peer created there, its candidates gathered), queued behind that worker's packets: the busiest worker used ${fmt(l.workerCore * 100, 0)} % of a core and waited for a CPU ${fmt(l.workerRunQueue * 100, 0)} % of the window (idle ${fmt(d.idle.level.workerRunQueue * 100, 0)} %), the main thread ${fmt(l.runQueue * 100, 0)} % (idle ${fmt(d.idle.level.runQueue * 100, 0)} %): the workers, the main thread and the cameras' and viewers' processes share the machine's ${availableParallelism()} cores`;
+      : `the main thread carries only MQTT and signaling (its loop delay p50 ${fmt(l.eldP50, 1)} / p99 ${fmt(l.eldP99, 0)} ms, idle ${fmt(d.idle.level.eldP50, 1)} / ${fmt(d.idle.level.eldP99, 0)} ms), but each answer is made on the camera's worker (a werift peer created there, its candidates gathered), queued behind that worker's packets (a command's round trip through the workers p50 ${fmt(l.workerRttP50, 1)} / p99 ${fmt(l.workerRttP99, 1)} ms, idle ${fmt(d.idle.level.workerRttP50, 1)} / ${fmt(d.idle.level.workerRttP99, 1)} ms): the busiest worker used ${fmt(l.workerCore * 100, 0)} % of a core and waited for a CPU ${fmt(l.workerRunQueue * 100, 0)} % of the window (idle ${fmt(d.idle.level.workerRunQueue * 100, 0)} %), the main thread ${fmt(l.runQueue * 100, 0)} % (idle ${fmt(d.idle.level.runQueue * 100, 0)} %): the workers, the main thread and the cameras' and viewers' processes share the machine's ${availableParallelism()} cores`;
   return `Under load the answers took ${fmtRatio(worst)} the idle p50 at worst (goal ≤ 1.2×: ${worst <= 1.2 ? 'met' : 'not met'}): ${where}.`;
 }
 

@@ -2,15 +2,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { withTimeout } from './util.ts';
 
+const RENICE = new URL('./renice.ts', import.meta.url).pathname;
+
 export class Child<Cmd, Ev extends { type: string }> {
   readonly process: ChildProcess;
   readonly #listeners = new Set<(e: Ev) => void>();
   #exited: Promise<number | null>;
 
-  constructor(file: string | URL, options: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+  /** `nice`: the child's threads run at this nice value (./renice.ts), 0 = as this process. */
+  constructor(file: string | URL, options: { execArgv?: string[]; env?: NodeJS.ProcessEnv; nice?: number } = {}) {
+    const nice = options.nice ?? 0;
     this.process = fork(file instanceof URL ? file.pathname : file, [], {
-      execArgv: options.execArgv ?? [],
-      env: options.env ?? process.env,
+      execArgv: [...(nice > 0 ? ['--import', RENICE] : []), ...(options.execArgv ?? [])],
+      env: { ...(options.env ?? process.env), ...(nice > 0 && { BENCH_NICE: String(nice) }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });

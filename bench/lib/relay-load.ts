@@ -25,6 +25,11 @@ export interface RelayLoadOptions {
   paused?: boolean;
   /** More viewer identities, not used by the load's viewers (a probe's own; see secret()). */
   extraIdentities?: string[];
+  /**
+   * Nice value of the cameras' and viewers' processes (0: as the bench). On a machine of few cores the load
+   * generators compete with the bridge for them, which cameras and viewers on other machines would not.
+   */
+  generatorNice?: number;
   /** Bridge options on top of BENCH_BRIDGE_CONFIG's. */
   bridgeConfig?: Record<string, unknown>;
   trace?: (what: string) => void;
@@ -45,6 +50,9 @@ export interface LevelResult {
   /** Media worker threads (mediaWorkers ≥ 2): the busiest one's share of a core, the longest one's wait for a CPU. NaN with none. */
   workerCore: number;
   workerRunQueue: number;
+  /** A command's round trip main thread → media workers → main thread (target.ts 'usage'), ms; NaN with none. */
+  workerRttP50: number;
+  workerRttP99: number;
   lossPercent: number;
   viewerCore: number;
   viewerEldP99: number;
@@ -61,8 +69,8 @@ export class RelayLoad {
   readonly bridgeCores: number;
   /** Viewer setup errors, for the table's notes. */
   readonly notes: string[] = [];
-  readonly #cameras = new Child<WorkerCommand, WorkerEvent>(new URL('./camera-worker.ts', import.meta.url));
-  readonly #viewers = new Child<ViewerCommand, ViewerEvent>(new URL('./viewer-worker.ts', import.meta.url));
+  readonly #cameras: Child<WorkerCommand, WorkerEvent>;
+  readonly #viewers: Child<ViewerCommand, ViewerEvent>;
   readonly #ids: string[];
   #url = '';
   #secrets: Record<string, string> = {};
@@ -78,6 +86,9 @@ export class RelayLoad {
     this.bridge = new Child<TargetCommand, TargetEvent>(new URL('./target.ts', import.meta.url), {
       env: { ...process.env, BENCH_TARGET: 'bridge', BENCH_BRIDGE_CONFIG: JSON.stringify(config) },
     });
+    const nice = options.generatorNice ?? 0;
+    this.#cameras = new Child<WorkerCommand, WorkerEvent>(new URL('./camera-worker.ts', import.meta.url), { nice });
+    this.#viewers = new Child<ViewerCommand, ViewerEvent>(new URL('./viewer-worker.ts', import.meta.url), { nice });
     this.bridgeCores = workers === 1 ? 1 : Math.min(workers + 1, availableParallelism());
     this.#ids = Array.from({ length: options.identities }, (_, i) => `bench-viewer-${i}`);
     this.deviceIds = Array.from({ length: options.streams }, (_, i) => `bench-relay-cam-${i}`);
@@ -212,6 +223,8 @@ export class RelayLoad {
       runQueue: u.runQueueMs / u.wallMs,
       workerCore: u.mediaThreads.length ? Math.max(...u.mediaThreads.map((t) => t.cpuMs)) / u.wallMs : NaN,
       workerRunQueue: u.mediaThreads.length ? Math.max(...u.mediaThreads.map((t) => t.waitMs)) / u.wallMs : NaN,
+      workerRttP50: u.workerRttP50,
+      workerRttP99: u.workerRttP99,
       lossPercent: expected > 0 ? Math.max(0, (1 - got / expected) * 100) : 0,
       viewerCore: v1.cpuMs / u.wallMs,
       viewerEldP99: v1.eldP99,

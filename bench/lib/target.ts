@@ -20,7 +20,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { BenchBridge } from './bridge.ts';
 
@@ -70,6 +70,13 @@ export type TargetEvent =
       cores: number;
       /** Per media worker thread (bridge mode with mediaWorkers ≥ 2): CPU and time runnable but waiting for a CPU. */
       mediaThreads: ThreadTimes[];
+      /**
+       * A command's round trip from the main thread to the media workers and back (MediaPlane.refresh(), sampled every
+       * 50 ms while worker threads run), ms: what a camera's open or a viewer's serve waits for in the workers' queues.
+       * NaN with no worker thread.
+       */
+      workerRttP50: number;
+      workerRttP99: number;
     }
   | { type: 'memory'; memory: MemoryFigures; clients: number }
   | { type: 'heap'; top: { name: string; count: number; bytes: number }[]; totalBytes: number }
@@ -116,6 +123,29 @@ function mediaThreadTimes(): ThreadTimes[] {
   }
 }
 let lastThreads = new Map<string, ThreadTimes>();
+const workerRtt = createHistogram();
+
+/** Times MediaPlane.refresh() every 50 ms while media worker threads run (one at a time: a slow one delays the next). */
+function sampleWorkerRtt(media: import('../../src/media/plane.ts').MediaPlane): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const once = async () => {
+    const workers = (media as { threads?: number }).threads ?? 0;
+    if (workers > 0) {
+      const t0 = performance.now();
+      await media.refresh();
+      workerRtt.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    }
+    if (!stopped) timer = setTimeout(() => void once(), 50);
+  };
+  void once();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
 let lastWall = performance.now();
 let clients = () => 0;
 let stop: () => Promise<void> = async () => {};
@@ -141,7 +171,11 @@ async function start(): Promise<void> {
     bb.bridge.relay.on('viewer', (v) => v.once('closed', () => (forwardedGone += v.packetsSent)));
     bb.bridge.answerer.on('session', (s) => s.once('closed', () => (receivedGone += s.stats.tracks.reduce((a, t) => a + t.packets, 0))));
     clients = () => bb.bridge.broker.connectedClients;
-    stop = () => bb.close();
+    const sampler = sampleWorkerRtt(bb.bridge.services.media);
+    stop = async () => {
+      sampler.stop();
+      await bb.close();
+    };
     send({ type: 'ready', port: bb.bridge.mqttPort, pid: process.pid });
     return;
   }
@@ -256,7 +290,10 @@ process.on('message', (m: TargetCommand) => {
         clients: clients(),
         cores: availableParallelism(),
         mediaThreads: threads.map((t) => ({ name: t.name, cpuMs: t.cpuMs - (lastThreads.get(t.name)?.cpuMs ?? 0), waitMs: t.waitMs - (lastThreads.get(t.name)?.waitMs ?? 0) })),
+        workerRttP50: workerRtt.count > 0 ? workerRtt.percentile(50) / 1000 : NaN,
+        workerRttP99: workerRtt.count > 0 ? workerRtt.percentile(99) / 1000 : NaN,
       });
+      workerRtt.reset();
       lastThreads = new Map(threads.map((t) => [t.name, t]));
       lastCpu = process.cpuUsage();
       lastWall = now;
