@@ -94,7 +94,7 @@ export class Services {
       sent: (kind, bytes, packets) => metrics.rtpSent(kind, bytes, packets),
     };
     const workers = config.mediaWorkers === 0 ? availableParallelism() : config.mediaWorkers;
-    this.media = workers === 1 ? new InThreadMedia(sink) : new WorkerMedia({ workers, sink, nice: config.mediaWorkerNice, logger: log.child({ component: 'media' }) });
+    this.media = workers === 1 ? new InThreadMedia(sink) : new WorkerMedia({ workers, prestart: config.mediaWorkersPrestart, sink, nice: config.mediaWorkerNice, logger: log.child({ component: 'media' }) });
     this.answerer = new Answerer({
       connect: (will) => options.connect('answerer', will),
       topics,

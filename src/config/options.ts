@@ -126,7 +126,12 @@ export const OPTIONS = {
     min: 0,
     max: 256,
     unit: 'threads',
-    doc: 'worker threads the werift peers run in (a camera, its viewers, recording and monitor share one; signaling stays on the main thread): 0 = one per core (os.availableParallelism(); 1 on a one-core machine), N ≥ 2 = N threads, 1 = none: everything on the main thread (one-worker mode). Threads start with the first camera placed on them',
+    doc: 'worker threads the werift peers run in (a camera, its viewers, recording and monitor share one; signaling stays on the main thread): 0 = one per core (os.availableParallelism(); 1 on a one-core machine), N ≥ 2 = N threads, 1 = none: everything on the main thread (one-worker mode). See mediaWorkersPrestart',
+  },
+  mediaWorkersPrestart: {
+    type: 'boolean',
+    default: true,
+    doc: 'start every media worker thread with the bridge, which says ready once each has loaded tali and werift (~0.3 s of CPU per thread with the compile cache, ~0.55 s without) and paid werift\'s first use, so that its first cameras wait for none of it; --no-media-workers-prestart: a thread starts with the first camera placed on it, which waits for that (a bridge that may carry no media: tests)',
   },
   mediaWorkerNice: {
     type: 'integer',

@@ -29,7 +29,10 @@ export interface MediaPlane {
   record(session: CameraSession, options: SessionRecorderOptions): SessionRecording;
   /** The fleet's rates and keyframes of a session made by this plane, beside it. */
   monitor(session: CameraSession, onKeyframe: (keyframe: Keyframe) => void): CameraWatch;
-  /** Pays werift's first-use cost on this thread before the first camera does (media workers start with their first camera instead). Memoized. */
+  /**
+   * Pays the first-use cost before the first camera does: werift's on this thread, or with media workers and option
+   * mediaWorkersPrestart, every worker thread's start (otherwise they start with their first camera). Memoized.
+   */
   warmUp(): Promise<void>;
   /** Brings every handle's counters (stats, packets sent, rates) up to date; they are otherwise ≤ 1 s old. */
   refresh(): Promise<void>;

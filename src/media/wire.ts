@@ -38,6 +38,8 @@ export type ToWorker =
   | ({ t: 'create'; id: number; level: string } & Create)
   /** A method of object `id`; `call` set: the worker replies with its (awaited) result. */
   | { t: 'call'; id: number; method: string; args: unknown[]; call?: number }
+  /** Pays werift's first-use cost now (a thread started ahead of its first camera), then the reply. */
+  | { t: 'warm'; call: number }
   /** A tick now (counters and every object's mirrored state), then the reply. */
   | { t: 'refresh'; call: number }
   /** Closes every object still open, then replies; the main thread then terminates the worker. */

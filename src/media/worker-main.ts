@@ -3,11 +3,12 @@
  * main thread asked for, driven by the commands of ./wire.ts; their events, log lines and once a second the packet
  * counters and every object's state go back. Nothing here decides policy: that stays on the main thread.
  */
+import module from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Session } from '../answerer/session.ts';
 import type { IceServers, Message } from '../protocol/messages.ts';
-import type { PeerOptions } from '../webrtc/peer.ts';
+import { Peer, type PeerOptions } from '../webrtc/peer.ts';
 import { checkDownSize } from '../protocol/limits.ts';
 import { MediaHost } from './host.ts';
 import { lowerOwnThread } from './thread-priority.ts';
@@ -218,6 +219,14 @@ port.on('message', (message: ToWorker) => {
       else void reply(message.call, run);
       return;
     }
+    case 'warm':
+      void reply(message.call, async () => {
+        await Peer.warmUp();
+        // This thread's compile cache (./worker-media.ts) is otherwise written when the thread exits, which a killed
+        // bridge never reaches. Written once, before any camera: later starts find nothing new (~1 ms).
+        module.flushCompileCache?.();
+      });
+      return;
     case 'refresh':
       void reply(message.call, tick);
       return;

@@ -4,16 +4,20 @@
  * (the least busy: event-loop utilisation over the last tick, then objects) and kept while any of them lives, so its
  * packets are received, forwarded, recorded and measured on the thread that decrypted them.
  *
- * Threads start lazily, with the first object placed on their slot: a bridge that carries no media runs none (a
- * thread costs ~0.45 s of CPU to load tali and werift here; the first camera placed on it waits for that).
+ * A thread costs ~0.3 s of CPU to load tali and werift here with Node's compile cache (~0.55 s without) and ~0.1 s
+ * more for werift's first use. With `prestart` (option mediaWorkersPrestart, the default) warmUp() starts every thread
+ * and waits until each is loaded and warm: the bridge says ready after that, and its first cameras wait for none of
+ * it. Without, threads start lazily with the first object placed on their slot: a bridge that carries no media (a
+ * test's) runs none, and the first camera placed on a thread waits for its boot.
  *
- *   worker slot:  idle ──first placement──► running ──close(grace)──► closing ──exits by itself──────────────────► closed
+ *   worker slot:  idle ──first placement / warmUp (prestart)──► running ──close(grace)──► closing ──exits by itself──────────────────► closed
  *                                              │                                  └─grace over: terminated ─────────►
  *                                              │                                    (what it held fails: bye "shutdown")
  *                                              └─ exits on its own ─► every handle fails (bye "error"), pending calls
  *                                                                    reject; the slot is idle again
  */
-import { extname } from 'node:path';
+import module from 'node:module';
+import { dirname, extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
@@ -27,6 +31,17 @@ import type { Create, FromWorker, ToWorker, WorkerData } from './wire.ts';
 
 /** The worker's entry beside this module: .ts when run from the sources, .js from the built package (dist/). */
 const WORKER_MAIN = new URL(`./worker-main${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
+/**
+ * A worker thread's environment: Node enables its compile cache per thread, from NODE_COMPILE_CACHE, and
+ * module.enableCompileCache() on this thread (bin/tali.js) neither sets the variable nor reaches the workers; without
+ * it each thread compiles (and strips the types of) its ~300 modules again. Same directory as this thread's
+ * (getCompileCacheDir() is it plus Node's version tag); none when this thread has none (tests, NODE_DISABLE_COMPILE_CACHE).
+ */
+function workerEnv(): NodeJS.ProcessEnv {
+  const dir = module.getCompileCacheDir?.();
+  if (dir === undefined || process.env.NODE_COMPILE_CACHE !== undefined) return process.env;
+  return { ...process.env, NODE_COMPILE_CACHE: dirname(dir) };
+}
 /** A worker that has not exited this long after close() (unless the caller gives less) is terminated. */
 const CLOSE_WAIT_MS = 2000;
 const KINDS = ['audio', 'video'] as const;
@@ -38,6 +53,8 @@ class WorkerLink {
   readonly worker: Worker;
   /** Event-loop utilisation over the last tick (0..1). */
   load = 0;
+  /** Loaded and past werift's first use ahead of its first camera (warmUp() answered). */
+  warm = false;
   readonly handles = new Map<number, Handle>();
   readonly #loggers = new Map<number, Logger>();
   readonly #calls = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
@@ -57,7 +74,7 @@ class WorkerLink {
     this.#sink = sink;
     this.#released = released;
     this.#loggers.set(0, log.child({ mediaWorker: index }));
-    this.worker = new Worker(WORKER_MAIN, { name: `tali-media-${index}`, workerData: { nice } satisfies WorkerData });
+    this.worker = new Worker(WORKER_MAIN, { name: `tali-media-${index}`, env: workerEnv(), workerData: { nice } satisfies WorkerData });
     // Like a timer, a media worker does not keep the process alive by itself: the bridge's sockets do. A close that
     // something upstream holds back (a peer that never finishes closing) cannot keep a stopped process running.
     this.worker.unref();
@@ -102,6 +119,11 @@ class WorkerLink {
 
   refresh(): Promise<unknown> {
     return this.#request((call) => ({ t: 'refresh', call }));
+  }
+
+  /** Resolves once the thread has loaded and paid werift's first-use cost; rejects if it exits first. */
+  warmUp(): Promise<void> {
+    return this.#request((call) => ({ t: 'warm', call })).then(() => void (this.warm = true));
   }
 
   /**
@@ -200,6 +222,8 @@ class WorkerLink {
 export interface WorkerMediaOptions {
   /** Worker threads (≥ 1). */
   workers: number;
+  /** warmUp() starts every thread and resolves once each is warm (else threads start with their first camera). */
+  prestart?: boolean;
   sink: PacketSink;
   logger: Logger;
   /** Nice values each worker thread goes below the main thread (option mediaWorkerNice; 0 = none). */
@@ -214,6 +238,7 @@ export class WorkerMedia implements MediaPlane {
   readonly #ids = new WeakMap<object, { id: number }>();
   #nextId = 1;
   #closing: { links: WorkerLink[]; done: Promise<void> } | undefined;
+  #warm: Promise<void> | undefined;
 
   constructor(options: WorkerMediaOptions) {
     this.#options = options;
@@ -225,9 +250,9 @@ export class WorkerMedia implements MediaPlane {
     return this.#slots.filter((s) => s !== undefined).length;
   }
 
-  /** Per worker: its index, objects on it, event-loop utilisation over the last tick. */
-  get workers(): { index: number; objects: number; load: number }[] {
-    return this.#slots.flatMap((s) => (s === undefined ? [] : [{ index: s.index, objects: s.handles.size, load: s.load }]));
+  /** Per worker: its index, objects on it, event-loop utilisation over the last tick, whether it was warmed ahead of its cameras. */
+  get workers(): { index: number; objects: number; load: number; warm: boolean }[] {
+    return this.#slots.flatMap((s) => (s === undefined ? [] : [{ index: s.index, objects: s.handles.size, load: s.load, warm: s.warm }]));
   }
 
   /** The worker a device's objects are on, if any live. */
@@ -262,8 +287,17 @@ export class WorkerMedia implements MediaPlane {
     return this.#create(session.deviceId, session.log, (link) => new RemoteMonitor(session, onKeyframe, link), { kind: 'monitor', session: this.#idOf(session) });
   }
 
-  /** Nothing to pay before the first camera: threads start with the first object placed on them. */
-  async warmUp(): Promise<void> {}
+  /**
+   * With `prestart`: starts every thread and resolves once each has loaded and paid werift's first-use cost (rejects
+   * if one exits meanwhile). Without: nothing, threads start with the first object placed on them. Memoized.
+   */
+  warmUp(): Promise<void> {
+    if (this.#warm === undefined) {
+      this.#warm = this.#options.prestart && !this.#closing ? Promise.all(this.#slots.map((_, i) => this.#start(i).warmUp())).then(() => {}) : Promise.resolve();
+      this.#warm.catch(() => {}); // whoever awaits it sees the error
+    }
+    return this.#warm;
+  }
 
   async refresh(): Promise<void> {
     await Promise.all(this.#slots.map((s) => s?.refresh().catch(() => {}))); // one that exited has nothing to report

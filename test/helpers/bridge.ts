@@ -43,7 +43,9 @@ export async function createBridge(
   const dataDir = await mkdtemp(join(tmpdir(), 'tali-test-'));
   const logs: Record<string, unknown>[] = [];
   const bridge = await Bridge.start({
-    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, ...MEDIA_WORKERS, ...config },
+    // Media worker threads start with their first camera (unless a test asks for mediaWorkersPrestart): most test
+    // bridges carry no media, and booting every thread of hundreds of bridges would cost ~1 s of CPU each.
+    config: { host: '127.0.0.1', mqttPort: 0, httpPort: 0, dataDir, mediaWorkersPrestart: false, ...MEDIA_WORKERS, ...config },
     logger: captureLogger(logs),
   });
   return {

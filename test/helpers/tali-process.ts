@@ -24,9 +24,10 @@ export interface TaliProcess {
   stderr(): string;
 }
 
-export function startTali(args: string[]): TaliProcess {
+/** `env`: its environment (default: the tests'). */
+export function startTali(args: string[], env: NodeJS.ProcessEnv = process.env): TaliProcess {
   // process.execPath: the Node running the tests (the project's Node 24), not whatever `node` is first on PATH.
-  const child = spawn(process.execPath, [join(ROOT, 'bin/tali.js'), 'start', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bin/tali.js'), 'start', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -104,9 +104,13 @@ async function token(tb: TestBridge, user: string, devices: string[] | '*', ttlS
   return (await TokenSigner.open(tb.dataDir)).sign({ sub: user, devices, iat: now, exp: now + ttlS, auth: now, cred: stored!.created });
 }
 
-/** Streaming cameras (cam1, and cam2 if asked), and user alice. */
+/**
+ * Streaming cameras (cam1, and cam2 if asked), and user alice. The bridge starts its media threads with it, as
+ * `tali start` does: each camera may go to another thread, and a thread's boot (~1 s under load) is not what the
+ * camera's 5 s answer wait is there to cover.
+ */
 async function setUp(transport: Transport, config: Record<string, unknown> = {}, cameras = ['cam1']): Promise<{ tb: TestBridge; password: string }> {
-  const tb = await startBridge(config);
+  const tb = await startBridge({ mediaWorkersPrestart: true, ...config });
   for (const id of cameras) await streamCamera(tb, await connectRawDevice(tb, transport, id), `sess-${id}`);
   return { tb, password: await tb.bridge.credentials.add('alice', 'viewer') };
 }
