@@ -243,3 +243,111 @@ describe('[werift-rtp-fast] the receiver per packet', () => {
     expect(seen).toEqual(Array.from({ length: 51 }, (_, i) => 100 + i));
   });
 });
+
+describe('[werift-srtp-payload] decryptPacket returns the decipher\'s plaintext as the payload', () => {
+  afterEach(() => vi.restoreAllMocks());
+  /** Added by [werift-rtp-parse-once]: not in werift's typings. */
+  const decryptPacket = (session: SrtpSession, packet: Buffer) => (session as unknown as { decryptPacket(b: Buffer): RtpPacket }).decryptPacket(packet);
+  const header = (sequenceNumber: number, padding = false) =>
+    new RtpHeader({ payloadType: 96, sequenceNumber, timestamp: 3000, ssrc: 0x5eed, marker: true, padding });
+
+  for (const [name, profile] of [
+    ['AEAD_AES_128_GCM', ProtectionProfileAeadAes128Gcm],
+    ['AES_CM_128_HMAC_SHA1_80', ProtectionProfileAes128CmHmacSha1_80],
+  ] as const) {
+    it(`${name}: no copy of header + payload per packet; padding (RFC 3550 §5.1) still removed and checked`, () => {
+      const { sender, receiver } = sessions(profile);
+      const payloads = Array.from({ length: 8 }, () => randomBytes(1000));
+      const packets = payloads.map((p, i) => sender.encrypt(p, header(i)));
+      decryptPacket(receiver, packets[0]!); // the first packet of a session sets up its state
+      const concat = vi.spyOn(Buffer, 'concat');
+      const out = packets.slice(1).map((p) => decryptPacket(receiver, p));
+      expect(concat).not.toHaveBeenCalled();
+      out.forEach((p, i) => {
+        expect(Buffer.compare(p.payload, payloads[i + 1]!)).toBe(0);
+        expect(p.header).toMatchObject({ sequenceNumber: i + 1, marker: true, paddingSize: 0, payloadOffset: 12 });
+      });
+      vi.restoreAllMocks();
+
+      // 4 bytes of padding, the last one their count: taken off the payload, counted in the header.
+      const body = randomBytes(96);
+      const padded = decryptPacket(receiver, sender.encrypt(Buffer.concat([body, Buffer.from([0, 0, 0, 4])]), header(9, true)));
+      expect(Buffer.compare(padded.payload, body)).toBe(0);
+      expect(padded.header).toMatchObject({ padding: true, paddingSize: 4 });
+      // A padding count past the payload (or 0) is refused as the unpatched path refused it, after authentication.
+      for (const [seq, count] of [[10, 200], [11, 0]] as const) {
+        const bad = sender.encrypt(Buffer.concat([randomBytes(20), Buffer.from([count])]), header(seq, true));
+        expect(() => decryptPacket(receiver, bad)).toThrow(/authenticate/);
+      }
+      // decrypt() (the whole packet) is unchanged.
+      const whole = receiver.decrypt(sender.encrypt(body, header(12)));
+      expect(Buffer.compare(whole.subarray(12), body)).toBe(0);
+      expect(whole.readUInt16BE(2)).toBe(12);
+    });
+  }
+});
+
+describe('[werift-rtp-clone] [werift-rtp-stats] the receiver per packet, statistics kept', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('clones each packet for its track field by field, without a props object', () => {
+    const raw = Buffer.from([0x92, 96, 0x12, 0x34, 0, 0, 0x0b, 0xb8, 0, 0, 0x5e, 0xed, 0, 0, 0, 7, 0, 0, 0, 8, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0, 0xff]);
+    const packet = RtpPacket.deSerialize(raw);
+    const assign = vi.spyOn(Object, 'assign');
+    const copy = packet.clone();
+    // Unpatched: new RtpHeader({ ...header }), i.e. Object.assign(header, a copy with every field).
+    expect(assign.mock.calls.some(([, props]) => (props as { sequenceNumber?: number } | undefined)?.sequenceNumber !== undefined)).toBe(false);
+    expect(copy.header).toBeInstanceOf(RtpHeader);
+    expect(copy.header).not.toBe(packet.header);
+    expect({ ...copy.header }).toEqual({ ...packet.header });
+    expect(copy.payload).toBe(packet.payload);
+    expect(Buffer.compare(copy.serialize(), packet.serialize())).toBe(0);
+    copy.header.sequenceNumber = 1; // a track listener's change stays its own
+    expect(packet.header.sequenceNumber).toBe(0x1234);
+  });
+
+  it('reads one clock per packet; getStats (inbound-rtp) and the RTCP receiver report figures stay RFC 3550 §6.4.1 / A.3 / A.8', async () => {
+    const vp8 = new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, payloadType: 96, rtcpFeedback: [useNACK()] });
+    const pc = new RTCPeerConnection({ codecs: { video: [vp8] } });
+    onTestFinished(() => pc.close());
+    const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
+    type Stream = { packets_received: number; packets_lost: number; fraction_lost: number; jitter: number; max_seq: number; lastPacketReceivedTimestamp: number };
+    const receiver = transceiver.receiver as unknown as {
+      prepareReceive(params: { codecs: RTCRtpCodecParameters[]; encodings: unknown[] }): void;
+      addTrack(track: MediaStreamTrack): void;
+      handleRtpBySsrc(packet: RtpPacket, extensions: Record<string, unknown>): void;
+      remoteStreams: Record<number, Stream>;
+      collectStats(timestamp: number): { type: string; packetsReceived?: number; packetsLost?: number; jitter?: number; bytesReceived?: number; headerBytesReceived?: number; lastPacketReceivedTimestamp?: number }[];
+      rtcpRunning: boolean;
+    };
+    receiver.prepareReceive({ codecs: [vp8], encodings: [] });
+    receiver.rtcpRunning = true; // no transport to send reports on: the report's figures are read below
+    const track = new MediaStreamTrack({ kind: 'video', ssrc: 0x5eed, remote: true });
+    receiver.addTrack(track);
+    const seen: number[] = [];
+    track.onReceiveRtp.subscribe((p) => void seen.push(p.header.sequenceNumber));
+
+    // Arrival at exactly the RTP timestamps' pace (30 fps, 90 kHz), then one frame 10 ms late; sequence 5 lost.
+    let nowMs = 1_000;
+    vi.spyOn(performance, 'now').mockImplementation(() => nowMs);
+    const dateNow = vi.spyOn(Date, 'now');
+    const payload = Buffer.alloc(500, 1);
+    const frames = [0, 1, 2, 3, 4, 6, 7, 8];
+    for (const [k, seq] of frames.entries()) {
+      nowMs = 1_000 + seq * (1000 / 30) + (k === frames.length - 1 ? 10 : 0);
+      receiver.handleRtpBySsrc(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 0x5eed }), payload), {});
+    }
+    expect(dateNow).not.toHaveBeenCalled(); // unpatched: Date.now() for the arrival time as well
+    expect(seen).toEqual(frames);
+
+    const stream = receiver.remoteStreams[0x5eed]!;
+    // Jitter: |D| = 10 ms = 900 ticks once, J = 900/16 (werift keeps it ×16: 900 >> 4 = 56).
+    expect(stream).toMatchObject({ packets_received: 8, max_seq: 8, packets_lost: 1, jitter: 56 });
+    expect(stream.fraction_lost).toBe(Math.floor((1 << 8) / 9)); // 1 of 9 expected
+    expect(stream.lastPacketReceivedTimestamp).toBeCloseTo(performance.timeOrigin + nowMs, 6);
+    const inbound = receiver.collectStats(123).find((s) => s.type === 'inbound-rtp')!;
+    expect(inbound).toMatchObject({ packetsReceived: 8, packetsLost: 1, bytesReceived: 8 * 500, headerBytesReceived: 8 * 12 });
+    expect(inbound.jitter).toBeCloseTo(56 / 90_000, 9);
+    expect(inbound.lastPacketReceivedTimestamp).toBeCloseTo(performance.timeOrigin + nowMs, 6);
+  });
+});
