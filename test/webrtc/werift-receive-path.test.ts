@@ -306,7 +306,7 @@ describe('[werift-rtp-clone] [werift-rtp-stats] the receiver per packet, statist
     expect(packet.header.sequenceNumber).toBe(0x1234);
   });
 
-  it('reads one clock per packet; getStats (inbound-rtp) and the RTCP receiver report figures stay RFC 3550 §6.4.1 / A.3 / A.8', async () => {
+  it('reads one clock per packet and makes no string of it; getStats (inbound-rtp) and the RTCP receiver report figures stay RFC 3550 §6.4.1 / A.3 / A.8', async () => {
     const vp8 = new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, payloadType: 96, rtcpFeedback: [useNACK()] });
     const pc = new RTCPeerConnection({ codecs: { video: [vp8] } });
     onTestFinished(() => pc.close());
@@ -331,6 +331,7 @@ describe('[werift-rtp-clone] [werift-rtp-stats] the receiver per packet, statist
     let nowMs = 1_000;
     vi.spyOn(performance, 'now').mockImplementation(() => nowMs);
     const dateNow = vi.spyOn(Date, 'now');
+    const parseInt = vi.spyOn(Number, 'parseInt');
     const payload = Buffer.alloc(500, 1);
     const frames = [0, 1, 2, 3, 4, 6, 7, 8];
     for (const [k, seq] of frames.entries()) {
@@ -338,6 +339,7 @@ describe('[werift-rtp-clone] [werift-rtp-stats] the receiver per packet, statist
       receiver.handleRtpBySsrc(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 0x5eed }), payload), {});
     }
     expect(dateNow).not.toHaveBeenCalled(); // unpatched: Date.now() for the arrival time as well
+    expect(parseInt).not.toHaveBeenCalled(); // unpatched: the arrival in clock units truncated through a string
     expect(seen).toEqual(frames);
 
     const stream = receiver.remoteStreams[0x5eed]!;
