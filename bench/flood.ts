@@ -11,9 +11,12 @@
  *                  never reads replies
  *   device         (tali) an authenticated device publishing junk to its own topic as fast as it can, never reading
  *
- *   node_modules/.bin/node bench/flood.ts aedes|tali ATTACKS SECONDS [CONCURRENCY] [tcp,ws]
+ *   node_modules/.bin/node bench/flood.ts aedes|tali ATTACKS SECONDS [CONCURRENCY] [tcp,ws] [BURSTS]
  *
- * Prints peak and settled (after GC) RSS/heap of the target, and how a well-behaved client fared meanwhile.
+ * Prints peak and settled (after GC) RSS/heap of the target, and how a well-behaved client fared meanwhile. With
+ * BURSTS > 1 the attack runs that many times, SECONDS each, and the target settles after each one (`bursts`: peak,
+ * settled and well-behaved client of each): what one burst leaves is the allocator's high-water mark, which the next
+ * burst reuses; a leak grows again with each one.
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,8 +24,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { connectPacket, publishPacket, subscribePacket, varint } from '../test/helpers/raw-mqtt.ts';
 
-const [kind = 'aedes', attackList = 'garbage', secondsArg = '10', concurrencyArg = '50', transportList = 'tcp,ws'] = process.argv.slice(2);
+const [kind = 'aedes', attackList = 'garbage', secondsArg = '10', concurrencyArg = '50', transportList = 'tcp,ws', burstsArg = '1'] = process.argv.slice(2);
 const seconds = Number(secondsArg);
+const burstCount = Number(burstsArg);
 const concurrency = Number(concurrencyArg);
 const attacks = attackList.split(',');
 const transports = transportList.split(',') as ('tcp' | 'ws')[];
@@ -63,7 +67,8 @@ function ask(what: 'mem' | 'gc'): Promise<MemReport> {
 }
 
 const baseline = await ask('gc');
-const deadline = Date.now() + seconds * 1000;
+/** The current burst's end. */
+let deadline = 0;
 const live = new Set<{ destroy(): void }>();
 let stopped = false;
 
@@ -221,29 +226,43 @@ function wellBehaved(): Promise<{ ok: number; failed: number; p50: number; max: 
   return new Promise((resolve) => child.stdout?.on('data', (d: Buffer) => resolve(JSON.parse(d.toString()))));
 }
 
-let peakRss = 0;
-let peakHeap = 0;
-let peakExternal = 0;
-let peakConnections = 0;
-const sampler = setInterval(async () => {
-  const r = await ask('mem');
-  peakRss = Math.max(peakRss, r.mem.rss);
-  peakHeap = Math.max(peakHeap, r.mem.heapUsed);
-  peakExternal = Math.max(peakExternal, r.mem.external + r.mem.arrayBuffers);
-  peakConnections = Math.max(peakConnections, r.connections);
-}, 250);
-
-const actors: Promise<void>[] = [];
-for (const name of attacks) for (const t of transports) for (let i = 0; i < concurrency; i++) actors.push(actor(name, t));
-const good = wellBehaved();
-await Promise.all(actors);
-stopped = true;
-const goodResult = await good;
-clearInterval(sampler);
-for (const p of live) p.destroy();
-await new Promise((r) => setTimeout(r, 3000));
-const settled = await ask('gc');
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
+/** One burst of every attack, then the target settled: every attacker's socket closed, 3 s, a full GC. */
+async function burst() {
+  deadline = Date.now() + seconds * 1000;
+  stopped = false;
+  let peakRss = 0;
+  let peakHeap = 0;
+  let peakExternal = 0;
+  let peakConnections = 0;
+  const sampler = setInterval(async () => {
+    const r = await ask('mem');
+    peakRss = Math.max(peakRss, r.mem.rss);
+    peakHeap = Math.max(peakHeap, r.mem.heapUsed);
+    peakExternal = Math.max(peakExternal, r.mem.external + r.mem.arrayBuffers);
+    peakConnections = Math.max(peakConnections, r.connections);
+  }, 250);
+  const actors: Promise<void>[] = [];
+  for (const name of attacks) for (const t of transports) for (let i = 0; i < concurrency; i++) actors.push(actor(name, t));
+  const good = wellBehaved();
+  await Promise.all(actors);
+  stopped = true;
+  const goodResult = await good;
+  clearInterval(sampler);
+  for (const p of live) p.destroy();
+  await new Promise((r) => setTimeout(r, 3000));
+  const settled = await ask('gc');
+  return {
+    peak: { rss: mb(peakRss), heap: mb(peakHeap), external: mb(peakExternal), connections: peakConnections },
+    settled: { rss: mb(settled.mem.rss), heap: mb(settled.mem.heapUsed), heapTotal: mb(settled.mem.heapTotal), external: mb(settled.mem.external), connections: settled.connections, handles: settled.handles },
+    wellBehaved: goodResult,
+  };
+}
+
+const bursts: Awaited<ReturnType<typeof burst>>[] = [];
+for (let i = 0; i < burstCount; i++) bursts.push(await burst());
+const last = bursts.at(-1);
 console.log(
   JSON.stringify({
     target: kind,
@@ -252,9 +271,10 @@ console.log(
     seconds,
     concurrency,
     baseline: { rss: mb(baseline.mem.rss), heap: mb(baseline.mem.heapUsed), heapTotal: mb(baseline.mem.heapTotal), external: mb(baseline.mem.external) },
-    peak: { rss: mb(peakRss), heap: mb(peakHeap), external: mb(peakExternal), connections: peakConnections },
-    settled: { rss: mb(settled.mem.rss), heap: mb(settled.mem.heapUsed), heapTotal: mb(settled.mem.heapTotal), external: mb(settled.mem.external), connections: settled.connections, handles: settled.handles },
-    wellBehaved: goodResult,
+    peak: last?.peak,
+    settled: last?.settled,
+    wellBehaved: last?.wellBehaved,
+    ...(burstCount > 1 ? { bursts } : {}),
   }),
 );
 if (process.env.FLOOD_SNAPSHOT) {
