@@ -47,39 +47,102 @@ export type FailReason = Extract<ByeReason, 'error' | 'shutdown'>;
 
 type Refusal = { code: ErrorCode; message: string; ref: { sessionId?: string; seq?: number; type?: string } } | undefined;
 
-export class RemoteSession extends EventEmitter<CameraSessionEvents> implements CameraSession, Handle {
+/**
+ * What the handles of a camera session and of a viewer share: a peer in a media worker that speaks the protocol. Its
+ * messages (answer, candidates, bye) come from the worker and go out from here; its events and state are mirrored;
+ * when the worker is gone it ends here, with the bye it could not send itself.
+ */
+abstract class PeerMirror<Events extends Record<keyof Events, unknown[]>, P extends SessionProps | ViewerProps> extends EventEmitter<Events> implements Handle {
+  abstract readonly deviceId: string;
+  abstract readonly sessionId: string;
+  abstract readonly log: Logger;
+  /** Its state as of its last event or tick. */
+  protected props: P;
+  /** Who its messages go to, for the log line of one that could not be sent. */
+  readonly #recipient: string;
+  /** The last seq it sent: a bye after the worker died follows it. */
+  #seq = 0;
+  /** Its `closed` event was emitted (the state goes `closed` one event earlier). */
+  #ended = false;
+
+  constructor(props: P, recipient: 'device' | 'viewer') {
+    super();
+    this.props = props;
+    this.#recipient = recipient;
+  }
+
+  protected get ended(): boolean {
+    return this.#ended;
+  }
+
+  receive(name: string, args: unknown[], props: Props): void {
+    if (this.#ended) return;
+    if (name === 'send') return this.#forward(args[0] as Message);
+    this.props = props as P;
+    if (name === 'closed') this.#ended = true;
+    (this as EventEmitter).emit(name, ...args);
+    if (name === 'closed') this.removeAllListeners();
+  }
+
+  update(props: Props): void {
+    if (!this.#ended) this.props = props as P;
+  }
+
+  fail(reason: FailReason): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.props.state !== 'closed') {
+      this.#forward(bye(this.sessionId, this.#seq + 1, reason));
+      this.props = this.closedProps(reason);
+      (this as EventEmitter).emit('state', 'closed');
+    }
+    (this as EventEmitter).emit('closed', reason);
+    this.removeAllListeners();
+  }
+
+  /** Hands a message of its peer to whoever it goes to (the device, the viewer's current owner). */
+  protected abstract deliver(message: Message): void;
+
+  /** Its state once it ended because its worker did. */
+  protected abstract closedProps(reason: FailReason): P;
+
+  #forward(message: Message): void {
+    try {
+      this.deliver(message);
+      if ('seq' in message && typeof message.seq === 'number') this.#seq = message.seq;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, type: message.type }, `message to the ${this.#recipient} not sent`);
+    }
+  }
+}
+
+export class RemoteSession extends PeerMirror<CameraSessionEvents, SessionProps> implements CameraSession {
   readonly deviceId: string;
   readonly sessionId: string;
   readonly log: Logger;
   readonly #link: ObjectLink;
   readonly #send: (message: Message) => void;
-  #props: SessionProps;
-  /** The last seq the session sent the device: a bye after the worker died follows it. */
-  #seq = 0;
-  /** Its `closed` event was emitted (the state goes `closed` one event earlier). */
-  #ended = false;
 
   constructor(options: Pick<SessionOptions, 'deviceId' | 'sessionId' | 'logger' | 'send'>, link: ObjectLink) {
-    super();
+    const stats: SessionStats = { deviceId: options.deviceId, sessionId: options.sessionId, state: 'answering', timeline: { offer: 0 }, tracks: [] };
+    super({ state: 'answering', stats, codecs: [] }, 'device');
     this.deviceId = options.deviceId;
     this.sessionId = options.sessionId;
     this.log = options.logger.child({ deviceId: options.deviceId, sessionId: options.sessionId });
     this.#send = options.send;
     this.#link = link;
-    const stats: SessionStats = { deviceId: this.deviceId, sessionId: this.sessionId, state: 'answering', timeline: { offer: 0 }, tracks: [] };
-    this.#props = { state: 'answering', stats, codecs: [] };
   }
 
   get state(): SessionState {
-    return this.#props.state;
+    return this.props.state;
   }
 
   get stats(): SessionStats {
-    return this.#props.stats;
+    return this.props.stats;
   }
 
   get codecs(): SessionProps['codecs'] {
-    return this.#props.codecs;
+    return this.props.codecs;
   }
 
   async open(offer: Offer): Promise<ProtocolError | undefined> {
@@ -99,38 +162,12 @@ export class RemoteSession extends EventEmitter<CameraSessionEvents> implements 
     await this.#link.call('close', [reason, options]).catch(() => {}); // rejected: its worker is gone, the session closed
   }
 
-  receive(name: string, args: unknown[], props: Props): void {
-    if (this.#ended) return;
-    if (name === 'send') return this.#forward(args[0] as Message);
-    this.#props = props as SessionProps;
-    if (name === 'closed') this.#ended = true;
-    this.emit(name as 'state', ...(args as [SessionState]));
-    if (name === 'closed') this.removeAllListeners();
+  protected deliver(message: Message): void {
+    this.#send(message);
   }
 
-  update(props: Props): void {
-    if (!this.#ended) this.#props = props as SessionProps;
-  }
-
-  fail(reason: FailReason): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    if (this.#props.state !== 'closed') {
-      this.#forward(bye(this.sessionId, this.#seq + 1, reason));
-      this.#props = { ...this.#props, state: 'closed', stats: { ...this.#props.stats, state: 'closed', closeReason: reason } };
-      this.emit('state', 'closed');
-    }
-    this.emit('closed', reason);
-    this.removeAllListeners();
-  }
-
-  #forward(message: Message): void {
-    try {
-      this.#send(message);
-      if ('seq' in message && typeof message.seq === 'number') this.#seq = message.seq;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, type: message.type }, 'message to the device not sent');
-    }
+  protected closedProps(reason: FailReason): SessionProps {
+    return { ...this.props, state: 'closed', stats: { ...this.props.stats, state: 'closed', closeReason: reason } };
   }
 }
 
@@ -249,7 +286,7 @@ export class RemoteMonitor implements CameraWatch, Handle {
  * ViewerSession); its messages come from the worker and go to its current owner. The bridge peer's options and the
  * viewer's ICE servers are made here when it is served (fresh TURN credentials) and sent along.
  */
-export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, Handle {
+export class RemoteViewer extends PeerMirror<ViewerEvents, ViewerProps> implements Viewer {
   readonly viewerId: string;
   readonly sessionId: string;
   readonly deviceId: string;
@@ -259,12 +296,9 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
   readonly #link: ObjectLink;
   #owner: ViewerOwner;
   #previousOwner: ViewerOwner | undefined;
-  #props: ViewerProps = { state: 'waiting', selectedPair: undefined, codecs: [], packetsSent: 0, bytesSent: 0 };
-  #seq = 0;
-  #ended = false;
 
   constructor(options: Omit<ViewerOptions, 'onSent'>, link: ObjectLink) {
-    super();
+    super({ state: 'waiting', selectedPair: undefined, codecs: [], packetsSent: 0, bytesSent: 0 }, 'viewer');
     this.#options = options;
     this.#link = link;
     this.#owner = options.owner;
@@ -280,23 +314,23 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
   }
 
   get state(): ViewerState {
-    return this.#props.state;
+    return this.props.state;
   }
 
   get selectedPair(): SelectedPair | undefined {
-    return this.#props.selectedPair;
+    return this.props.selectedPair;
   }
 
   get codecs(): ViewerProps['codecs'] {
-    return this.#props.codecs;
+    return this.props.codecs;
   }
 
   get packetsSent(): number {
-    return this.#props.packetsSent;
+    return this.props.packetsSent;
   }
 
   get bytesSent(): number {
-    return this.#props.bytesSent;
+    return this.props.bytesSent;
   }
 
   ownedBy(owner: ViewerOwner): boolean {
@@ -304,7 +338,7 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
   }
 
   adopt(owner: ViewerOwner, stream: StreamState): void {
-    if (this.#ended || owner.key === this.#owner.key) return;
+    if (this.ended || owner.key === this.#owner.key) return;
     this.log.info({ from: this.#owner.key, to: owner.key }, 'adopted by another connection');
     this.#previousOwner = this.#owner;
     this.#owner = owner;
@@ -317,60 +351,34 @@ export class RemoteViewer extends EventEmitter<ViewerEvents> implements Viewer, 
   }
 
   async serve(codecs: readonly { kind: 'audio' | 'video'; codec: CodecName }[]): Promise<ProtocolError | undefined> {
-    if (this.#ended || this.state !== 'waiting') return undefined;
+    if (this.ended || this.state !== 'waiting') return undefined;
     const served = this.#link.call('serve', [codecs, this.#options.peer(), this.#options.iceServers?.()]);
     return refusal(await served.catch(() => undefined)); // rejected: its worker is gone, the viewer closed
   }
 
   sourceChanged(): void {
-    if (!this.#ended) this.#link.cast('sourceChanged', []);
+    if (!this.ended) this.#link.cast('sourceChanged', []);
   }
 
   notify(state: StreamState): void {
-    if (!this.#ended) this.#link.cast('notify', [state]);
+    if (!this.ended) this.#link.cast('notify', [state]);
   }
 
   addCandidate(message: Candidate): void {
-    if (!this.#ended) this.#link.cast('addCandidate', [message]);
+    if (!this.ended) this.#link.cast('addCandidate', [message]);
   }
 
   async close(reason: ByeReason, options: { notify?: boolean } = {}): Promise<void> {
-    if (this.#ended || this.state === 'closed') return;
+    if (this.ended || this.state === 'closed') return;
     await this.#link.call('close', [reason, options]).catch(() => {}); // rejected: its worker is gone, the viewer closed
   }
 
-  receive(name: string, args: unknown[], props: Props): void {
-    if (this.#ended) return;
-    if (name === 'send') return this.#forward(args[0] as Message);
-    this.#props = props as ViewerProps;
-    if (name === 'closed') this.#ended = true;
-    this.emit(name as 'state', ...(args as [ViewerState]));
-    if (name === 'closed') this.removeAllListeners();
+  protected deliver(message: Message): void {
+    this.#owner.send(message);
   }
 
-  update(props: Props): void {
-    if (!this.#ended) this.#props = props as ViewerProps;
-  }
-
-  fail(reason: FailReason): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    if (this.#props.state !== 'closed') {
-      this.#forward(bye(this.sessionId, this.#seq + 1, reason));
-      this.#props = { ...this.#props, state: 'closed' };
-      this.emit('state', 'closed');
-    }
-    this.emit('closed', reason);
-    this.removeAllListeners();
-  }
-
-  #forward(message: Message): void {
-    try {
-      this.#owner.send(message);
-      if ('seq' in message && typeof message.seq === 'number') this.#seq = message.seq;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, type: message.type }, 'message to the viewer not sent');
-    }
+  protected closedProps(): ViewerProps {
+    return { ...this.props, state: 'closed' };
   }
 }
 
