@@ -42,7 +42,8 @@ export interface SessionOptions {
 export interface SessionEvents {
   state: [SessionState];
   track: [RemoteTrack];
-  rtp: [RemoteTrack, RtpPacket];
+  /** The third: performance.now() when the packet arrived (read once per packet for every listener). */
+  rtp: [RemoteTrack, RtpPacket, number];
   keyframe: [RemoteTrack];
   closed: [ByeReason];
 }
@@ -234,7 +235,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (stats === undefined || this.#state === 'closed') return;
     stats.packets++;
     stats.bytes += packet.payload.length;
-    this.#lastRtpAt = performance.now();
+    const at = performance.now();
+    this.#lastRtpAt = at;
     if (this.#state === 'connected') {
       this.#clock.mark('firstRtp');
       this.#setState('streaming');
@@ -249,7 +251,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this.#clock.mark('firstKeyframe')) this.log.debug({ timeline: this.#clock.timeline }, 'first keyframe');
       this.emit('keyframe', track);
     }
-    this.emit('rtp', track, packet);
+    this.emit('rtp', track, packet, at);
   }
 
   /** One timer for the media timeout, re-armed for the remainder instead of reset on every packet. */

@@ -42,7 +42,7 @@ export class CameraMonitor {
   /** When the session started streaming (first RTP), ms since the epoch. */
   streamingSince: number | undefined;
   readonly #onKeyframe: (keyframe: Keyframe) => void;
-  readonly #onRtp = (track: RemoteTrack, packet: RtpPacket) => this.#packet(track, packet);
+  readonly #onRtp = (track: RemoteTrack, packet: RtpPacket, at: number) => this.#packet(track, packet, at);
   readonly #onKeyStart = (track: RemoteTrack) => this.#startCapture(track);
   readonly #onState = () => {
     if (this.streamingSince === undefined && this.session.state === 'streaming') this.streamingSince = Date.now();
@@ -84,8 +84,9 @@ export class CameraMonitor {
     this.#capture = { ssrc: track.ssrc, timestamp: -1, codec: track.codec, assembler: new VideoAssembler(track.codec) };
   }
 
-  #packet(track: RemoteTrack, packet: RtpPacket): void {
-    this.#roll(performance.now());
+  /** `at`: the packet's arrival (performance.now()), as the session read it: no clock read of its own per packet. */
+  #packet(track: RemoteTrack, packet: RtpPacket, at: number): void {
+    this.#roll(at);
     this.#current.bytes += packet.payload.length;
     if (track.kind === 'video' && packet.header.marker) this.#current.frames++;
     const capture = this.#capture;

@@ -34,7 +34,7 @@ class FakeSession extends EventEmitter {
     this.#ts += 3000;
     const packet = new RtpPacket(new RtpHeader({ sequenceNumber: this.#seq++ & 0xffff, timestamp: this.#ts, marker: true, payloadType: 96, ssrc: 1 }), payload);
     if (key) this.emit('keyframe', this.track);
-    this.emit('rtp', this.track, packet);
+    this.emit('rtp', this.track, packet, performance.now());
   }
 }
 
