@@ -226,6 +226,9 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(`coturn 
       await withTimeout(new Promise<void>((resolve) => watch.on('timeline', (t) => t.firstFrame !== undefined && resolve())), 15_000, 'the first frame');
       expect(viewer.summary().attempts).toBe(2);
       expect(viewer.client.iceGrant.valid).toBe(true);
+      // The viewer's first frame can come before the worker's 'connected' reaches the main thread (two ways in, read in
+      // no set order: test/media/workers.test.ts): the bridge's state is read once brought up to date.
+      await tb.bridge.services.media.refresh();
       const served = [...tb.bridge.services.relay.viewers.values()].find((v) => v.sessionId === watch.sessionId);
       expect(served?.selectedPair).toEqual({ local: 'relay', remote: 'relay', protocol: 'udp' });
 
