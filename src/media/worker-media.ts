@@ -123,7 +123,11 @@ class WorkerLink {
 
   /** Resolves once the thread has loaded and paid werift's first-use cost; rejects if it exits first. */
   warmUp(): Promise<void> {
-    return this.#request((call) => ({ t: 'warm', call })).then(() => void (this.warm = true));
+    return this.#request((call) => ({ t: 'warm', call })).then(() => {
+      this.warm = true;
+      // Its boot is not load: the first tick measures from here, so the first cameras spread over the warm threads.
+      this.#elu = this.worker.performance.eventLoopUtilization();
+    });
   }
 
   /**
