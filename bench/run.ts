@@ -55,8 +55,11 @@ const TITLES: Record<MeasurementId, string> = {
   startup: 'Start-up',
 };
 
-/** The sigload table's cameras and viewers (other machines in a deployment) take only the CPU the bridge leaves. */
-const SIGLOAD_GENERATOR_NICE = 19;
+/**
+ * The sigload table's cameras and viewers (other machines in a deployment) take only the CPU the bridge leaves;
+ * BENCH_GENERATOR_NICE=0 runs them at the bench's priority (for an A/B).
+ */
+const SIGLOAD_GENERATOR_NICE = Number(process.env.BENCH_GENERATOR_NICE ?? 19);
 
 /** The N of "1 worker against N": the default of mediaWorkers (one per core), at least 2. */
 const WORKERS = Math.max(2, availableParallelism());
