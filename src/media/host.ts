@@ -3,12 +3,24 @@
  * on one event loop, and the per-packet wiring between them. A camera session's packets go to the packet counters and
  * to every viewer of that camera made here (the relay's CameraStream still forwards to its own viewers until they
  * move here); the recording and the monitor listen to the session themselves.
+ *
+ * Forwarding waits for the end of the loop's I/O pass. A pass of libuv's poll phase serves every ready socket and
+ * port in readiness order (up to 32 datagrams per UDP socket), so a packet forwarded where it is read (decrypt, then
+ * encrypt and send once per viewer: ~1 ms for a packet of a camera with 25 viewers) holds back whatever is ready after
+ * it: the main thread's MQTT sockets in one-worker mode, the worker's port (an offer's or a watch's command) in a
+ * media worker. Read packets are queued and fanned out in one setImmediate after the pass (the check phase), in the
+ * order read: the commands and messages of the same pass go first, the packets lose no time beyond that pass.
+ *
+ *   poll phase:   read+decrypt p1 … read+decrypt pN · port: command (answer made, batched) · MQTT reads …
+ *   check phase:  beforeForward() (a worker's batch: that answer leaves) · forward p1…pN to each viewer
  */
 import type { SessionOptions } from '../answerer/session.ts';
 import { Session } from '../answerer/session.ts';
 import { CameraMonitor, type Keyframe } from '../fleet/camera-monitor.ts';
 import { SessionRecorder, type SessionRecorderOptions } from '../recording/session-recorder.ts';
 import { ViewerSession, type ViewerOptions } from '../relay/viewer.ts';
+import type { RtpPacket } from 'werift';
+import type { RemoteTrack } from '../webrtc/peer.ts';
 
 export type MediaKind = 'audio' | 'video';
 
@@ -18,15 +30,38 @@ export interface PacketCounters {
   sent(kind: MediaKind, payloadBytes: number): void;
 }
 
+export interface MediaHostOptions {
+  /** Runs before each fan-out, first in the check phase (a media worker sends what this pass made: answers, events). */
+  beforeForward?: () => void;
+}
+
+interface Received {
+  viewers: Set<ViewerSession>;
+  track: RemoteTrack;
+  packet: RtpPacket;
+}
+
 export class MediaHost {
   readonly #counters: PacketCounters;
+  readonly #beforeForward: () => void;
   /** Viewer sessions by the device they watch. */
   readonly #viewers = new Map<string, Set<ViewerSession>>();
   readonly #sessions = new Set<Session>();
+  /** Packets read in this pass of the loop, to forward after it (in the order read). */
+  #received: Received[] = [];
 
-  constructor(counters: PacketCounters) {
+  constructor(counters: PacketCounters, options: MediaHostOptions = {}) {
     this.#counters = counters;
+    this.#beforeForward = options.beforeForward ?? (() => {});
   }
+
+  readonly #forward = (): void => {
+    this.#beforeForward();
+    const received = this.#received;
+    this.#received = [];
+    // A viewer that closed meanwhile forwards nothing (ViewerSession.forward checks its state).
+    for (const { viewers, track, packet } of received) for (const viewer of viewers) viewer.forward(track, packet);
+  };
 
   /** Live camera sessions and viewer sessions on this loop. */
   get size(): { sessions: number; viewers: number } {
@@ -43,7 +78,7 @@ export class MediaHost {
       // Every session of the camera, as before: a replaced session's last packets still reach viewers, who wait for
       // the new source's keyframe anyway.
       const viewers = this.#viewers.get(session.deviceId);
-      if (viewers !== undefined) for (const viewer of viewers) viewer.forward(track, packet);
+      if (viewers !== undefined && this.#received.push({ viewers, track, packet }) === 1) setImmediate(this.#forward);
     });
     this.#sessions.add(session);
     session.once('closed', () => this.#sessions.delete(session));

@@ -35,16 +35,20 @@ const TICK_MS = 1000;
 const emptyFlow = (): Flow => ({ audio: { packets: 0, bytes: 0 }, video: { packets: 0, bytes: 0 } });
 let received = emptyFlow();
 let sent = emptyFlow();
-const host = new MediaHost({
-  received: (kind, bytes) => {
-    received[kind].packets++;
-    received[kind].bytes += bytes;
+const host = new MediaHost(
+  {
+    received: (kind, bytes) => {
+      received[kind].packets++;
+      received[kind].bytes += bytes;
+    },
+    sent: (kind, bytes) => {
+      sent[kind].packets++;
+      sent[kind].bytes += bytes;
+    },
   },
-  sent: (kind, bytes) => {
-    sent[kind].packets++;
-    sent[kind].bytes += bytes;
-  },
-});
+  // What this pass made (an answer to a command that came in with the packets) leaves before their fan-out.
+  { beforeForward: flush },
+);
 
 interface Hosted {
   props(): Props;
