@@ -135,11 +135,11 @@ export const OPTIONS = {
   },
   mediaWorkerNice: {
     type: 'integer',
-    default: 10,
+    default: 0,
     min: 0,
     max: 19,
     unit: 'nice steps',
-    doc: 'how far each media worker thread lowers its own scheduling priority below the main thread (Linux nice values, higher = lower priority, at most nice 19): when the CPUs are busy, the main thread (broker, signaling) is scheduled before media. 0 = same priority. Set by the worker on its own thread at start; where that is not possible (not Linux) it is logged (warn) and the worker runs at the process priority',
+    doc: 'how far each media worker thread lowers its own scheduling priority below the main thread (Linux nice values, higher = lower priority, at most nice 19), set by the worker on its own thread at start: when the cores are busy the broker and signaling are scheduled before media, but media then also yields to every other process of the machine, and an answer (made on its camera\'s worker) waits longer for its worker (docs/benchmarks.md, sigload). 0 = same priority. Where it cannot be set (not Linux) it is logged (warn) and the worker runs at the process priority',
   },
   keyframeRetryMs: {
     type: 'integer',

@@ -65,7 +65,7 @@ function loggerFor(id: number, level: string): Logger {
 /** Object 0: the worker itself (the main thread writes its lines through the plane's logger). */
 const workerLog = loggerFor(0, 'info');
 
-// Before any media object exists: from here on, this thread yields the CPUs to the main thread's signaling.
+// Before any media object exists (mediaWorkerNice > 0): from here on, this thread yields the CPUs to the main thread.
 const { nice } = workerData as WorkerData;
 const priority = lowerOwnThread(nice);
 if (!priority.ok) workerLog.warn({ nice, reason: priority.reason }, 'media worker runs at the process priority (mediaWorkerNice not applied)');
