@@ -81,13 +81,9 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       if (this.#upstream !== session) return;
       if (state === 'connecting') void this.#serveWaiting();
       if (state === 'streaming') this.#onLive();
+      if (state === 'closed') this.#upstreamEnded(session);
     });
-    session.once('closed', () => {
-      if (this.#upstream !== session) return;
-      this.#upstream = undefined;
-      if (this.#state !== 'waiting') this.#setState('ended');
-      this.#maybeUnused();
-    });
+    session.once('closed', () => this.#upstreamEnded(session));
     for (const viewer of this.viewers) viewer.sourceChanged();
   }
 
@@ -142,6 +138,18 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       }
     }
     this.keyframes.needed();
+  }
+
+  /**
+   * The session is over from its `state: closed` on: its bye went out with it, and `closed` follows only once its peer
+   * has closed (later still from a media worker). A viewer that watches in between — the camera got its bye, its
+   * next viewer came — must ask the camera to start, not be served by a session that sends nothing any more.
+   */
+  #upstreamEnded(session: CameraSession): void {
+    if (this.#upstream !== session) return;
+    this.#upstream = undefined;
+    if (this.#state !== 'waiting') this.#setState('ended');
+    this.#maybeUnused();
   }
 
   #setState(state: StreamState): void {
