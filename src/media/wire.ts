@@ -8,7 +8,7 @@ import type { SessionOptions, SessionState } from '../answerer/session.ts';
 import type { SessionStats } from '../answerer/stats.ts';
 import type { SessionRecorderOptions } from '../recording/session-recorder.ts';
 import type { ViewerOptions, ViewerState } from '../relay/viewer.ts';
-import type { SelectedPair } from '../webrtc/peer.ts';
+import type { DtlsCertificate, SelectedPair } from '../webrtc/peer.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import type { MediaKind } from './host.ts';
 
@@ -38,6 +38,8 @@ export type ToWorker =
   | ({ t: 'create'; id: number; level: string } & Create)
   /** A method of object `id`; `call` set: the worker replies with its (awaited) result. */
   | { t: 'call'; id: number; method: string; args: unknown[]; call?: number }
+  /** The DTLS certificate of every peer made from now on: the main thread's, one for all workers (no reply). */
+  | { t: 'certificate'; certificate: DtlsCertificate }
   /** Pays werift's first-use cost now (a thread started ahead of its first camera), then the reply. */
   | { t: 'warm'; call: number }
   /** A tick now (counters and every object's mirrored state), then the reply. */

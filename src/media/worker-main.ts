@@ -223,6 +223,9 @@ port.on('message', (message: ToWorker) => {
       else void reply(message.call, run);
       return;
     }
+    case 'certificate':
+      Peer.useCertificate(message.certificate);
+      return;
     case 'warm':
       void reply(message.call, async () => {
         await Peer.warmUp();

@@ -5,10 +5,11 @@
  * packets are received, forwarded, recorded and measured on the thread that decrypted them.
  *
  * A thread costs ~0.3 s of CPU to load tali and werift here with Node's compile cache (~0.55 s without) and ~0.1 s
- * more for werift's first use. With `prestart` (option mediaWorkersPrestart, the default) warmUp() starts every thread
- * and waits until each is loaded and warm: the bridge says ready after that, and its first cameras wait for none of
- * it. Without, threads start lazily with the first object placed on their slot: a bridge that carries no media (a
- * test's) runs none, and the first camera placed on a thread waits for its boot.
+ * more for werift's first use, less the ~75 ms of werift's certificate generator that no thread loads: the main thread
+ * makes the one DTLS certificate all threads' peers use. With `prestart` (option mediaWorkersPrestart, the default)
+ * warmUp() starts every thread and waits until each is loaded and warm: the bridge says ready after that, and its
+ * first cameras wait for none of it. Without, threads start lazily with the first object placed on their slot: a
+ * bridge that carries no media (a test's) runs none, and the first camera placed on a thread waits for its boot.
  *
  *   worker slot:  idle ──first placement / warmUp (prestart)──► running ──close(grace)──► closing ──exits by itself──────────────────► closed
  *                                              │                                  └─grace over: terminated ─────────►
@@ -26,6 +27,7 @@ import type { CameraWatch, Keyframe } from '../fleet/camera-monitor.ts';
 import type { SessionRecorderOptions, SessionRecording } from '../recording/session-recorder.ts';
 import type { MediaPlane, PacketSink } from './plane.ts';
 import type { Viewer, ViewerOptions } from '../relay/viewer.ts';
+import { Peer, type DtlsCertificate } from '../webrtc/peer.ts';
 import { RemoteMonitor, RemoteRecording, RemoteSession, RemoteViewer, type Handle, type ObjectLink } from './remote.ts';
 import type { Create, FromWorker, ToWorker, WorkerData } from './wire.ts';
 
@@ -115,6 +117,11 @@ class WorkerLink {
       call: (method, args) => this.#request((call) => ({ t: 'call', id, method, args, call })),
       cast: (method, args) => this.#post({ t: 'call', id, method, args }),
     };
+  }
+
+  /** Its peers' DTLS certificate from now on (posted before anything that makes a peer, where it can be). */
+  useCertificate(certificate: DtlsCertificate): void {
+    this.#post({ t: 'certificate', certificate });
   }
 
   refresh(): Promise<unknown> {
@@ -243,6 +250,10 @@ export class WorkerMedia implements MediaPlane {
   #nextId = 1;
   #closing: { links: WorkerLink[]; done: Promise<void> } | undefined;
   #warm: Promise<void> | undefined;
+  /** The DTLS certificate of every worker's peers, made once on this thread; undefined if it could not be made. */
+  #certificate: Promise<DtlsCertificate | undefined> | undefined;
+  /** Per started thread: resolves once it has been sent the certificate. */
+  readonly #certified = new WeakMap<WorkerLink, Promise<void>>();
 
   constructor(options: WorkerMediaOptions) {
     this.#options = options;
@@ -297,7 +308,12 @@ export class WorkerMedia implements MediaPlane {
    */
   warmUp(): Promise<void> {
     if (this.#warm === undefined) {
-      this.#warm = this.#options.prestart && !this.#closing ? Promise.all(this.#slots.map((_, i) => this.#start(i).warmUp())).then(() => {}) : Promise.resolve();
+      const warm = async (index: number) => {
+        const link = this.#start(index);
+        await this.#certified.get(link); // its warm-up peer uses it: werift makes no certificate of its own there
+        await link.warmUp();
+      };
+      this.#warm = this.#options.prestart && !this.#closing ? Promise.all(this.#slots.map((_, i) => warm(i))).then(() => {}) : Promise.resolve();
       this.#warm.catch(() => {}); // whoever awaits it sees the error
     }
     return this.#warm;
@@ -368,7 +384,22 @@ export class WorkerMedia implements MediaPlane {
     if (existing !== undefined) return existing;
     const link = new WorkerLink(index, this.#options.sink, this.#options.logger, this.#options.nice ?? 0, (handle) => this.#release(handle), (failed) => this.#failed(failed));
     this.#slots[index] = link;
+    this.#certified.set(link, this.#sendCertificate(link));
     return link;
+  }
+
+  /**
+   * One DTLS certificate for all threads, made here while they load: a thread making its own would load werift's
+   * certificate generator first (~75 ms of CPU each; see Peer.createCertificate). A peer made on a thread before its
+   * certificate arrived (a lazily started thread's first camera) gets werift's own, as without this.
+   */
+  async #sendCertificate(link: WorkerLink): Promise<void> {
+    this.#certificate ??= Peer.createCertificate().catch((err: Error) => {
+      this.#options.logger.warn({ err: err.message }, 'DTLS certificate not made: each media worker makes its own');
+      return undefined;
+    });
+    const certificate = await this.#certificate;
+    if (certificate !== undefined) link.useCertificate(certificate);
   }
 
   #release(handle: Handle): void {

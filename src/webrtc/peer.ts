@@ -4,8 +4,13 @@
  */
 import { EventEmitter } from 'node:events';
 import {
+  createSelfSignedCertificate,
+  HashAlgorithm,
+  NamedCurveAlgorithm,
   RTCPeerConnection,
   RtcpPayloadSpecificFeedback,
+  SignatureAlgorithm,
+  type DtlsKeys,
   type MediaStreamTrack,
   type RTCRtpSender,
   type RTCRtpTransceiver,
@@ -59,6 +64,9 @@ export interface RemoteCandidate {
 /** RFC 8445 §5.1.1 candidate types. */
 export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
 
+/** A DTLS certificate with its private key (PEM), as werift takes it. Never logged. */
+export type DtlsCertificate = DtlsKeys;
+
 /** The pair ICE selected: whose candidate types, over which transport. */
 export interface SelectedPair {
   local: CandidateType;
@@ -77,6 +85,8 @@ export interface PeerEvents {
 }
 
 export class Peer extends EventEmitter<PeerEvents> {
+  /** The certificate of this thread's peers (useCertificate); without one werift makes its own with the first peer. */
+  static #certificate: DtlsCertificate | undefined;
   readonly #pc: RTCPeerConnection;
   /** Candidates that arrived before the remote description was applied; werift would apply them one by one. */
   #pending: RemoteCandidate[] | undefined = [];
@@ -91,6 +101,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#direction = options.direction ?? 'recvonly';
     this.#iceServers = options.iceServers;
     this.#pc = new RTCPeerConnection({
+      ...Peer.#dtls(),
       codecs: { video: codecs.video.map(codecParameters), audio: codecs.audio.map(codecParameters) },
       iceServers: options.iceServers.map((s) => ({ ...s })),
       iceTransportPolicy: options.iceTransportPolicy ?? 'all',
@@ -111,12 +122,31 @@ export class Peer extends EventEmitter<PeerEvents> {
    * does. Gathering on a throwaway connection, then closing it.
    */
   static async warmUp(): Promise<void> {
-    const pc = new RTCPeerConnection({ codecs: { video: VIDEO_CODECS.map(codecParameters) } });
+    const pc = new RTCPeerConnection({ ...Peer.#dtls(), codecs: { video: VIDEO_CODECS.map(codecParameters) } });
     pc.addTransceiver('video', { direction: 'recvonly' });
     const offer = await pc.createOffer();
     withoutDefaultStun(pc);
     await pc.setLocalDescription(offer);
     await pc.close();
+  }
+
+  /**
+   * A self-signed DTLS certificate as werift makes one for each thread (ECDSA P-256, SHA-256). The bridge makes one
+   * for all its media worker threads (src/media/worker-media.ts): each thread making its own would load werift's
+   * certificate generator (@peculiar/x509 and its modules, ~75 ms of CPU; werift loads it with the first certificate
+   * only, patches/werift+0.25.2.patch [werift-x509-lazy]).
+   */
+  static createCertificate(): Promise<DtlsCertificate> {
+    return createSelfSignedCertificate({ signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 }, NamedCurveAlgorithm.secp256r1_23);
+  }
+
+  /** The certificate this thread's peers use from now on (werift uses one per thread too: the same fingerprint). */
+  static useCertificate(certificate: DtlsCertificate): void {
+    Peer.#certificate = certificate;
+  }
+
+  static #dtls(): { dtls?: { keys: DtlsCertificate } } {
+    return Peer.#certificate === undefined ? {} : { dtls: { keys: Peer.#certificate } };
   }
 
   /**
