@@ -92,6 +92,7 @@ export class Services {
     const sink: PacketSink = {
       received: (kind, bytes, packets) => metrics.rtpReceived(kind, bytes, packets),
       sent: (kind, bytes, packets) => metrics.rtpSent(kind, bytes, packets),
+      caughtUp: (sends) => metrics.fanOutCaughtUp(sends),
     };
     const workers = config.mediaWorkers === 0 ? availableParallelism() : config.mediaWorkers;
     this.media = workers === 1 ? new InThreadMedia(sink) : new WorkerMedia({ workers, prestart: config.mediaWorkersPrestart, sink, nice: config.mediaWorkerNice, logger: log.child({ component: 'media' }) });

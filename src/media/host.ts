@@ -8,11 +8,14 @@
  * port in readiness order (up to 32 datagrams per UDP socket), so a packet forwarded where it is read (decrypt, then
  * encrypt and send once per viewer: ~1 ms for a packet of a camera with 25 viewers) holds back whatever is ready after
  * it: the main thread's MQTT sockets in one-worker mode, the worker's port (an offer's or a watch's command) in a
- * media worker. Read packets are queued and fanned out in one setImmediate after the pass (the check phase), in the
- * order read: the commands and messages of the same pass go first, the packets lose no time beyond that pass.
+ * media worker. Read packets are queued and fanned out after the pass (the check phase), in the order read, in
+ * chunks of bounded work (./fan-out.ts), each in its own pass, so what becomes ready while a burst is fanned out
+ * waits for one chunk, not for the burst:
  *
  *   poll phase:   read+decrypt p1 … read+decrypt pN · port: command (answer made, batched) · MQTT reads …
- *   check phase:  beforeForward() (a worker's batch: that answer leaves) · forward p1…pN to each viewer
+ *   check phase:  beforeForward() (a worker's batch: that answer leaves) · forward p1…pk to each viewer (one chunk)
+ *   poll phase:   reads · port: the next command …
+ *   check phase:  beforeForward() · forward pk+1… (next chunk)
  */
 import type { SessionOptions } from '../answerer/session.ts';
 import { Session } from '../answerer/session.ts';
@@ -21,6 +24,7 @@ import { SessionRecorder, type SessionRecorderOptions } from '../recording/sessi
 import { ViewerSession, type ViewerOptions } from '../relay/viewer.ts';
 import type { RtpPacket } from 'werift';
 import type { RemoteTrack } from '../webrtc/peer.ts';
+import { CHUNK_SENDS, FanOut, MAX_QUEUED_SENDS } from './fan-out.ts';
 
 export type MediaKind = 'audio' | 'video';
 
@@ -28,40 +32,37 @@ export type MediaKind = 'audio' | 'video';
 export interface PacketCounters {
   received(kind: MediaKind, payloadBytes: number): void;
   sent(kind: MediaKind, payloadBytes: number): void;
+  /** Sends a fan-out chunk did past its budget because the queue was past its bound (./fan-out.ts). Rare. */
+  caughtUp(sends: number): void;
 }
 
 export interface MediaHostOptions {
-  /** Runs before each fan-out, first in the check phase (a media worker sends what this pass made: answers, events). */
+  /** Runs before each fan-out chunk, first in the check phase (a media worker sends what this pass made: answers, events). */
   beforeForward?: () => void;
-}
-
-interface Received {
-  viewers: Set<ViewerSession>;
-  track: RemoteTrack;
-  packet: RtpPacket;
+  /** Sends per fan-out chunk, and sends queued before a chunk catches up past it (./fan-out.ts; defaults there). */
+  chunkSends?: number;
+  maxQueuedSends?: number;
 }
 
 export class MediaHost {
   readonly #counters: PacketCounters;
-  readonly #beforeForward: () => void;
   /** Viewer sessions by the device they watch. */
   readonly #viewers = new Map<string, Set<ViewerSession>>();
   readonly #sessions = new Set<Session>();
-  /** Packets read in this pass of the loop, to forward after it (in the order read). */
-  #received: Received[] = [];
+  /** Packets read, to forward after the pass that read them (in the order read). */
+  readonly fanOut: FanOut<ViewerSession, RemoteTrack, RtpPacket>;
 
   constructor(counters: PacketCounters, options: MediaHostOptions = {}) {
     this.#counters = counters;
-    this.#beforeForward = options.beforeForward ?? (() => {});
+    this.fanOut = new FanOut({
+      chunkSends: options.chunkSends ?? CHUNK_SENDS,
+      maxQueuedSends: options.maxQueuedSends ?? MAX_QUEUED_SENDS,
+      before: options.beforeForward,
+      caughtUp: (sends) => counters.caughtUp(sends),
+      // A viewer that closed meanwhile forwards nothing (ViewerSession.forward checks its state).
+      send: (viewer, track, packet) => viewer.forward(track, packet),
+    });
   }
-
-  readonly #forward = (): void => {
-    this.#beforeForward();
-    const received = this.#received;
-    this.#received = [];
-    // A viewer that closed meanwhile forwards nothing (ViewerSession.forward checks its state).
-    for (const { viewers, track, packet } of received) for (const viewer of viewers) viewer.forward(track, packet);
-  };
 
   /** Live camera sessions and viewer sessions on this loop. */
   get size(): { sessions: number; viewers: number } {
@@ -78,7 +79,7 @@ export class MediaHost {
       // Every session of the camera, as before: a replaced session's last packets still reach viewers, who wait for
       // the new source's keyframe anyway.
       const viewers = this.#viewers.get(session.deviceId);
-      if (viewers !== undefined && this.#received.push({ viewers, track, packet }) === 1) setImmediate(this.#forward);
+      if (viewers !== undefined) this.fanOut.push(viewers, track, packet);
     });
     this.#sessions.add(session);
     session.once('closed', () => this.#sessions.delete(session));

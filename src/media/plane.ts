@@ -18,6 +18,7 @@ import { MediaHost, type MediaKind } from './host.ts';
 export interface PacketSink {
   received(kind: MediaKind, payloadBytes: number, packets: number): void;
   sent(kind: MediaKind, payloadBytes: number, packets: number): void;
+  caughtUp(sends: number): void;
 }
 
 export interface MediaPlane {
@@ -50,7 +51,7 @@ export class InThreadMedia implements MediaPlane {
   #warm: Promise<void> | undefined;
 
   constructor(sink: PacketSink) {
-    this.#host = new MediaHost({ received: (kind, bytes) => sink.received(kind, bytes, 1), sent: (kind, bytes) => sink.sent(kind, bytes, 1) });
+    this.#host = new MediaHost({ received: (kind, bytes) => sink.received(kind, bytes, 1), sent: (kind, bytes) => sink.sent(kind, bytes, 1), caughtUp: (sends) => sink.caughtUp(sends) });
   }
 
   openSession(options: SessionOptions): CameraSession {

@@ -72,4 +72,4 @@ export type FromWorker =
   | { t: 'log'; id: number; line: string }
   | { t: 'reply'; call: number; value?: unknown; error?: string }
   /** Once a second and on refresh: packets in and out since the last tick, and every object's state. */
-  | { t: 'tick'; received: Flow; sent: Flow; props: [number, Props][] };
+  | { t: 'tick'; received: Flow; sent: Flow; caughtUp: number; props: [number, Props][] };

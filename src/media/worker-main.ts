@@ -35,6 +35,7 @@ const TICK_MS = 1000;
 const emptyFlow = (): Flow => ({ audio: { packets: 0, bytes: 0 }, video: { packets: 0, bytes: 0 } });
 let received = emptyFlow();
 let sent = emptyFlow();
+let caughtUp = 0;
 const host = new MediaHost(
   {
     received: (kind, bytes) => {
@@ -45,6 +46,7 @@ const host = new MediaHost(
       sent[kind].packets++;
       sent[kind].bytes += bytes;
     },
+    caughtUp: (sends) => (caughtUp += sends),
   },
   // What this pass made (an answer to a command that came in with the packets) leaves before their fan-out.
   { beforeForward: flush },
@@ -196,9 +198,10 @@ function host1(id: number, level: string, spec: Create): void {
 
 function tick(): void {
   const props: [number, Props][] = [...objects].map(([id, o]) => [id, o.props()]);
-  post({ t: 'tick', received, sent, props });
+  post({ t: 'tick', received, sent, caughtUp, props });
   received = emptyFlow();
   sent = emptyFlow();
+  caughtUp = 0;
 }
 const ticker = setInterval(tick, TICK_MS);
 

@@ -211,6 +211,7 @@ class WorkerLink {
           if (r.packets > 0) this.#sink.received(kind, r.bytes, r.packets);
           if (s.packets > 0) this.#sink.sent(kind, s.bytes, s.packets);
         }
+        if (message.caughtUp > 0) this.#sink.caughtUp(message.caughtUp);
         for (const [id, props] of message.props) this.handles.get(id)?.update(props);
         const elu = this.worker.performance.eventLoopUtilization();
         this.load = this.worker.performance.eventLoopUtilization(elu, this.#elu).utilization;

@@ -51,6 +51,7 @@ export class BridgeMetrics {
   readonly #viewers: Gauge;
   readonly #keyframeRequests: Counter<'reason'>;
   readonly #keyframes: Counter;
+  readonly #fanOutCatchUp: Counter;
   readonly #negotiation: Histogram<'stage'>;
   readonly #recordingsActive: Gauge;
   readonly #recordingFiles: Counter;
@@ -184,6 +185,11 @@ export class BridgeMetrics {
       registers,
     });
     this.#keyframes = new Counter({ name: 'tali_keyframes_received_total', help: 'video keyframes received from cameras', registers });
+    this.#fanOutCatchUp = new Counter({
+      name: 'tali_fanout_catchup_sends_total',
+      help: "packets sent to viewers past a fan-out chunk's budget because a media loop's queue was past its bound (that loop fell behind its cameras)",
+      registers,
+    });
     this.#negotiation = new Histogram({
       name: 'tali_negotiation_seconds',
       help: 'time from the offer reaching the bridge to each stage of a camera session',
@@ -316,6 +322,11 @@ export class BridgeMetrics {
 
   keyframeRequested(reason: 'session' | 'recording' | 'viewer' | 'snapshot'): void {
     this.#keyframeRequests.labels(reason).inc();
+  }
+
+  /** Sends a media loop did past its fan-out chunk's budget to catch up (src/media/fan-out.ts). */
+  fanOutCaughtUp(sends: number): void {
+    this.#fanOutCatchUp.inc(sends);
   }
 
   keyframeReceived(): void {
