@@ -2,7 +2,10 @@
  * Start-up: how long a restart keeps the bridge away. `tali start` is spawned (bin/tali.js, loopback, ports 0, a
  * data directory that exists: a restart, not a first start) and timed from spawn to its "tali ready" line, in wall
  * time and in CPU time of the process at that moment (/proc/<pid>/stat: less sensitive to a busy machine). Then it is
- * stopped with SIGTERM (and Node writes its compile cache) before the next one starts. Variants, interleaved round by round so that they share the noise:
+ * stopped with SIGTERM (and Node writes its compile cache) before the next one starts. "tali ready" comes once every
+ * media worker thread (mediaWorkers 0: one per core) has loaded tali and werift and paid werift's first use
+ * (mediaWorkersPrestart, on by default since b703610): wall and CPU include those threads. Variants, interleaved round
+ * by round so that they share the noise:
  *
  *   this commit                the compile cache warm: what every restart after the first is
  *   this commit, cold          NODE_DISABLE_COMPILE_CACHE=1: a first start after an install or upgrade
@@ -20,7 +23,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -200,11 +203,12 @@ export async function runStartup(options: { rounds: number; baseline?: string; q
     rows,
     notes: [
       `${options.rounds} restarts per variant, interleaved, on an existing data directory; wall time from spawn to the ready line, CPU time of the process then. Each is stopped (SIGTERM) before the next starts.`,
+      `Ready includes the media workers' prestart (mediaWorkersPrestart, default): ${availableParallelism()} worker threads here (one per core), each loaded and past werift's first use, with one DTLS certificate made on the main thread for all. The baseline had no media workers.`,
       ...(options.quick ? [] : ['Cold: NODE_DISABLE_COMPILE_CACHE=1, as on the first start after an install or upgrade (bin/tali.js keeps the cache in ~/.cache/tali; this run uses its own).']),
       `Cards available after restart: spawn until a fresh subscriber to {root}/v1/device/+/status has all ${options.cards} cards of registered devices, which the state file held as online (a crash's leftovers, written into it before each of ${options.rounds} starts); each arrives offline with lastSeen. CPU: of the bridge process at that moment. The baseline had no cards until each device reconnected.`,
       ...('missing' in tree ? [`No baseline row: ${tree.missing}.`] : [`Baseline ${commit!}: main before the start-up work, in a temporary git worktree with this node_modules, cache off (it had none).`]),
     ],
-    bottleneck: `loading modules: ${fmt(warm.cpu.p50, 0)} ms of CPU even with the compile cache, most of it linking ~1 300 ES modules. Half of them are TypeBox's (typebox/compile: 681 modules, ~0.3 s of CPU), which the protocol's decode() compiles its validators with at import; werift and its certificate stack (@peculiar/x509, asn1: ~0.2 s) come next. Both are needed by the first offer a restarted bridge answers, so deferring them past "ready" would not shorten an outage; validators generated at build time (TypeBox's Code()) would remove the first`,
+    bottleneck: `loading modules: ${fmt(warm.cpu.p50, 0)} ms of CPU even with the compile cache, in the main thread and again in each media worker thread (~0.3 s each, tali's sources and werift). On the main thread most of it is linking ~1 300 ES modules, half of them TypeBox's (typebox/compile: 681 modules, ~0.3 s of CPU), which the protocol's decode() compiles its validators with at import; werift's certificate stack (@peculiar/x509, asn1: ~75 ms) is loaded once, for the one certificate the main thread makes ([werift-x509-lazy]). Both are needed by the first offer a restarted bridge answers, so deferring them past "ready" would not shorten an outage; validators generated at build time (TypeBox's Code()) would remove the first`,
     data: { ...Object.fromEntries(stats.map(({ variant, wall, cpu }) => [variant.label, { wall, cpu, samples: samples.get(variant) }])), [cardsLabel]: { ...cardStats, samples: cards } },
     charts: [{ title: 'Start → ready', unit: 'ms', series: stats.map(({ variant }) => ({ label: variant.label, samples: samples.get(variant)!.map((s) => s.wallMs) })) }],
   };
