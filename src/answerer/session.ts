@@ -15,7 +15,7 @@ import { ProtocolError, type ErrorCode } from '../protocol/errors.ts';
 import type { Answer, Bye, ByeReason, Candidate, Message, Offer } from '../protocol/messages.ts';
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import { startsKeyframe } from '../webrtc/keyframe.ts';
-import { Peer, type PeerOptions, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
+import { candidateMessage, Peer, type PeerOptions, type RemoteCandidate, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import { checkOffer, dropRepeatedCandidates, extractCandidates, offeredCodecs, SdpError } from '../webrtc/sdp.ts';
 import type { Listens } from '../media/listens.ts';
@@ -138,6 +138,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     if (this.#state === 'closed') return undefined;
     this.#sendAnswer(sdp);
+    this.#peer?.trickleLate((candidate) => this.#sendCandidate(candidate)); // a relay candidate of a slow TURN server
     this.#clock.mark('answer');
     this.#setState('connecting');
     this.#arm(this.#options.connectTimeoutMs, () => void this.close('timeout'));
@@ -197,11 +198,17 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
     }
-    // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §9).
+    // Over 4 KB (many interfaces, or TURN): send the bare answer, then trickle the candidates (RFC 8838 §9); their
+    // end now if the answer had it, else once the peer's gathering completes (trickleLate).
     const { sdp: bare, candidates } = extractCandidates(sdp);
     this.#send({ type: 'answer', sdp: bare, ...node });
-    for (const c of candidates) this.#send({ type: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
-    this.#send({ type: 'candidate', endOfCandidates: true });
+    for (const c of candidates) this.#sendCandidate(c);
+    if (/^a=end-of-candidates/m.test(sdp)) this.#sendCandidate(null);
+  }
+
+  /** One of the bridge's candidates after the answer (§7), or null: the end of them. */
+  #sendCandidate(candidate: RemoteCandidate | null): void {
+    this.#send(candidateMessage(candidate));
   }
 
   #send(body: DownMessage): void {

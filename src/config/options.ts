@@ -81,6 +81,14 @@ export const OPTIONS = {
     values: ['all', 'relay'],
     doc: 'relay: every peer (the bridge, devices, viewers) uses TURN relay candidates only; needs turnSecret or a TURN server in iceServers',
   },
+  turnAnswerWaitMs: {
+    type: 'integer',
+    default: 1000,
+    min: 0,
+    max: 15_000,
+    unit: 'ms',
+    doc: "longest an answer of the bridge waits for its own TURN relay candidate (its host candidates are ready at once); one that comes later, from a slow or unreachable TURN server, is trickled after the answer",
+  },
   relayDevices: {
     type: 'idList',
     default: [],

@@ -24,7 +24,7 @@ import type { ByeReason, Candidate, IceServers, Message, Watch } from '../protoc
 import { PROTOCOL_VERSION } from '../protocol/topics.ts';
 import type { CodecName } from '../webrtc/codecs.ts';
 import { startsKeyframe, type VideoCodec } from '../webrtc/keyframe.ts';
-import { Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
+import { candidateMessage, Peer, type LocalTrack, type PeerOptions, type RemoteCandidate, type RemoteTrack, type SelectedPair } from '../webrtc/peer.ts';
 import { dropRepeatedCandidates, SdpError } from '../webrtc/sdp.ts';
 import type { Listens } from '../media/listens.ts';
 import type { ViewerOwner } from './owner.ts';
@@ -215,6 +215,7 @@ export class ViewerSession extends EventEmitter<ViewerEvents> {
     const ice = this.#options.iceServers?.();
     if (ice) this.#owner.send(ice);
     this.#send({ type: 'answer', sdp, ...(this.#options.bridgeId !== undefined && { bridgeId: this.#options.bridgeId }) });
+    peer.trickleLate((candidate) => this.#send(candidateMessage(candidate))); // a relay candidate of a slow TURN server
     this.#setState('connecting');
     this.#timer = setTimeout(() => void this.close('timeout'), this.#options.connectTimeoutMs);
     return undefined;

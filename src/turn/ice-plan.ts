@@ -23,12 +23,15 @@ export interface IcePlanOptions {
   relayDevices?: '*' | readonly string[] | undefined;
   /** Identity of the bridge's own TURN credentials. */
   bridgeId: string;
+  /** Longest wait of an answer for the bridge's own relay candidate (Peer relayWaitMs). */
+  turnAnswerWaitMs?: number | undefined;
 }
 
 /** What a peer is created with. */
 export interface PeerIce {
   iceServers: IceServer[];
   iceTransportPolicy: IceTransportPolicy;
+  relayWaitMs?: number | undefined;
 }
 
 export class IcePlan {
@@ -50,6 +53,7 @@ export class IcePlan {
       iceTransportPolicy: config.iceTransportPolicy as IceTransportPolicy,
       relayDevices: config.relayDevices,
       bridgeId: config.bridgeId,
+      turnAnswerWaitMs: config.turnAnswerWaitMs,
     });
   }
 
@@ -91,7 +95,7 @@ export class IcePlan {
     const iceTransportPolicy = this.policy(deviceId);
     const useTurn = iceTransportPolicy === 'relay' || this.#bridgeTurn();
     const minted = (useTurn && this.turn?.mint(this.#options.bridgeId).iceServers) || [];
-    return { iceServers: [...this.cardServers, ...minted], iceTransportPolicy };
+    return { iceServers: [...this.cardServers, ...minted], iceTransportPolicy, relayWaitMs: this.#options.turnAnswerWaitMs };
   }
 
   /** The `ice-servers` message for a device; undefined when devices get none (perDevice false). */

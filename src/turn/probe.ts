@@ -1,10 +1,11 @@
 /**
- * Whether the bridge's own peers can use the TURN server right now. werift gathers every candidate before it lets an
- * answer out, and an allocation that gets no reply holds an answer 6 s (a closed port on this host) to 13 s (an address
- * that drops packets): measured with werift 0.25 here. So the bridge checks its TURN server with an Allocate of its
- * own (./allocate.ts) at start and every `intervalMs`, and its peers go without TURN while it does not answer: devices
- * and viewers still reach the bridge's host candidates through their own relay candidates. Relay-only peers keep TURN
- * whatever the probe says (IcePlan.bridgePeer): they have nothing else.
+ * Whether the bridge's own peers can use the TURN server right now. An answer waits for the bridge's relay candidate
+ * at most `turnAnswerWaitMs` (then trickles it: Peer.trickleLate); unpatched werift held it until the allocation failed,
+ * 6 s (a closed port on this host) to 13 s (an address that drops packets). So that answers do not wait even that
+ * bound, and no allocation is tried per session against a dead server, the bridge checks its TURN server with an
+ * Allocate of its own (./allocate.ts) at start and every `intervalMs`, and its peers go without TURN while it does not
+ * answer: devices and viewers still reach the bridge's host candidates through their own relay candidates. Relay-only
+ * peers keep TURN whatever the probe says (IcePlan.bridgePeer): they have nothing else.
  *
  *   unknown ──probe──► reachable ◄──probe──► unreachable      (a change of state is logged once)
  *

@@ -38,6 +38,8 @@ export interface PeerOptions {
   mediaAddresses?: MediaAddresses | undefined;
   /** Extra addresses announced as host candidates on the same ports (a 1:1 NAT, a container's host). */
   announceAddresses?: readonly string[] | undefined;
+  /** Longest wait of answer() for a TURN relay candidate still being allocated (default 1000 ms); see trickleLate. */
+  relayWaitMs?: number | undefined;
 }
 
 /** What a sending peer negotiated for one kind of media. */
@@ -59,6 +61,13 @@ export interface RemoteCandidate {
   candidate: string;
   sdpMid?: string | undefined;
   sdpMLineIndex?: number | undefined;
+}
+
+/** The `candidate` message body (docs/protocol.md §5.3) that trickles one of our candidates, or their end (null). */
+export function candidateMessage(candidate: RemoteCandidate | null): { type: 'candidate'; candidate?: string; sdpMid?: string; sdpMLineIndex?: number; endOfCandidates?: true } {
+  if (candidate === null) return { type: 'candidate', endOfCandidates: true };
+  const { sdpMid, sdpMLineIndex } = candidate;
+  return { type: 'candidate', candidate: candidate.candidate, ...(sdpMid !== undefined && { sdpMid }), ...(sdpMLineIndex !== undefined && { sdpMLineIndex }) };
 }
 
 /** RFC 8445 §5.1.1 candidate types. */
@@ -94,9 +103,16 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #direction: 'recvonly' | 'sendonly';
   readonly #senders = new Map<'audio' | 'video', RTCRtpSender>();
   readonly #iceServers: readonly IceServer[];
+  readonly #relayWaitMs: number;
+  /** Ends answer()'s wait for the relay candidate (close() calls it). */
+  #stopWaiting: (() => void) | undefined;
+  /** After answer() returned early: the candidates it did not carry, then null (end); see trickleLate. */
+  #late: (RemoteCandidate | null)[] | undefined;
+  #trickle: ((candidate: RemoteCandidate | null) => void) | undefined;
 
   constructor(options: PeerOptions) {
     super();
+    this.#relayWaitMs = options.relayWaitMs ?? 1000;
     const codecs = options.codecs ?? { video: VIDEO_CODECS, audio: AUDIO_CODECS };
     this.#direction = options.direction ?? 'recvonly';
     this.#iceServers = options.iceServers;
@@ -162,7 +178,10 @@ export class Peer extends EventEmitter<PeerEvents> {
     return { video: pick(offered.video, VIDEO_CODECS), audio: pick(offered.audio, AUDIO_CODECS) };
   }
 
-  /** Applies a remote offer and returns the answer SDP (with every host candidate, since werift gathers first). */
+  /**
+   * Applies a remote offer and returns the answer SDP: with every host candidate (werift gathers them first) and a
+   * TURN relay one if it came within relayWaitMs, then `a=end-of-candidates`. Without it, see trickleLate.
+   */
   async answer(offerSdp: string): Promise<string> {
     checkOffer(offerSdp);
     try {
@@ -187,11 +206,28 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     const answer = await this.#pc.createAnswer();
     withoutDefaultStun(this.#pc, this.#iceServers);
+    this.#watchLate();
     await this.#pc.setLocalDescription(answer);
-    const sdp = this.#pc.localDescription?.sdp ?? '';
+    await this.#gathered(this.#relayWaitMs);
+    const sdp = this.#pc.localDescription?.sdp ?? ''; // werift rewrites it with every candidate once gathering completes
+    const complete = /^a=end-of-candidates/m.test(sdp);
+    this.#late = complete ? [] : (this.#late ?? []).filter((c) => c === null || !sdp.includes(`a=${c.candidate}\r\n`));
     if (rejectedAll(sdp)) throw new SdpError('no-common-codec', `offer has no ${[...VIDEO_CODECS, ...AUDIO_CODECS].join('/')} media`);
     this.#watchSenders();
     return sdp;
+  }
+
+  /**
+   * Hands over what the answer did not carry, once the caller has sent it: werift allocates the TURN relay candidate
+   * after the host ones ([werift-turn-trickle], docs/werift-patches.md) and answer() waits for it at most
+   * relayWaitMs, so from a slow or unreachable TURN server it comes later, or never. `send` gets each candidate
+   * gathered after the answer, then null when gathering is complete (RFC 8838 §4.1: trickled, ended once); nothing
+   * when the answer was complete.
+   */
+  trickleLate(send: (candidate: RemoteCandidate | null) => void): void {
+    if (this.#closed || this.#late === undefined || this.#trickle !== undefined) return;
+    this.#trickle = send;
+    for (const candidate of this.#late.splice(0)) send(candidate);
   }
 
   /**
@@ -285,6 +321,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending = undefined;
+    this.#stopWaiting?.();
+    this.#trickle = undefined;
     await this.#pc.close().catch(() => {});
     this.emit('state', 'closed');
     this.removeAllListeners();
@@ -312,6 +350,37 @@ export class Peer extends EventEmitter<PeerEvents> {
       sender.onRtcp.subscribe(onRtcp);
       transceiver.receiver.onRtcp.subscribe(onRtcp);
     }
+  }
+
+  /**
+   * Local candidates werift reports after setLocalDescription's SDP was made (a relay one), and its end: kept for
+   * trickleLate until the caller sent the answer, passed on after.
+   */
+  #watchLate(): void {
+    const late = (candidate: RemoteCandidate | null) => {
+      if (this.#closed) return;
+      if (this.#trickle) this.#trickle(candidate);
+      else (this.#late ??= []).push(candidate);
+    };
+    this.#pc.onIceCandidate.subscribe((candidate) => {
+      if (candidate?.candidate) late({ candidate: candidate.candidate.replace(/^a=/, ''), sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex });
+    });
+    this.#pc.iceGatheringStateChange.subscribe((state) => state === 'complete' && late(null));
+  }
+
+  /** Resolves once werift's gathering is complete, after `ms` at most, or at close(). */
+  async #gathered(ms: number): Promise<void> {
+    if (this.#pc.iceGatheringState === 'complete' || this.#closed) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#stopWaiting?.(), ms);
+      const { unSubscribe } = this.#pc.iceGatheringStateChange.subscribe((state) => state === 'complete' && this.#stopWaiting?.());
+      this.#stopWaiting = () => {
+        clearTimeout(timer);
+        unSubscribe();
+        this.#stopWaiting = undefined;
+        resolve();
+      };
+    });
   }
 
   #flushCandidates(): void {

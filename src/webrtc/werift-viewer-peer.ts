@@ -1,14 +1,15 @@
 /**
  * ViewerPeer on werift, for Node viewers (`tali watch`, tests): a receive-only offer for video and audio in every
- * codec tali relays, and counters of what arrives. werift gathers before setLocalDescription resolves, so the offer
- * carries every host candidate and only the end of candidates is trickled.
+ * codec tali relays, and counters of what arrives. werift gathers host candidates before setLocalDescription
+ * resolves, so the offer carries them; a TURN relay candidate (which werift does not wait for) and the end of
+ * candidates are trickled.
  */
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import type { IceServer, IceTransportPolicy } from '../protocol/messages.ts';
 import type { IceCandidateInit, ViewerPeer, ViewerPeerState } from '../viewer/viewer-peer.ts';
 import { AUDIO_CODECS, codecNameOf, codecParameters, VIDEO_CODECS, type CodecName } from './codecs.ts';
 import { startsKeyframe, type VideoCodec } from './keyframe.ts';
-import { addRemoteCandidateNow, setLocalOffer } from './werift-offerer.ts';
+import { addRemoteCandidateNow, setLocalOffer, trickleAfterOffer } from './werift-offerer.ts';
 
 export interface ReceivedTrack {
   kind: 'audio' | 'video';
@@ -98,9 +99,8 @@ export class WeriftViewerPeer implements ViewerPeer {
 
   async createOffer(): Promise<string> {
     const sdp = await setLocalOffer(this.#pc, this.#iceServers);
-    // Every host candidate is in the SDP already: say only that there are no more.
-    queueMicrotask(() => {
-      if (!this.#closed) this.onLocalCandidate?.(null);
+    trickleAfterOffer(this.#pc, sdp, (candidate) => {
+      if (!this.#closed) this.onLocalCandidate?.(candidate);
     });
     return sdp;
   }
