@@ -179,8 +179,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * Applies a remote offer and returns the answer SDP: with every host candidate (werift gathers them first) and a
-   * TURN relay one if it came within relayWaitMs, then `a=end-of-candidates`. Without it, see trickleLate.
+   * Applies a remote offer and returns the answer SDP: with every host candidate (werift gathers them first), and
+   * `a=end-of-candidates` when that is all. With TURN, the relay candidate if it came within relayWaitMs, and no end
+   * marker (werift's rewrite at the end of gathering precedes its state `complete`): see trickleLate for the rest.
    */
   async answer(offerSdp: string): Promise<string> {
     checkOffer(offerSdp);
