@@ -139,7 +139,7 @@ export async function runIngest(options: IngestOptions): Promise<BenchTable> {
     await bridge.close();
     await clip.remove();
   }
-  if (options.replayPackets > 0) replay = await measureReceivePath({ packets: options.replayPackets, passes: 5 });
+  if (options.replayPackets > 0) replay = await measureReceivePath({ packets: options.replayPackets, passes: 11 });
   for (const l of levels) {
     if (l.cameras > 0 && l.receivedPerSecond > 0) {
       l.socketFloor = await measureDgramFloor({ packetsPerSecond: l.receivedPerSecond, ms: options.measureMs, idleMs: Math.min(1000, options.measureMs) });
@@ -166,7 +166,26 @@ export async function runIngest(options: IngestOptions): Promise<BenchTable> {
   const capacity = knee ? levels[levels.indexOf(knee) - 1] : levels.at(-1);
   // The second floor row: the bare socket at the rate of the busiest level the bridge took (its own row has it too).
   const socketRow = (capacity?.cameras ? capacity : withCameras[0])?.socketFloor;
-  if (replay) rows.push(['replayed, no socket', fmtInt(replay.packets), '', fmt(replay.usPerPacket, 0), fmt(replay.usPerPacket, 0), fmtRatio(replay.ratioToFloor), '', '', '', '', '', '', `floor in that process: ${fmt(replay.floorUs, 1)} µs`]);
+  if (replay) {
+    const r = replay;
+    const lo = Math.min(...r.ratios);
+    const hi = Math.max(...r.ratios);
+    rows.push([
+      'replayed, no socket',
+      fmtInt(r.packets),
+      '',
+      fmt(r.usPerPacket, 1),
+      fmt(r.usPerPacket, 1),
+      fmtRatio(r.ratioToFloor),
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      `floor passes beside it: ${fmt(r.floorUs, 1)} µs; pairs ${fmt(lo, 2)}–${fmt(hi, 2)}×; main thread ${fmt(r.replay.mainUs, 1)} vs ${fmt(r.floor.mainUs, 1)} µs (${fmtRatio(r.mainRatio)}), helper threads ${fmt(r.replay.helperUs, 1)} vs ${fmt(r.floor.helperUs, 1)} µs; heap ${fmtInt(r.replay.heapBytes)} vs ${fmtInt(r.floor.heapBytes)} B/packet`,
+    ]);
+  }
   if (floor) rows.push(['floor: parse + AES-GCM', '', '', fmt(floor.usPerPacket, 1), fmt(floor.usPerPacket, 1), '1.00×', '', '', '', '', '', '', `Buffer key: ${fmt(floor.usPerPacketBufferKey, 1)} µs`]);
   if (socketRow) {
     const s = socketRow;
@@ -178,7 +197,7 @@ export async function runIngest(options: IngestOptions): Promise<BenchTable> {
   const perCore = best ? 1e6 / best.marginalUsPerPacket / perCamera : NaN;
   notes.unshift(
     `Clip: ${fmt(clip.kbps, 0)} kbit/s VP8 at ${clip.fps} fps (${fmt(perCamera, 0)} packets/s per camera), ${clip.method}. Each level settles ${options.settleMs} ms and is measured for ${options.measureMs} ms; level 0 is the bridge with no camera (its background CPU is what "marginal" subtracts).`,
-    `"µs/pkt" is the bridge process's CPU (every thread) per packet received; "× floor" divides the marginal figure by the floor measured inside the bridge's process in this run (${fmt(floorUs, 1)} µs: RTP header parse + AES-128-GCM decrypt with a KeyObject; the same loop with the key as a Buffer, as werift did before its patch: ${fmt(floor?.usPerPacketBufferKey, 1)} µs). The floor has no socket; the "replayed" row is the bridge's own receive path without the socket (./lib/receive-path.ts), and its "× floor" is the median over 5 passes of a replay pass ÷ the floor pass run right after it in that same process (the floor there is in its last column): on a shared machine whose load moves, a ratio of two figures taken at different times and in different processes moves with it.`,
+    `"µs/pkt" is the bridge process's CPU (every thread) per packet received; "× floor" divides the marginal figure by the floor measured inside the bridge's process in this run (${fmt(floorUs, 1)} µs: RTP header parse + AES-128-GCM decrypt with a KeyObject; the same loop with the key as a Buffer, as werift did before its patch: ${fmt(floor?.usPerPacketBufferKey, 1)} µs). The floor has no socket; the "replayed" row is the bridge's own receive path without the socket (./lib/receive-path.ts), and its "× floor" is the median over ${replay?.ratios.length ?? 0} pairs of a replay pass ÷ the floor pass beside it in that same process, the order alternating (replay first, then floor first), after ${replay?.warmupPairs ?? 0} pairs not counted (V8 still compiling the path on its helper threads); each pass goes over the recording ${replay?.repeat ?? 1}× (the floor over as many packets), both fed in chunks of 200 with a turn of the loop between. Its last column splits the two by thread (the main thread's JavaScript; the rest: V8's helper threads, GC and compilers) and gives the heap bytes each packet allocates, garbage included (V8's sampling heap profiler): what the replay leaves for the scavenger beyond the floor's decipher objects is what its helper-thread CPU pays.`,
     `Two floors, both measured in this run. "× floor" is the issue's goal (≤ 2×): the bridge's cost per packet against a bare loop that parses and decrypts, with no socket. "× socket floor" is against a bare Node process that receives the same packet rate on a UDP socket from another process (bursts every few ms) and does only that parse and decryption: one event-loop turn and one recvmsg per datagram, a cost no JavaScript bridge avoids (measured at each level's rate; it falls as the rate rises and datagrams share wake-ups). ${goalNote(replay, floorUs, withCameras)}`,
     `Knee: ${knee ? [knee.lossPercent >= 1 && `loss ${fmt(knee.lossPercent, 1)} %`, knee.eldP50 >= 20 && `event-loop delay p50 ${fmt(knee.eldP50, 0)} ms`, knee.generatorBehind && `the cameras' process sent ${fmtInt(knee.sentPerSecond)} of ${fmtInt(knee.cameras * perCamera)} packets/s (the load generator limits, not the bridge)`, knee.bridgeCore >= 0.95 && `bridge at ${fmt(knee.bridgeCore * 100, 0)} % of a core`].filter(Boolean).join(', ') : 'none within the levels tried'}. Cameras per node on this machine: ${capacity && capacity.cameras > 0 ? capacity.cameras : 'below the first level'}${Number.isFinite(perCore) ? `; at ~${fmt(best!.marginalUsPerPacket, 0)} µs per packet one dedicated core would take ~${fmtInt(perCore)} such cameras` : ''}.`,
   );
@@ -210,7 +229,8 @@ function goalNote(replay: ReceivePathResult | undefined, floorUs: number, levels
   };
   const met = (x: number) => (x <= 2 ? 'met' : 'not met');
   return [
-    Number.isFinite(replayed) && `Goal, receive path without the socket (replayed): ${fmtRatio(replayed)} the floor, ${met(replayed)}.`,
+    Number.isFinite(replayed) &&
+      `Goal, receive path without the socket (replayed): ${fmtRatio(replayed)} the floor (median of the pairs, every thread), ${met(replayed)}; the main thread alone ${fmtRatio(replay!.mainRatio)}.`,
     live.length > 0 && `With the UDP socket: ${range(live)} the floor, ${met(Math.min(...live))}; against the bare socket floor ${range(socket)}.`,
   ]
     .filter(Boolean)

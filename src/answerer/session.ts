@@ -180,11 +180,10 @@ export class Session extends EventEmitter<SessionEvents> {
       const offered = offeredCodecs(offerSdp);
       throw new SdpError('no-common-codec', `offer has ${[...offered.video, ...offered.audio].join(', ') || 'no codecs'}; the bridge takes VP8, H264, opus, PCMU, PCMA`);
     }
-    const peer = new Peer({ ...this.#options.peer, codecs });
+    const peer = new Peer({ ...this.#options.peer, codecs, onRtp: (track, packet) => this.#onRtp(track, packet) });
     peer.on('state', (state) => this.#onPeerState(state));
     peer.on('iceConnected', () => this.#clock.mark('iceConnected'));
     peer.on('track', (track) => this.#onTrack(track));
-    peer.on('rtp', (track, packet) => this.#onRtp(track, packet));
     peer.on('candidateError', (candidate, err) => this.log.debug({ candidate, err: err.message }, 'remote candidate not usable'));
     this.#peer = peer;
     return peer;

@@ -40,6 +40,11 @@ export interface PeerOptions {
   announceAddresses?: readonly string[] | undefined;
   /** Longest wait of answer() for a TURN relay candidate still being allocated (default 1000 ms); see trickleLate. */
   relayWaitMs?: number | undefined;
+  /**
+   * Each received RTP packet, with its track. A callback, not an event: it runs per packet, and Node's `emit` makes
+   * an array of its arguments on every call (garbage per packet for the scavenger, issue 16).
+   */
+  onRtp?: ((track: RemoteTrack, packet: RtpPacket) => void) | undefined;
 }
 
 /** What a sending peer negotiated for one kind of media. */
@@ -87,7 +92,6 @@ export interface PeerEvents {
   state: [PeerState];
   iceConnected: [];
   track: [RemoteTrack];
-  rtp: [RemoteTrack, RtpPacket];
   candidateError: [candidate: string, error: Error];
   /** The remote receiver asked for a keyframe (RTCP PLI or FIR) on our video. */
   keyframeRequest: [];
@@ -109,6 +113,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** After answer() returned early: the candidates it did not carry, then null (end); see trickleLate. */
   #late: (RemoteCandidate | null)[] | undefined;
   #trickle: ((candidate: RemoteCandidate | null) => void) | undefined;
+  readonly #onRtp: ((track: RemoteTrack, packet: RtpPacket) => void) | undefined;
 
   constructor(options: PeerOptions) {
     super();
@@ -116,6 +121,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const codecs = options.codecs ?? { video: VIDEO_CODECS, audio: AUDIO_CODECS };
     this.#direction = options.direction ?? 'recvonly';
     this.#iceServers = options.iceServers;
+    this.#onRtp = options.onRtp;
     this.#pc = new RTCPeerConnection({
       ...Peer.#dtls(),
       codecs: { video: codecs.video.map(codecParameters), audio: codecs.audio.map(codecParameters) },
@@ -396,7 +402,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       if (codec === undefined || track.ssrc === undefined) return;
       const remote: RemoteTrack = { kind: track.kind as 'audio' | 'video', codec, ssrc: track.ssrc };
       this.emit('track', remote);
-      track.onReceiveRtp.subscribe((packet) => this.emit('rtp', remote, packet));
+      const onRtp = this.#onRtp;
+      if (onRtp !== undefined) track.onReceiveRtp.subscribe((packet) => onRtp(remote, packet));
     });
   }
 }

@@ -1,6 +1,8 @@
 /**
  * tali's werift patch for the per-packet path (patches/werift+0.25.2.patch, [werift-srtp-keyobject],
- * [werift-rtp-fast], [werift-srtp-alloc] and [werift-rtp-parse-once]; docs/werift-patches.md): each case fails on an
+ * [werift-rtp-fast], [werift-srtp-alloc], [werift-rtp-parse-once], [werift-srtp-payload], [werift-rtp-clone],
+ * [werift-rtp-stats], [werift-rtp-ext-parse], [werift-rtp-header-new], [werift-vp8-picture-id];
+ * docs/werift-patches.md): each case fails on an
  * unpatched werift (but the rollover guard, which holds either way). The behaviour must not change, so every case also
  * checks the result.
  */
@@ -15,12 +17,16 @@ import {
   RTCRtpCodecParameters,
   RtpHeader,
   RtpPacket,
+  rtpHeaderExtensionsParser,
+  RTP_EXTENSION_URI,
   SrtpSession,
   useAbsSendTime,
   useNACK,
   useSdesMid,
   useTransportWideCC,
   useTWCC,
+  Vp8RtpPayload,
+  Vp9RtpPayload,
 } from 'werift';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
@@ -351,5 +357,67 @@ describe('[werift-rtp-clone] [werift-rtp-stats] the receiver per packet, statist
     expect(inbound).toMatchObject({ packetsReceived: 8, packetsLost: 1, bytesReceived: 8 * 500, headerBytesReceived: 8 * 12 });
     expect(inbound.jitter).toBeCloseTo(56 / 90_000, 9);
     expect(inbound.lastPacketReceivedTimestamp).toBeCloseTo(performance.timeOrigin + nowMs, 6);
+  });
+});
+
+describe('[werift-rtp-ext-parse] [werift-rtp-header-new] [werift-vp8-picture-id] less garbage per received packet', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('parses the header extensions (RFC 8285) into one object, with no array or object per extension', () => {
+    const uris = { 1: RTP_EXTENSION_URI.sdesMid, 2: RTP_EXTENSION_URI.absSendTime, 3: RTP_EXTENSION_URI.transportWideCC };
+    const extensions = [
+      { id: 1, payload: Buffer.from('v0') },
+      { id: 2, payload: Buffer.from([0x12, 0x34, 0x56]) },
+      { id: 3, payload: Buffer.from([0xab, 0xcd]) },
+      { id: 9, payload: Buffer.from([7]) },
+    ];
+    const map = vi.spyOn(Array.prototype, 'map');
+    const reduce = vi.spyOn(Array.prototype, 'reduce');
+    const parsed = rtpHeaderExtensionsParser(extensions, uris);
+    expect(map).not.toHaveBeenCalled(); // unpatched: extensions.map(…).reduce(…), and bufferReader's map for abs-send-time
+    expect(reduce).not.toHaveBeenCalled();
+    expect(parsed).toEqual({
+      [RTP_EXTENSION_URI.sdesMid]: 'v0',
+      [RTP_EXTENSION_URI.absSendTime]: 0x123456,
+      [RTP_EXTENSION_URI.transportWideCC]: 0xabcd,
+      unknown: extensions[3]!.payload,
+    });
+    expect(rtpHeaderExtensionsParser([], uris)).toEqual({});
+  });
+
+  it('makes a header without props with no Object.assign: SRTP decryption and the clone per track make none', () => {
+    const { sender, receiver } = sessions(ProtectionProfileAeadAes128Gcm);
+    const packets = [1, 2, 3].map((seq) => sender.encrypt(randomBytes(500), new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: 3000, ssrc: 0x5eed })));
+    const decryptPacket = (b: Buffer) => (receiver as unknown as { decryptPacket(b: Buffer): RtpPacket }).decryptPacket(b);
+    decryptPacket(packets[0]!);
+    const assign = vi.spyOn(Object, 'assign');
+    const got = packets.slice(1).map((b) => decryptPacket(b).clone());
+    expect(assign).not.toHaveBeenCalled(); // unpatched: Object.assign(this, {}) in every new RtpHeader()
+    expect(got.map((p) => p.header.sequenceNumber)).toEqual([2, 3]);
+    expect(got[0]!.header).toMatchObject({ version: 2, payloadType: 96, timestamp: 3000, ssrc: 0x5eed, csrc: [], extensions: [] });
+    vi.restoreAllMocks();
+    expect(new RtpHeader({ sequenceNumber: 7, marker: true })).toMatchObject({ sequenceNumber: 7, marker: true, version: 2 });
+    // A header that does not parse is still refused as an unauthenticated packet (was wrapAuthenticationError's closure).
+    const broken = Buffer.from(packets[1]!);
+    broken[0] = 0x90; // X=1 with no room for the extension header
+    broken.writeUInt16BE(0xffff, 14);
+    expect(() => decryptPacket(broken)).toThrow(/authenticate/);
+  });
+
+  it('reads a 15-bit VP8 / VP9 PictureID (RFC 7741 §4.2, M=1) without strings', () => {
+    // VP8: X=1 S=1 PID 0; I=1; M=1, PictureID 0x5a3c; then the VP8 payload header of a keyframe.
+    const vp8 = Buffer.from([0x90, 0x80, 0x80 | 0x5a, 0x3c, 0x10, 0x02, 0x00]);
+    // VP9: I=1 B=1; M=1, PictureID 0x1234.
+    const vp9 = Buffer.from([0x88, 0x80 | 0x12, 0x34, 0x00, 0x00]);
+    const parseInt = vi.spyOn(Number, 'parseInt');
+    const toString = vi.spyOn(Number.prototype, 'toString');
+    const a = Vp8RtpPayload.deSerialize(vp8);
+    const b = Vp9RtpPayload.deSerialize(vp9);
+    expect(parseInt).not.toHaveBeenCalled();
+    expect(toString).not.toHaveBeenCalled();
+    expect(a).toMatchObject({ xBit: 1, sBit: 1, iBit: 1, mBit: 1, pictureId: 0x5a3c });
+    expect(b).toMatchObject({ iBit: 1, m: 1, pictureId: 0x1234 });
+    // M=0: a 7-bit PictureID, as before.
+    expect(Vp8RtpPayload.deSerialize(Buffer.from([0x90, 0x80, 0x25, 0x10, 0x02, 0x00])).pictureId).toBe(0x25);
   });
 });
