@@ -20,7 +20,13 @@ export type VideoSourceOptions = {
   ssrc?: number;
 };
 
-export type VideoPacketizerOptions = { codec: VideoCodec; payloadType?: number; ssrc?: number };
+export type VideoPacketizerOptions = {
+  codec: VideoCodec;
+  payloadType?: number;
+  ssrc?: number;
+  /** The first packet's sequence number (0–65535); random by default, as RFC 3550 §5.1 asks of a live sender. */
+  sequenceNumber?: number;
+};
 
 /** Turns encoded frames into RTP packets; packets of one frame share its timestamp. */
 export type VideoPacketizer = { packetize(frame: EncodedFrame, rtpTimestamp: number): RtpPacket[] };
@@ -54,8 +60,7 @@ export function createVideoPacketizer(options: VideoPacketizerOptions): VideoPac
     maxPayloadSize: MAX_RTP_PAYLOAD_BYTES,
     payloadType: options.payloadType ?? DEFAULT_PAYLOAD_TYPES[options.codec],
     ssrc: options.ssrc ?? randomInt(2 ** 32),
-    // Random initial sequence number: RFC 3550 §5.1.
-    sequenceNumber: randomInt(2 ** 16),
+    sequenceNumber: options.sequenceNumber ?? randomInt(2 ** 16),
   };
   const packetizer =
     options.codec === 'VP8'
