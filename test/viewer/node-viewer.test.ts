@@ -181,7 +181,11 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
       const expiry = issued[lifetime]! + 8000;
       await until(() => Date.now() > expiry, 10_000, `token ${lifetime + 1}'s expiry`);
       const before = video();
-      await until(() => video() > before + 10, 5000, `video still arriving after token ${lifetime + 1} expired`);
+      await until(() => video() > before + 10, 5000, `video still arriving after token ${lifetime + 1} expired`).catch((err: Error) => {
+        // Seen under heavy load only (full suites beside benches, over ws): say which side stopped.
+        const state = { margins, retries, watch: watch.state, session: session.state, owners: [...owners, session.owner.key], packets: video(), relayViewers: tb.bridge.relay.viewers.size };
+        throw new Error(`${err.message}: ${JSON.stringify(state)}`);
+      });
     }
     // The same watch, the same session on the bridge, owned by each new connection in turn; never watched again.
     expect(issued.length).toBeGreaterThanOrEqual(3);
