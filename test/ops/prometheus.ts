@@ -38,3 +38,8 @@ export function parse(text: string): Sample[] {
   }
   return samples;
 }
+
+/** Video packets the bridge at `httpPort` has received (its /metrics refreshes the media workers' counters first). */
+export async function receivedVideoPackets(httpPort: number): Promise<number> {
+  return (await scrape(`http://127.0.0.1:${httpPort}/metrics`)).value('tali_rtp_received_packets_total', { kind: 'video' }) ?? 0;
+}

@@ -11,7 +11,7 @@ import { startTali } from '../helpers/tali-process.ts';
 import { eventually, until, withTimeout } from '../helpers/wait.ts';
 import { startStreamingCamera } from './camera.ts';
 import { probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
-import { scrape } from './prometheus.ts';
+import { receivedVideoPackets } from './prometheus.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -37,8 +37,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('tali start, then SIGTERM', () => {
     // down with part of those 2 s still unread, and its recording rightly ends where its reading did. What is
     // asserted is that the shutdown keeps what the bridge has: wait until it has every video packet of those 2 s.
     const sent = camera.video.packetsSent;
-    const received = async () => (await scrape(`http://127.0.0.1:${ready.httpPort}/metrics`)).value('tali_rtp_received_packets_total', { kind: 'video' }) ?? 0;
-    await eventually(async () => (await received()) >= sent, 10_000, `the bridge to have received the ${sent} video packets sent`);
+    await eventually(async () => (await receivedVideoPackets(Number(ready.httpPort))) >= sent, 10_000, `the bridge to have received the ${sent} video packets sent`);
 
     const signalledAt = performance.now();
     tali.child.kill('SIGTERM');
