@@ -1,4 +1,5 @@
 /** Scrapes a Prometheus text endpoint and reads samples by name and labels. */
+import { eventually } from '../helpers/wait.ts';
 
 export interface Sample {
   name: string;
@@ -42,4 +43,12 @@ export function parse(text: string): Sample[] {
 /** Video packets the bridge at `httpPort` has received (its /metrics refreshes the media workers' counters first). */
 export async function receivedVideoPackets(httpPort: number): Promise<number> {
   return (await scrape(`http://127.0.0.1:${httpPort}/metrics`)).value('tali_rtp_received_packets_total', { kind: 'video' }) ?? 0;
+}
+
+/**
+ * Waits until the bridge at `httpPort` has received `sent` video packets: what a camera says it sent is ahead of what a
+ * bridge behind on its sockets (a busy media worker on a loaded machine) has read, by seconds under load.
+ */
+export async function untilReceived(httpPort: number, sent: number): Promise<void> {
+  await eventually(async () => (await receivedVideoPackets(httpPort)) >= sent, 10_000, `the bridge to have received the ${sent} video packets sent`);
 }

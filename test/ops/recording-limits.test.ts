@@ -20,6 +20,7 @@ import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { until, waitFor } from '../helpers/wait.ts';
 import { startStreamingCamera, writeVp8Clip, type StreamingCamera, type StreamingCameraOptions } from './camera.ts';
 import { decodeErrors, probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
+import { untilReceived } from './prometheus.ts';
 
 const run = promisify(execFile);
 
@@ -67,11 +68,14 @@ async function endSession(tb: TestBridge, session: Session, camera: { stop(): Pr
 }
 
 /**
- * Lets the camera send `frames` frames (30 a second). File boundaries follow the media's own clock (RTP time), so
- * what is asserted below depends on how much media went through, not on how fast a loaded machine moved it.
+ * Lets the camera send `frames` frames (30 a second), then waits until the bridge has received every video packet
+ * sent. File boundaries follow the media's own clock (RTP time), so what is asserted below depends on how much media
+ * went through, not on how fast a loaded machine moved it; but a session ended while its media worker is still behind
+ * on its socket rightly records only what was read.
  */
-async function sendFrames(camera: StreamingCamera, frames: number): Promise<void> {
+async function sendFrames(tb: TestBridge, camera: StreamingCamera, frames: number): Promise<void> {
   await until(() => camera.video.framesSent >= frames, 120_000, `${frames} frames sent`);
+  await untilReceived(tb.bridge.httpPort, camera.video.packetsSent);
 }
 
 /** Every file in `dir`, part files included (synchronous: sampled while the bridge writes). */
@@ -89,7 +93,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera that sends no keyframe
   it('files rotate every segment all the same; the later ones start on a delta frame; files 0600 in 0700 folders', async () => {
     const tb = await startBridge({ record: 'cam1', recordSegmentMs: 1000 });
     const { camera, session } = await stream(tb, { clip: await oneKeyframeClip(0), ignoreKeyframeRequests: true });
-    await sendFrames(camera, 180); // 6 s; before: one file for as long as it streamed
+    await sendFrames(tb, camera, 180); // 6 s; before: one file for as long as it streamed
     await endSession(tb, session, camera);
 
     const root = join(tb.dataDir, 'recordings');
@@ -149,7 +153,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('recording a camera that sends no keyframe
     // A fixed 3 s GOP (as some firmware has) and 1 s segments: a deaf camera cannot make a keyframe come sooner.
     const tb = await startBridge({ record: 'cam1', recordSegmentMs: 1000 });
     const { camera, session } = await stream(tb, { clip: await fixedGopClip(90), ignoreKeyframeRequests: true });
-    await sendFrames(camera, 150); // files from 0 s (keyframe), 2 s (delta; keyframe at 3 s), 4 s
+    await sendFrames(tb, camera, 150); // files from 0 s (keyframe), 2 s (delta; keyframe at 3 s), 4 s
     await endSession(tb, session, camera);
 
     const dir = join(tb.dataDir, 'recordings', 'cam1');

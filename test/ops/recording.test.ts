@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Session } from '../../src/answerer/session.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
-import { eventually, until, waitFor } from '../helpers/wait.ts';
+import { until, waitFor } from '../helpers/wait.ts';
 import { startStreamingCamera, type StreamingCamera } from './camera.ts';
 import { probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
-import { receivedVideoPackets, scrape } from './prometheus.ts';
+import { scrape, untilReceived } from './prometheus.ts';
 
 async function stream(tb: TestBridge, options: { codec?: 'VP8' | 'H264'; audio?: 'PCMU' | 'PCMA' } = {}) {
   const secret = await tb.bridge.credentials.add('cam1', 'device', { replace: true });
@@ -30,7 +30,7 @@ async function streamFor(tb: TestBridge, camera: StreamingCamera, frames: number
   const target = camera.video.framesSent + frames;
   await until(() => camera.video.framesSent >= target, frames * 100, `${frames} frames sent`);
   const sent = camera.video.packetsSent;
-  await eventually(async () => (await receivedVideoPackets(tb.bridge.httpPort)) >= sent, 10_000, `the bridge to have received the ${sent} video packets sent`);
+  await untilReceived(tb.bridge.httpPort, sent);
 }
 
 async function endSession(camera: StreamingCamera, session: Session): Promise<void> {

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { CredentialStore } from '../../src/security/credentials.ts';
 import { startTali } from '../helpers/tali-process.ts';
-import { eventually, until, withTimeout } from '../helpers/wait.ts';
+import { until, withTimeout } from '../helpers/wait.ts';
 import { startStreamingCamera } from './camera.ts';
 import { probe, SKIP_WITHOUT_FFPROBE } from './ffprobe.ts';
-import { receivedVideoPackets } from './prometheus.ts';
+import { untilReceived } from './prometheus.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -37,7 +37,7 @@ describe.skipIf(SKIP_WITHOUT_FFPROBE)('tali start, then SIGTERM', () => {
     // down with part of those 2 s still unread, and its recording rightly ends where its reading did. What is
     // asserted is that the shutdown keeps what the bridge has: wait until it has every video packet of those 2 s.
     const sent = camera.video.packetsSent;
-    await eventually(async () => (await receivedVideoPackets(Number(ready.httpPort))) >= sent, 10_000, `the bridge to have received the ${sent} video packets sent`);
+    await untilReceived(Number(ready.httpPort), sent);
 
     const signalledAt = performance.now();
     tali.child.kill('SIGTERM');
