@@ -10,7 +10,8 @@
  *   latest.svg         box plots of the latency distributions
  *
  * Options: --quick, --only signaling,broker,… (re-runs those and keeps the other tables of the latest run), --out DIR,
- * --profile FILE (ingest: a .cpuprofile of the bridge's main thread during its last level; read it with
+ * --profile FILE (ingest: a .cpuprofile of the bridge's main thread during its last level in one-worker mode, where the
+ * main thread runs the peers; read it with
  * `node bench/lib/cpuprofile.ts FILE`).
  * Every figure is a median with p95/p99 over many runs, and every comparison is a ratio against a baseline that the
  * same run measures: these machines are shared and noisy, so figures from different runs are not comparable.
@@ -24,7 +25,7 @@ import { runBroker } from './broker.ts';
 import { concurrencySummary, runConcurrency } from './concurrency.ts';
 import { runConnections } from './connections.ts';
 import { runFleet } from './fleet.ts';
-import { runIngest } from './ingest.ts';
+import { ingestSummary, runIngest } from './ingest.ts';
 import { markdownSection, printTable, type BenchTable } from './lib/report.ts';
 import { boxPlotSvg } from './lib/svg.ts';
 import { runPeerStacks, runLossy } from './interop.ts';
@@ -73,7 +74,7 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
         connections: () => runConnections({ levels: [50, 150], baselineUpTo: 150, window: 50 }),
         relay: () => runByWorkers([1, 2], (mediaWorkers) => runRelay({ streams: 1, viewersPerStream: [1, 2], settleMs: 300, measureMs: 700, identities: 1, clipFrames: 60, mediaWorkers }), relayCapacity),
         sigload: () => runByWorkers([1], (mediaWorkers) => runSigload({ streams: 1, identities: 1, viewersPerStream: [2], settleMs: 300, measureMs: 700, loadShare: 0.8, probes: 3, gapMs: 20, warmup: 2, clipFrames: 60, mediaWorkers, generatorNice: SIGLOAD_GENERATOR_NICE }), sigloadSummary),
-        ingest: () => runIngest({ levels: [2], settleMs: 300, measureMs: 700, clipFrames: 60, replayPackets: 400, profile }),
+        ingest: () => runByWorkers([2, 1], (mediaWorkers) => runIngest({ levels: [2], settleMs: 300, measureMs: 700, clipFrames: 60, replayPackets: mediaWorkers === 1 ? 0 : 400, bridgeConfig: { mediaWorkers }, profile: mediaWorkers === 1 ? profile : undefined }), ingestSummary),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 1 }),
         lossy: () => runLossy({ trials: 1, cameras: 1, losses: [0.05], stacks: ['werift'] }),
@@ -98,7 +99,16 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
             (mediaWorkers) => runSigload({ streams: 4, identities: 8, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, loadShare: 0.8, probes: 100, gapMs: 50, warmup: 10, mediaWorkers, generatorNice: SIGLOAD_GENERATOR_NICE }),
             sigloadSummary,
           ),
-        ingest: () => runIngest({ levels: [4, 8, 16, 24, 32, 48, 64, 96, 128], settleMs: 2000, measureMs: 5000, replayPackets: 3000, profile }),
+        // The default (a worker per core) over every level, with the replay; one-worker mode over fewer levels.
+        ingest: () =>
+          runByWorkers(
+            [WORKERS, 1],
+            (mediaWorkers) =>
+              mediaWorkers === 1
+                ? runIngest({ levels: [8, 32, 64, 96, 128], settleMs: 2000, measureMs: 5000, replayPackets: 0, bridgeConfig: { mediaWorkers }, profile })
+                : runIngest({ levels: [4, 8, 16, 24, 32, 48, 64, 96, 128], settleMs: 2000, measureMs: 5000, replayPackets: 3000, bridgeConfig: { mediaWorkers } }),
+            ingestSummary,
+          ),
         'wire-bytes': () => runWireBytes(),
         interop: () => runPeerStacks({ rounds: 20 }),
         lossy: () => runLossy({ trials: 40, cameras: 4, losses: [0, 0.05, 0.15], stacks: ['werift', 'aiortc'] }),

@@ -60,6 +60,8 @@ export type TargetEvent =
       type: 'usage';
       cpuMs: number;
       systemMs: number;
+      /** The main (event-loop) thread's CPU alone. */
+      mainCpuMs: number;
       wallMs: number;
       runQueueMs: number;
       eldP50: number;
@@ -92,6 +94,7 @@ const send = (e: TargetEvent) => process.send?.(e);
 const eld = monitorEventLoopDelay({ resolution: 5 });
 eld.enable();
 let lastCpu = process.cpuUsage();
+let lastMainCpu = process.threadCpuUsage();
 let lastRunQueueMs = 0;
 
 /** Time the main (event-loop) thread was runnable but waiting for a CPU, from /proc/thread-self/schedstat. */
@@ -274,6 +277,7 @@ process.on('message', (m: TargetCommand) => {
   const run = async () => {
     if (m.cmd === 'usage') {
       const cpu = process.cpuUsage(lastCpu);
+      const mainCpu = process.threadCpuUsage(lastMainCpu);
       const now = performance.now();
       const rq = runQueueMs();
       const threads = mediaThreadTimes();
@@ -281,6 +285,7 @@ process.on('message', (m: TargetCommand) => {
         type: 'usage',
         cpuMs: (cpu.user + cpu.system) / 1000,
         systemMs: cpu.system / 1000,
+        mainCpuMs: (mainCpu.user + mainCpu.system) / 1000,
         wallMs: now - lastWall,
         runQueueMs: rq - lastRunQueueMs,
         eldP50: eld.percentile(50) / 1e6,
@@ -296,6 +301,7 @@ process.on('message', (m: TargetCommand) => {
       workerRtt.reset();
       lastThreads = new Map(threads.map((t) => [t.name, t]));
       lastCpu = process.cpuUsage();
+      lastMainCpu = process.threadCpuUsage();
       lastWall = now;
       lastRunQueueMs = rq;
       eld.reset();
