@@ -10,7 +10,8 @@ import type { Session } from '../../src/answerer/session.ts';
 import { codecParameters } from '../../src/webrtc/codecs.ts';
 import type { TestBridge } from './bridge.ts';
 import type { RawDevice } from './raw-device.ts';
-import { waitFor } from './wait.ts';
+import { explained } from './media-state.ts';
+import { waitFor, withTimeout } from './wait.ts';
 import { withoutDefaultStun } from '../../src/webrtc/default-stun.ts';
 
 export interface StreamingCamera {
@@ -51,7 +52,8 @@ export async function streamCamera(tb: TestBridge, cam: RawDevice, sessionId: st
   const answer = await cam.down.next((m) => m.type === 'answer' && m.sessionId === sessionId, 5000, 'answer');
   const connected = new Promise<void>((resolve) => pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve()));
   await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
-  await connected;
+  // Bounded, and saying where it stopped (a prestart test ran into its 30 s test timeout here once, under load).
+  await explained(tb, withTimeout(connected, 15_000, `camera session ${sessionId} connected`), () => ({ camera: pc.connectionState }));
   const resume = () => source.start((packet) => void transceiver.sender.sendRtp(packet));
   resume();
   return Object.assign(camera, { session, stop, resume }) as StreamingCamera;

@@ -12,6 +12,7 @@ import { startBridge, TRANSPORTS, type TestBridge } from '../helpers/bridge.ts';
 import { connectRawDevice } from '../helpers/raw-device.ts';
 import { connectRawViewer, type RawViewer, type ViewerPeer } from '../helpers/raw-viewer.ts';
 import { streamCamera, type StreamingCamera } from '../helpers/streaming-camera.ts';
+import { explained } from '../helpers/media-state.ts';
 import { eventually, waitFor, withTimeout } from '../helpers/wait.ts';
 import { next, startCamera } from '../devices/helpers.ts';
 import { scrape } from '../ops/prometheus.ts';
@@ -41,8 +42,14 @@ describe.each(TRANSPORTS)('relay over %s', (transport) => {
     const alice = await connectRawViewer(tb, transport, 'alice');
     const bob = await connectRawViewer(tb, transport, 'bob');
     const [a, b] = await Promise.all([watch(tb, alice, 'view-alice'), watch(tb, bob, 'view-bob')]);
+    // Seen under load only (full suites, mostly one-worker): a connected viewer got fewer than 30 in 10 s. Say where
+    // the media stopped: camera, bridge session, viewer session or viewer peer.
+    const sides = () => ({
+      camera: { keyframeRequests: camera.keyframeRequests, packetsSent: camera.source.packetsSent },
+      peers: [a, b].map(({ peer }) => ({ state: peer.pc.connectionState, video: peer.received.video.length })),
+    });
     for (const { peer } of [a, b]) {
-      const video = await withTimeout(peer.packets('video', 30), 10_000, '30 video packets');
+      const video = await explained(tb, withTimeout(peer.packets('video', 30), 10_000, '30 video packets'), sides);
       expect(startsKeyframe(codec, video[0]!.payload)).toBe(true);
       // Continuous sequence numbers: the relay forwards everything from the first keyframe on.
       const s = seqs(video.slice(0, 30));

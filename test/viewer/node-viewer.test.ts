@@ -13,6 +13,7 @@ import { ViewerClient } from '../../src/viewer/viewer-client.ts';
 import { WeriftViewerPeer } from '../../src/webrtc/werift-viewer-peer.ts';
 import { FAST_BACKOFF, next, register, startCamera } from '../devices/helpers.ts';
 import { startBridge, TRANSPORTS, type TestBridge, type Transport } from '../helpers/bridge.ts';
+import { explained } from '../helpers/media-state.ts';
 import { until } from '../helpers/wait.ts';
 
 async function nodeViewer(tb: TestBridge, transport: Transport, deviceId = 'cam1', user = 'alice'): Promise<NodeViewer> {
@@ -138,7 +139,7 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
 
   it('with short-lived tokens it adopts its watch on each fresh connection: two token lifetimes, one session, zero re-watches', { timeout: 60_000 }, async () => {
     const tb = await startBridge();
-    await startCamera(tb, transport);
+    const camera = await startCamera(tb, transport);
     const password = await tb.bridge.credentials.add('frank', 'viewer', { replace: true });
     // The dashboard's way: the password once for a first token, then each token buys the next. Tokens of 8 s (whole
     // seconds, so 7–8 s left when issued): the switch at 80 % leaves about 1.5 s of margin on a busy machine.
@@ -159,6 +160,11 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     onTestFinished(() => client.stop());
     const watches: string[] = [];
     tb.bridge.relay.on('viewer', (v) => watches.push(v.sessionId));
+    // What a lost connection or a failed refresh says (neither is a watch 'retry'), ms after the first token.
+    const events: string[] = [];
+    const at = () => Date.now() - (issued[0] ?? Date.now());
+    client.on('warning', (w) => events.push(`${at()} warning: ${w}`));
+    client.on('disconnected', (err) => events.push(`${at()} disconnected: ${err?.message}`));
     await client.start();
     let peer: WeriftViewerPeer | undefined;
     const watch = client.watch('cam1', (iceServers) => (peer = new WeriftViewerPeer({ iceServers })));
@@ -181,11 +187,12 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
       const expiry = issued[lifetime]! + 8000;
       await until(() => Date.now() > expiry, 10_000, `token ${lifetime + 1}'s expiry`);
       const before = video();
-      await until(() => video() > before + 10, 5000, `video still arriving after token ${lifetime + 1} expired`).catch((err: Error) => {
-        // Seen under heavy load only (full suites beside benches, over ws): say which side stopped.
-        const state = { margins, retries, watch: watch.state, session: session.state, owners: [...owners, session.owner.key], packets: video(), relayViewers: tb.bridge.relay.viewers.size };
-        throw new Error(`${err.message}: ${JSON.stringify(state)}`);
+      // Seen under heavy load only (full suites beside benches, over ws): say which side stopped.
+      const sides = () => ({
+        margins, retries, events, now: at(), watch: watch.state, watches, owners: [...owners, session.owner.key], before, packets: video(), peer: peer?.state,
+        camera: { packetsSent: camera.video.packetsSent, sessions: camera.keeper.counters.opened },
       });
+      await explained(tb, until(() => video() > before + 10, 5000, `video still arriving after token ${lifetime + 1} expired`), sides);
     }
     // The same watch, the same session on the bridge, owned by each new connection in turn; never watched again.
     expect(issued.length).toBeGreaterThanOrEqual(3);
