@@ -64,6 +64,8 @@ const SIGLOAD_GENERATOR_NICE = Number(process.env.BENCH_GENERATOR_NICE ?? 19);
 
 /** The N of "1 worker against N": the default of mediaWorkers (one per core), at least 2. */
 const WORKERS = Math.max(2, availableParallelism());
+/** The sigload table's worker counts; BENCH_SIGLOAD_WORKERS=2 runs only the N row (a shorter A/B). */
+const SIGLOAD_WORKERS = process.env.BENCH_SIGLOAD_WORKERS?.split(',').map(Number) ?? [1, WORKERS];
 
 function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Promise<BenchTable>> {
   return quick
@@ -95,7 +97,7 @@ function plan(quick: boolean, profile?: string): Record<MeasurementId, () => Pro
           ),
         sigload: () =>
           runByWorkers(
-            [1, WORKERS],
+            SIGLOAD_WORKERS,
             (mediaWorkers) => runSigload({ streams: 4, identities: 8, viewersPerStream: [1, 2, 4, 8, 12, 16, 20, 25, 30, 35, 40, 45, 50], settleMs: 2000, measureMs: 4000, loadShare: 0.8, probes: 100, gapMs: 50, warmup: 10, mediaWorkers, generatorNice: SIGLOAD_GENERATOR_NICE }),
             sigloadSummary,
           ),

@@ -85,6 +85,8 @@ export class RelayLoad {
     const config = { ...(JSON.parse(process.env.BENCH_BRIDGE_CONFIG ?? '{}') as object), ...options.bridgeConfig, mediaWorkers: workers };
     this.bridge = new Child<TargetCommand, TargetEvent>(new URL('./target.ts', import.meta.url), {
       env: { ...process.env, BENCH_TARGET: 'bridge', BENCH_BRIDGE_CONFIG: JSON.stringify(config) },
+      // V8 flags for the bridge alone, e.g. --trace-gc (printed by V8 for every isolate, media workers included)
+      execArgv: process.env.BENCH_BRIDGE_EXEC_ARGV?.split(' ').filter(Boolean),
     });
     const nice = options.generatorNice ?? 0;
     this.#cameras = new Child<WorkerCommand, WorkerEvent>(new URL('./camera-worker.ts', import.meta.url), { nice });

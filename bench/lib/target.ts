@@ -11,8 +11,8 @@
  *                anonymous clients: a restart of a deployed bridge, for bench/fleet.ts
  *
  * IPC: { cmd: 'usage' } → cpu, memory, event-loop delay; { cmd: 'gc' } → memory after a full GC;
- * { cmd: 'heap' } → a heap snapshot summarised by constructor; { cmd: 'stop' }.
- * Start with --expose-gc for 'gc'.
+ * { cmd: 'heap' } → a heap snapshot summarised by constructor; { cmd: 'workerHeap' } → the same per media worker
+ * thread; { cmd: 'stop' }. Start with --expose-gc for 'gc'.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -22,13 +22,35 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import type { Worker as WorkerThread } from 'node:worker_threads';
 import type { BenchBridge } from './bridge.ts';
+
+/**
+ * The bridge's worker threads, for 'workerHeap': node:worker_threads' Worker replaced (before the bridge is imported)
+ * by a subclass that keeps each live instance; syncBuiltinESMExports makes ES imports of the module see it.
+ */
+const threads = new Set<WorkerThread>();
+{
+  const workerThreads = createRequire(import.meta.url)('node:worker_threads') as { Worker: typeof WorkerThread };
+  const Base = workerThreads.Worker;
+  workerThreads.Worker = class Tracked extends Base {
+    constructor(...args: ConstructorParameters<typeof Base>) {
+      super(...args);
+      threads.add(this);
+      this.once('exit', () => threads.delete(this));
+    }
+  };
+  syncBuiltinESMExports();
+}
 
 export type TargetMode = 'tali-broker' | 'aedes' | 'bridge' | 'fleet';
 export type TargetCommand =
   | { cmd: 'usage' }
   | { cmd: 'gc' }
   | { cmd: 'heap' }
+  /** Each media worker thread's heap snapshot (Worker.getHeapSnapshot()), summarised as 'heap' is. */
+  | { cmd: 'workerHeap' }
   | { cmd: 'stop' }
   | { cmd: 'addViewers'; ids: string[] }
   | { cmd: 'relayStats' }
@@ -82,6 +104,7 @@ export type TargetEvent =
     }
   | { type: 'memory'; memory: MemoryFigures; clients: number }
   | { type: 'heap'; top: { name: string; count: number; bytes: number }[]; totalBytes: number }
+  | { type: 'workerHeap'; workers: { name: string; top: { name: string; count: number; bytes: number }[]; totalBytes: number }[] }
   | { type: 'stopped' }
   | { type: 'viewers'; secrets: Record<string, string> }
   | { type: 'relayStats'; stats: RelayStats }
@@ -245,12 +268,27 @@ async function start(): Promise<void> {
 async function heapSummary(): Promise<Extract<TargetEvent, { type: 'heap' }>> {
   const dir = await mkdtemp(join(tmpdir(), 'tali-bench-heap-'));
   const file = writeHeapSnapshot(join(dir, 'h.heapsnapshot'));
-  const snap = JSON.parse(await readFile(file, 'utf8')) as {
+  const text = await readFile(file, 'utf8');
+  await rm(dir, { recursive: true, force: true });
+  return { type: 'heap', ...summarizeSnapshot(text) };
+}
+
+async function workerHeaps(): Promise<Extract<TargetEvent, { type: 'workerHeap' }>> {
+  const workers = [];
+  for (const worker of threads) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await worker.getHeapSnapshot()) chunks.push(chunk as Buffer);
+    workers.push({ name: `worker ${worker.threadId}`, ...summarizeSnapshot(Buffer.concat(chunks).toString('utf8')) });
+  }
+  return { type: 'workerHeap', workers };
+}
+
+function summarizeSnapshot(text: string): { top: { name: string; count: number; bytes: number }[]; totalBytes: number } {
+  const snap = JSON.parse(text) as {
     snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
     nodes: number[];
     strings: string[];
   };
-  await rm(dir, { recursive: true, force: true });
   const fields = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
   const stride = fields.length;
@@ -270,7 +308,7 @@ async function heapSummary(): Promise<Extract<TargetEvent, { type: 'heap' }>> {
     groups.set(key, g);
   }
   const top = [...groups].map(([name, g]) => ({ name, ...g })).sort((a, b) => b.bytes - a.bytes).slice(0, 40);
-  return { type: 'heap', top, totalBytes };
+  return { top, totalBytes };
 }
 
 process.on('message', (m: TargetCommand) => {
@@ -311,6 +349,8 @@ process.on('message', (m: TargetCommand) => {
       send({ type: 'memory', memory: await memory(), clients: clients() });
     } else if (m.cmd === 'heap') {
       send(await heapSummary());
+    } else if (m.cmd === 'workerHeap') {
+      send(await workerHeaps());
     } else if (m.cmd === 'addViewers') {
       const secrets: Record<string, string> = {};
       for (const id of m.ids) secrets[id] = (await bridge?.bridge.credentials.add(id, 'viewer', { replace: true })) ?? '';
