@@ -14,14 +14,14 @@ import { RelayLoad } from './relay-load.ts';
 import { sleep } from './util.ts';
 
 const [workers = 2, viewers = 128, seconds = 10] = process.argv.slice(2).map(Number);
-process.env.BENCH_BRIDGE_EXEC_ARGV ??= '--trace-gc'; // or --trace-gc-nvp: bytes copied and promoted per scavenge
+process.env.BENCH_BRIDGE_EXEC_ARGV ??= '--trace-gc'; // or --trace-gc-nvp: bytes survived and promoted per scavenge
 const load = await RelayLoad.start({ streams: 4, identities: 8, mediaWorkers: workers, generatorNice: 19, trace: (w) => console.error(`[relay-gc] ${w}`) });
 try {
   load.media(true);
   await load.setViewers(viewers);
   await sleep(5000);
   const connected = (await load.relayStats()).connectedViewers;
-  const { pid } = { pid: load.bridge.process.pid };
+  const pid = load.bridge.process.pid;
   console.log(`RELAY-GC-START ${pid}`);
   const r0 = await load.relayStats();
   await sleep(seconds * 1000);
@@ -30,18 +30,18 @@ try {
   const lines = readFileSync('/proc/self/fd/1', 'utf8').split('\n');
   const from = lines.findIndex((l) => l.startsWith('RELAY-GC-START'));
   const to = lines.findIndex((l) => l.startsWith('RELAY-GC-END'));
-  const perIsolate = new Map<string, { pauses: number[]; copied: number; promoted: number; other: number; otherMs: number }>();
+  const perIsolate = new Map<string, { pauses: number[]; survived: number; promoted: number; other: number; otherMs: number }>();
   for (const line of lines.slice(from + 1, to)) {
     // --trace-gc: "[pid:isolate]  t ms: Scavenge a (b) -> c (d) MB, …, PAUSE / … ms"; --trace-gc-nvp: "… pause=P … gc=s …
-    // semi_space_copied=B … promoted=B"
+    // promoted=B … new_space_survived=B"
     const m = /^\[(\d+):(0x[0-9a-f]+)(?::\d+)?\]\s+\d+ ms: (?:(Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Sweep)\b.*?, ([\d.]+) \/ [\d.]+ ms|.*?pause=([\d.]+) .*?gc=(\w+))/.exec(line);
     if (!m || Number(m[1]) !== pid) continue;
-    const s = perIsolate.get(m[2]!) ?? { pauses: [], copied: 0, promoted: 0, other: 0, otherMs: 0 };
+    const s = perIsolate.get(m[2]!) ?? { pauses: [], survived: 0, promoted: 0, other: 0, otherMs: 0 };
     const scavenge = m[3] === 'Scavenge' || m[6] === 's';
     const ms = Number(m[4] ?? m[5]);
     if (scavenge) {
       s.pauses.push(ms);
-      s.copied += Number(/semi_space_copied=(\d+)/.exec(line)?.[1] ?? 0);
+      s.survived += Number(/new_space_survived=(\d+)/.exec(line)?.[1] ?? 0);
       s.promoted += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
     } else {
       s.other++;
@@ -56,7 +56,7 @@ try {
     const kb = (b: number) => (n ? (b / n / 1024).toFixed(0) : '0');
     out.push(
       `isolate ${isolate}: ${(n / seconds).toFixed(2)} scavenges/s, ${(sorted.reduce((a, b) => a + b, 0) / seconds).toFixed(1)} ms/s of scavenge pause, pause p50 ${sorted[Math.floor(n / 2)] ?? 0} max ${sorted[n - 1] ?? 0} ms` +
-        (s.copied + s.promoted > 0 ? `, per scavenge ${kb(s.copied)} KB copied + ${kb(s.promoted)} KB promoted` : '') +
+        (s.survived + s.promoted > 0 ? `, per scavenge ${kb(s.survived)} KB survived, ${kb(s.promoted)} KB of it promoted` : '') +
         `; other GCs ${s.other} (${s.otherMs.toFixed(1)} ms)`,
     );
   }
