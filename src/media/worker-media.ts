@@ -1,7 +1,7 @@
 /**
  * Media workers: camera sessions, their viewers, recordings and fleet monitors in worker threads (./worker-main.ts),
  * signaling on the main thread. A device's objects all go to one worker, chosen when the device first needs one
- * (the least busy: event-loop utilisation over the last tick, then objects) and kept while any of them lives, so its
+ * (./placement.ts: the fewest devices among the workers not clearly busier than the rest) and kept while any of them lives, so its
  * packets are received, forwarded, recorded and measured on the thread that decrypted them.
  *
  * A thread costs ~0.3 s of CPU to load tali and werift here with Node's compile cache (~0.55 s without) and ~0.1 s
@@ -30,6 +30,7 @@ import type { Viewer, ViewerOptions } from '../relay/viewer.ts';
 import { Peer, type DtlsCertificate } from '../webrtc/peer.ts';
 import { RemoteMonitor, RemoteRecording, RemoteSession, RemoteViewer, type Handle, type ObjectLink } from './remote.ts';
 import type { Create, FromWorker, ToWorker, WorkerData } from './wire.ts';
+import { placeDevice } from './placement.ts';
 
 /** The worker's entry beside this module: .ts when run from the sources, .js from the built package (dist/). */
 const WORKER_MAIN = new URL(`./worker-main${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
@@ -47,14 +48,14 @@ function workerEnv(): NodeJS.ProcessEnv {
 /** A worker that has not exited this long after close() (unless the caller gives less) is terminated. */
 const CLOSE_WAIT_MS = 2000;
 const KINDS = ['audio', 'video'] as const;
-/** What one live object is assumed to weigh in a worker's load before its packets show in the utilisation. */
-const OBJECT_SHARE = 0.01;
 
 class WorkerLink {
   readonly index: number;
   readonly worker: Worker;
   /** Event-loop utilisation over the last tick (0..1). */
   load = 0;
+  /** Devices with live objects on this worker (./placement.ts). */
+  devices = 0;
   /** Loaded and past werift's first use ahead of its first camera (warmUp() answered). */
   warm = false;
   readonly handles = new Map<number, Handle>();
@@ -367,15 +368,9 @@ export class WorkerMedia implements MediaPlane {
       placed.objects++;
       return placed.link;
     }
-    // The least busy: event-loop utilisation over the last tick, plus a share per live object, so that a burst of
-    // cameras arriving within one tick spreads too. A slot not started yet counts as an empty worker.
-    let best = 0;
-    let bestScore = Infinity;
-    this.#slots.forEach((slot, i) => {
-      const score = slot === undefined ? 0 : slot.load + slot.handles.size * OBJECT_SHARE;
-      if (score < bestScore) [best, bestScore] = [i, score];
-    });
+    const best = placeDevice(this.#slots.map((slot) => (slot === undefined ? { load: 0, devices: 0 } : { load: slot.load, devices: slot.devices })));
     const link = this.#start(best);
+    link.devices++;
     this.#placed.set(deviceId, { link, objects: 1 });
     return link;
   }
@@ -407,7 +402,9 @@ export class WorkerMedia implements MediaPlane {
     const placed = this.#placed.get(handle.deviceId);
     if (placed === undefined) return;
     placed.objects--;
-    if (placed.objects <= 0) this.#placed.delete(handle.deviceId);
+    if (placed.objects > 0) return;
+    this.#placed.delete(handle.deviceId);
+    placed.link.devices--;
   }
 
   /** A worker that died: forget it and its devices; the slot starts a new worker at its next placement. */
