@@ -20,15 +20,13 @@ import {
   rtpHeaderExtensionsParser,
   RTP_EXTENSION_URI,
   SrtpSession,
-  useAbsSendTime,
   useNACK,
-  useSdesMid,
-  useTransportWideCC,
   useTWCC,
   Vp8RtpPayload,
   Vp9RtpPayload,
 } from 'werift';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { connectWeriftPair } from '../helpers/werift-pair.ts';
 
 function sessions(profile: number): { sender: SrtpSession; receiver: SrtpSession } {
   const keyLength = 16;
@@ -182,22 +180,7 @@ describe('[werift-rtp-parse-once] one parse of each RTP header', () => {
 
   it('between two werift peers: every packet arrives decrypted, in order, with its extensions, parsed once', async () => {
     const codec = () => new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, payloadType: 96, rtcpFeedback: [useNACK(), useTWCC()] });
-    const headerExtensions = { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()] };
-    const offerer = new RTCPeerConnection({ codecs: { video: [codec()] }, headerExtensions });
-    const answerer = new RTCPeerConnection({ codecs: { video: [codec()] }, headerExtensions });
-    onTestFinished(async () => void (await Promise.all([offerer.close(), answerer.close()])));
-    const sender = offerer.addTransceiver('video', { direction: 'sendonly' }).sender;
-    const track = new Promise<MediaStreamTrack>((resolve) => answerer.onTrack.subscribe(resolve));
-    offerer.onIceCandidate.subscribe((c) => c && void answerer.addIceCandidate(c));
-    answerer.onIceCandidate.subscribe((c) => c && void offerer.addIceCandidate(c));
-    await offerer.setLocalDescription(await offerer.createOffer());
-    await answerer.setRemoteDescription(offerer.localDescription!);
-    await answerer.setLocalDescription(await answerer.createAnswer());
-    await offerer.setRemoteDescription(answerer.localDescription!);
-    const connected = (pc: RTCPeerConnection) =>
-      new Promise<void>((resolve) => (pc.connectionState === 'connected' ? resolve() : pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve())));
-    await Promise.all([connected(offerer), connected(answerer)]);
-    const remote = await track;
+    const { sender, remote } = await connectWeriftPair(() => [codec()]);
 
     const payloads = Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.from([0x10, 0, i]), randomBytes(700)]));
     const got: RtpPacket[] = [];

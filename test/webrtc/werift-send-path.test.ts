@@ -5,44 +5,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  MediaStreamTrack,
   ntpTime,
-  RTCPeerConnection,
   RTCRtpCodecParameters,
   RtpHeader,
   RtpPacket,
-  useAbsSendTime,
   useNACK,
-  useSdesMid,
-  useTransportWideCC,
   useTWCC,
   type RTCRtpSender,
 } from 'werift';
-import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { connectWeriftPair } from '../helpers/werift-pair.ts';
 
 const vp8 = () => new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, payloadType: 96, rtcpFeedback: [useNACK(), useTWCC()] });
 const rtx = () => new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90_000, payloadType: 97, parameters: 'apt=96' });
 
 /** Two werift peers on loopback, one sending video with NACK (and RTX when asked) to the other. */
-async function peers(withRtx: boolean): Promise<{ sender: RTCRtpSender; remote: MediaStreamTrack }> {
-  const codecs = { video: withRtx ? [vp8(), rtx()] : [vp8()] };
-  const headerExtensions = { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()] };
-  const offerer = new RTCPeerConnection({ codecs, headerExtensions });
-  const answerer = new RTCPeerConnection({ codecs: { video: withRtx ? [vp8(), rtx()] : [vp8()] }, headerExtensions });
-  onTestFinished(async () => void (await Promise.all([offerer.close(), answerer.close()])));
-  const sender = offerer.addTransceiver('video', { direction: 'sendonly' }).sender;
-  const track = new Promise<MediaStreamTrack>((resolve) => answerer.onTrack.subscribe(resolve));
-  offerer.onIceCandidate.subscribe((c) => c && void answerer.addIceCandidate(c));
-  answerer.onIceCandidate.subscribe((c) => c && void offerer.addIceCandidate(c));
-  await offerer.setLocalDescription(await offerer.createOffer());
-  await answerer.setRemoteDescription(offerer.localDescription!);
-  await answerer.setLocalDescription(await answerer.createAnswer());
-  await offerer.setRemoteDescription(answerer.localDescription!);
-  const connected = (pc: RTCPeerConnection) =>
-    new Promise<void>((resolve) => (pc.connectionState === 'connected' ? resolve() : pc.connectionStateChange.subscribe((s) => s === 'connected' && resolve())));
-  await Promise.all([connected(offerer), connected(answerer)]);
-  return { sender, remote: await track };
-}
+const peers = (withRtx: boolean) => connectWeriftPair(() => (withRtx ? [vp8(), rtx()] : [vp8()]));
 
 interface Sent {
   header: Buffer;
