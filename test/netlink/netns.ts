@@ -4,10 +4,18 @@
  * (./forwarder.py) that drops and delays packets each way. The kernel here has no netem.
  *
  *     namespace "<prefix>-<pid>-<n>"                 host namespace (the bridge under test listens here)
- *     ┌──────────────────────────┐                   ┌──────────────────────────┐
- *     │ lo, <tun>i  address ─────┼── forwarder.py ───┼── <tun>o  gateway        │
- *     │ default route via it     │  up ↑   ↓ down    │ route to address via it  │
- *     └──────────────────────────┘  loss, delay each └──────────────────────────┘
+ *     ┌──────────────────────────┐                   ┌──────────────────────────────┐
+ *     │ lo, <tun>i  address ─────┼── forwarder.py ───┼── <tun>o  (no address)        │
+ *     │ default route via it     │  up ↑   ↓ down    │ route to address via it      │
+ *     └──────────────────────────┘  loss, delay each │ gateway: the host's own IPv4 │
+ *                                                    └──────────────────────────────┘
+ *
+ * The host's end of the link has no address, and must not: every WebRTC peer on the host (werift, Chromium) gathers
+ * a host candidate on each address of each interface, so an address here would become the selected pair of other
+ * tests' sessions, running at the same time, between two peers that are both on the host — and their media would
+ * stop the moment this host closes and the address goes (seen as "connected, but no video" in full suites). The
+ * namespace reaches the host at the host's own address instead (`gateway`: the address of the interface of its
+ * default route), whose packets go out through its default route, this link.
  *
  * Usage:
  *   const host = await NetHost.create();            // skip with netHostUnavailable() when not root
@@ -18,8 +26,8 @@
  *
  * Names carry a prefix (default: this work tree's folder name, so several engineers' runs never collide), the PID
  * and a counter; namespaces left behind by a dead process with the same prefix are removed on the next create().
- * Several hosts may exist at once; each has its own /30-like pair of addresses in 100.64.0.0/10 (RFC 6598), picked
- * at random among those not yet in use on this machine.
+ * Several hosts may exist at once; each has its own address in 100.64.0.0/10 (RFC 6598), picked at random among those
+ * not yet in use on this machine.
  */
 import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
@@ -84,7 +92,7 @@ export class NetHost {
   readonly name: string;
   /** This host's address, inside the namespace. */
   readonly address: string;
-  /** The host namespace's end of the link: what the namespace reaches the host's services at. */
+  /** What the namespace reaches the host's services at: the host's own IPv4 address (see above), not the link's. */
   readonly gateway: string;
   readonly #forwarder: ChildProcess;
   readonly #replies: ((line: string) => void)[] = [];
@@ -108,7 +116,7 @@ export class NetHost {
     const name = `${prefix}-${process.pid}-${n}`;
     // IFNAMSIZ is 16 with the NUL: prefix (≤ 7) + pid and counter in base 36 (≤ 6) + side.
     const tun = `${prefix}${(process.pid % 36 ** 4).toString(36)}${(n % 36 ** 2).toString(36)}`.slice(0, 14);
-    const [gateway, address] = await freePair();
+    const [gateway, address] = await Promise.all([hostAddress(), freeAddress()]);
     const forwarder = spawn(PYTHON, [FORWARDER, `${tun}i`, `${tun}o`], { stdio: ['pipe', 'pipe', 'inherit'] });
     const host = new NetHost(name, address, gateway, forwarder);
     try {
@@ -116,12 +124,14 @@ export class NetHost {
       if (!('ready' in ready)) throw new Error(`forwarder did not start: ${JSON.stringify(ready)}`);
       await ip('netns', 'add', name);
       await ip('link', 'set', `${tun}i`, 'netns', name);
-      await ip('-n', name, 'addr', 'add', address, 'peer', gateway, 'dev', `${tun}i`);
+      await ip('-n', name, 'addr', 'add', `${address}/32`, 'dev', `${tun}i`);
       await ip('-n', name, 'link', 'set', `${tun}i`, 'up');
       await ip('-n', name, 'link', 'set', 'lo', 'up');
       await ip('-n', name, 'route', 'add', 'default', 'dev', `${tun}i`);
-      await ip('addr', 'add', gateway, 'peer', address, 'dev', `${tun}o`);
+      // A route, not an address: replies to the namespace leave from the host's own address (see above).
+      await ip('link', 'set', `${tun}o`, 'addrgenmode', 'none'); // nor an IPv6 link-local one
       await ip('link', 'set', `${tun}o`, 'up');
+      await ip('route', 'add', `${address}/32`, 'dev', `${tun}o`);
     } catch (err) {
       await host.close();
       throw err;
@@ -228,16 +238,25 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Two addresses in 100.64.0.0/10 that no interface of this machine uses: [host side, namespace side]. */
-async function freePair(): Promise<[string, string]> {
-  const used = (await run('ip', ['-4', '-o', 'addr'])).stdout;
+/**
+ * The host's own IPv4 address, which the namespace reaches its services at: the first address of the interface of the
+ * default route (where the host's WebRTC peers gather their host candidates), else any address of a non-loopback one.
+ */
+async function hostAddress(): Promise<string> {
+  const dev = /\bdev (\S+)/.exec((await run('ip', ['-4', '-o', 'route', 'show', 'default'])).stdout)?.[1];
+  const shown = (await run('ip', ['-4', '-o', 'addr', 'show', ...(dev ? ['dev', dev] : []), 'scope', 'global'])).stdout;
+  const found = /\binet (\d+\.\d+\.\d+\.\d+)/.exec(shown)?.[1];
+  if (found === undefined) throw new Error('no IPv4 address on this machine for a network namespace to reach it at');
+  return found;
+}
+
+/** An address in 100.64.0.0/10 (RFC 6598) that no interface nor route of this machine uses, for a namespace. */
+async function freeAddress(): Promise<string> {
+  const shown = (await run('ip', ['-4', '-o', 'addr'])).stdout + (await run('ip', ['-4', '-o', 'route'])).stdout;
+  const used = new Set(shown.split(/[\s/]+/));
   for (;;) {
-    const b = 64 + Math.floor(Math.random() * 64);
-    const c = Math.floor(Math.random() * 256);
-    const d = 4 * Math.floor(Math.random() * 63);
-    const gateway = `100.${b}.${c}.${d + 1}`;
-    const address = `100.${b}.${c}.${d + 2}`;
-    if (!used.includes(` ${gateway}`) && !used.includes(` ${address}`) && !used.includes(`peer ${address}`)) return [gateway, address];
+    const address = `100.${64 + Math.floor(Math.random() * 64)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
+    if (!used.has(address)) return address;
   }
 }
 
