@@ -10,10 +10,12 @@ Control, one JSON object per line on stdin; one JSON line per command on stdout:
   {"cmd": "drop", "dir": "down", "pattern": "16fefd0001", "count": 1}
       drop the next `count` UDP packets whose payload starts with this pattern: hex bytes, ".." matches any byte
   {"cmd": "watch", "dir": "up", "pattern": "16fefd", "name": "dtls"}  count matching UDP packets (not dropped)
+  {"cmd": "rtp", "dir": "down"}  account RTP packets going that way per SSRC (stats "rtp"; see RtpAccount)
   {"cmd": "allow", "endpoints": [["100.64.0.1", 3478], ...]}
       a firewall: from now on only TCP/UDP packets to (up) or from (down) one of these address:port pairs pass;
       the others are dropped and counted as "blocked". An empty list lifts it.
-  {"cmd": "stats"}  ->  {"up": {"packets", "dropped", "matched", "blocked", "watched": {name: n}}, "down": {...}}
+  {"cmd": "stats"}  ->  {"up": {"packets", "dropped", "matched", "blocked", "watched": {name: n}, "rtp": {ssrc: {...}}},
+                         "down": {...}}
   {"cmd": "seed", "value": 1}
 """
 import collections
@@ -49,6 +51,7 @@ class Direction:
         self.endpoint_of = endpoint_of  # packet -> the (address, port) the firewall looks at
         self.allowed = None  # set of (address, port), or None: no firewall
         self.stats = {"packets": 0, "dropped": 0, "matched": 0, "blocked": 0, "watched": {}}
+        self.rtp = None  # RtpAccount, once asked for
 
     def receive(self, now):
         try:
@@ -69,7 +72,10 @@ class Direction:
                 self.stats["matched"] += 1
                 self.stats["dropped"] += 1
                 return
-        if self.loss > 0 and random.random() < self.loss:
+        lost = self.loss > 0 and random.random() < self.loss
+        if self.rtp is not None:
+            self.rtp.add(packet, lost)
+        if lost:
             self.stats["dropped"] += 1
             return
         self.queue.append((now + self.delay, packet))
@@ -84,6 +90,49 @@ class Direction:
 
     def next_due(self):
         return self.queue[0][0] if self.queue else None
+
+
+class RtpAccount:
+    """Per SSRC, what the link did to RTP packets (SRTP leaves the RTP header in the clear, RFC 3711 §3.1):
+    packets: seen; dropped: copies lost to random loss; lost: sequence numbers whose first copy was dropped; repeats:
+    copies of a sequence number already seen on that SSRC (resends in the original stream: a NACK answered without
+    RTX); recovered: lost sequence numbers that have since got through; altered: repeats whose bytes differ from the
+    first copy's (SRTP's AES counter mode encrypts the same packet at the same index to the same bytes, RFC 3711
+    §4.1.1, so a resend that differs is not the packet first sent). Packets a drop rule or the firewall took are not
+    counted. The last HISTORY sequence numbers per SSRC are remembered."""
+
+    HISTORY = 4096
+
+    def __init__(self):
+        self.streams = {}  # ssrc -> {"counts": {...}, "seen": OrderedDict(seq -> [passed, first copy's bytes])}
+
+    def add(self, packet, lost):
+        payload = udp_payload(packet)
+        # RFC 7983 §7: 128..191 is RTP or RTCP; RFC 5761 §4: RTCP's payload types 64..95 (with the marker bit) are not RTP.
+        if payload is None or len(payload) < 12 or not 128 <= payload[0] <= 191 or 64 <= payload[1] & 0x7F <= 95:
+            return
+        (seq,), (ssrc,) = struct.unpack_from("!H", payload, 2), struct.unpack_from("!I", payload, 8)
+        if ssrc not in self.streams:
+            counts = {"packets": 0, "dropped": 0, "lost": 0, "repeats": 0, "recovered": 0, "altered": 0}
+            self.streams[ssrc] = {"counts": counts, "seen": collections.OrderedDict()}
+        counts, seen = self.streams[ssrc]["counts"], self.streams[ssrc]["seen"]
+        counts["packets"] += 1
+        counts["dropped"] += lost
+        first = seen.get(seq)
+        if first is None:
+            seen[seq] = [not lost, bytes(payload)]
+            counts["lost"] += lost
+            if len(seen) > self.HISTORY:
+                seen.popitem(last=False)
+            return
+        counts["repeats"] += 1
+        counts["altered"] += first[1] != payload
+        if not first[0] and not lost:
+            counts["recovered"] += 1
+        first[0] = first[0] or not lost
+
+    def stats(self):
+        return {str(ssrc): dict(stream["counts"]) for ssrc, stream in self.streams.items()}
 
 
 def compile_pattern(text):
@@ -103,12 +152,16 @@ def endpoint(packet, which):
     return (".".join(str(b) for b in packet[at : at + 4]), struct.unpack("!H", packet[port_at : port_at + 2])[0])
 
 
-def udp_payload_matches(packet, pattern):
-    # IPv4 only (RFC 791): header length from IHL, then the 8-byte UDP header (protocol 17).
+def udp_payload(packet):
+    """The payload of an IPv4 UDP packet (RFC 791: header length from IHL, then the 8-byte UDP header), or None."""
     if len(packet) < 28 or packet[0] >> 4 != 4 or packet[9] != 17:
-        return False
-    start = (packet[0] & 0x0F) * 4 + 8
-    return all(start + i < len(packet) and packet[start + i] == b for i, b in pattern)
+        return None
+    return memoryview(packet)[(packet[0] & 0x0F) * 4 + 8 :]
+
+
+def udp_payload_matches(packet, pattern):
+    payload = udp_payload(packet)
+    return payload is not None and all(i < len(payload) and payload[i] == b for i, b in pattern)
 
 
 def main():
@@ -167,11 +220,14 @@ def command(msg, dirs):
         for d in dirs.values():
             d.allowed = allowed
         return {"ok": True}
+    if cmd == "rtp":
+        dirs[msg["dir"]].rtp = dirs[msg["dir"]].rtp or RtpAccount()
+        return {"ok": True}
     if cmd == "seed":
         random.seed(msg["value"])
         return {"ok": True}
     if cmd == "stats":
-        return {name: dict(d.stats) for name, d in dirs.items()}
+        return {name: dict(d.stats, **({"rtp": d.rtp.stats()} if d.rtp else {})) for name, d in dirs.items()}
     return {"error": "unknown command %r" % cmd}
 
 

@@ -55,6 +55,23 @@ export interface DirectionStats {
   blocked: number;
   /** Packets seen per watch() name. */
   watched: Record<string, number>;
+  /** Per SSRC (decimal), once accountRtp() was asked for this direction. */
+  rtp?: Record<string, RtpCounts>;
+}
+
+/** What the link did to one RTP stream (SRTP leaves the header in the clear, RFC 3711 §3.1). */
+export interface RtpCounts {
+  packets: number;
+  /** Copies dropped by random loss (shape()). */
+  dropped: number;
+  /** Sequence numbers whose first copy was dropped. */
+  lost: number;
+  /** Copies of a sequence number this SSRC already sent: resends in the original stream. */
+  repeats: number;
+  /** Lost sequence numbers that have since got through. */
+  recovered: number;
+  /** Repeats whose bytes differ from the first copy's (under SRTP the same packet at the same index is the same bytes). */
+  altered: number;
 }
 
 /**
@@ -72,6 +89,14 @@ export const DTLS = {
 export const STUN = {
   bindingRequest: '0001....2112a442',
   bindingResponse: '0101....2112a442',
+} as const;
+
+/**
+ * RTCP under SRTCP: the first packet's header and sender SSRC stay in the clear (RFC 3711 §3.4). A compound packet
+ * that starts with a Generic NACK (RFC 4585 §6.2.1: V=2, no padding, FMT 1; PT 205, RTPFB), as aiortc sends them.
+ */
+export const RTCP = {
+  genericNack: '81cd',
 } as const;
 
 /** Why network namespaces cannot be used here (not root, no TUN, no ip), or undefined when they can. */
@@ -157,6 +182,11 @@ export class NetHost {
   /** Counts the UDP packets going `direction` that match `pattern` (as in dropNext), under `name` in stats(). */
   async watch(direction: 'up' | 'down', pattern: string, name: string): Promise<void> {
     await this.#command({ cmd: 'watch', dir: direction, pattern, name });
+  }
+
+  /** From now on counts the RTP packets going `direction` per SSRC: stats()[direction].rtp. */
+  async accountRtp(direction: 'up' | 'down'): Promise<void> {
+    await this.#command({ cmd: 'rtp', dir: direction });
   }
 
   /**
