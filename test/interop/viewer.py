@@ -2,7 +2,11 @@
 """A viewer on aiortc (Debian python3-aiortc 1.4), written from docs/protocol.md alone (section 16): connects as a
 viewer, reads the camera's status card, sends `watch` with a recvonly offer, follows `stream`, applies the answer,
 and decodes the video. Prints one JSON event per line on stdout (online, watch, stream, answer, connected, frame,
-frames (every 10th), bye, error, ...); "quit" on stdin (or end of input) sends `bye` and disconnects.
+frames (every 10th), bye, error, ...); "quit" on stdin (or end of input) sends `bye` and disconnects; "stats <tag>"
+prints a "stats" event with that tag: aiortc's inbound-rtp counts for the video (packetsReceived, packetsLost: its
+RTCP receiver report's cumulative loss, RFC 3550 §6.4.1, so a retransmission that fills a gap makes it smaller), the
+frames decoded, the last decoded frame's pts (90 kHz, from 0) and the longest wait between two decoded frames since
+the previous "stats".
 
 aiortc 1.4 traps, worked around here: it rejects an answer whose audio section was refused with port 0, which the
 bridge does when the camera has no audio, so audio is asked for only when the camera's card lists an audio codec;
@@ -60,6 +64,7 @@ async def main():
         pc.addTransceiver("audio", direction="recvonly")
     started = 0.0
     frames = {"video": 0, "audio": 0}
+    video = {"pts": None, "at": None, "longest_wait": 0.0}
 
     @pc.on("track")
     def on_track(track):
@@ -70,6 +75,11 @@ async def main():
                 except Exception:
                     return
                 frames[track.kind] += 1
+                if track.kind == "video":
+                    now = time.monotonic()
+                    if video["at"] is not None:
+                        video["longest_wait"] = max(video["longest_wait"], now - video["at"])
+                    video["pts"], video["at"] = frame.pts, now
                 if track.kind == "video" and frames["video"] == 1:
                     event("frame", ms=round((time.monotonic() - started) * 1000), width=frame.width, height=frame.height)
                 elif track.kind == "video" and frames["video"] % 10 == 0:
@@ -99,6 +109,16 @@ async def main():
 
     quit_requested = asyncio.get_running_loop().create_future()
 
+    async def report(tag):
+        inbound = {}
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "video":
+                for stats in (await transceiver.receiver.getStats()).values():
+                    if stats.type == "inbound-rtp":
+                        inbound = {"ssrc": stats.ssrc, "packetsReceived": stats.packetsReceived, "packetsLost": stats.packetsLost}
+        longest, video["longest_wait"] = video["longest_wait"], 0.0
+        event("stats", tag=tag, frames=frames["video"], pts=video["pts"], longestWaitMs=round(longest * 1000), **inbound)
+
     async def read_stdin():
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -107,6 +127,9 @@ async def main():
             if not line or line.strip() == b"quit":
                 quit_requested.done() or quit_requested.set_result(True)
                 return
+            words = line.decode().split()
+            if words[:1] == ["stats"]:
+                await report(" ".join(words[1:]))
 
     stdin_task = asyncio.ensure_future(read_stdin())  # kept: asyncio holds tasks weakly
     incoming = asyncio.ensure_future(sig.next())
@@ -131,7 +154,9 @@ async def main():
             event("stream", state=message.get("state"), seq=message.get("seq"))
         elif kind == "answer":
             await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
-            event("answer", seq=message.get("seq"), ms=round((time.monotonic() - started) * 1000))
+            # rtx: whether the answer negotiated RFC 4588 retransmission streams (else resends reuse the media SSRC).
+            rtx = " rtx/" in message["sdp"].lower()
+            event("answer", seq=message.get("seq"), ms=round((time.monotonic() - started) * 1000), rtx=rtx)
         elif kind == "candidate" and "candidate" in message:
             candidate = candidate_from_sdp(message["candidate"].split(":", 1)[1])
             candidate.sdpMid = message.get("sdpMid")
