@@ -31,6 +31,26 @@ function hasVideo(viewer: NodeViewer, packets = 20): () => boolean {
   };
 }
 
+/**
+ * The dashboard's way to log in with short-lived tokens: the password once for a first token (POST /api/token), then
+ * each token buys the next. `ttlS(n)` is the lifetime of the n-th token (from 0); `issued` says when each came and
+ * when it ends (whole seconds, so a token of 8 s has 7–8 s left when issued).
+ */
+function tokenProvider(tb: TestBridge, user: string, password: string, ttlS: (n: number) => number) {
+  const api = `http://127.0.0.1:${tb.bridge.httpPort}/api/token`;
+  const issued: { at: number; expiresAt: number }[] = [];
+  let token: string | undefined;
+  const credential = async () => {
+    const authorization = token ? `Bearer ${token}` : `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: ttlS(issued.length) }) });
+    const body = (await res.json()) as { token: string; expiresAt: string };
+    token = body.token;
+    issued.push({ at: Date.now(), expiresAt: Date.parse(body.expiresAt) });
+    return { secret: body.token, expiresAt: Date.parse(body.expiresAt) };
+  };
+  return { credential, issued };
+}
+
 describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
   it.each(['VP8', 'H264'] as const)('watches a streaming %s camera: video from a keyframe, stream live, timeline in order', async (codec) => {
     const tb = await startBridge();
@@ -141,28 +161,15 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     const tb = await startBridge();
     const camera = await startCamera(tb, transport);
     const password = await tb.bridge.credentials.add('frank', 'viewer', { replace: true });
-    // The dashboard's way: the password once for a first token, then each token buys the next. Tokens of 8 s (whole
-    // seconds, so 7–8 s left when issued): the switch at 80 % leaves about 1.5 s of margin on a busy machine.
-    let token: string | undefined;
-    const api = `http://127.0.0.1:${tb.bridge.httpPort}/api/token`;
-    const issued: number[] = [];
-    const issuedExp: number[] = [];
-    const credential = async () => {
-      const authorization = token ? `Bearer ${token}` : `Basic ${Buffer.from(`frank:${password}`).toString('base64')}`;
-      const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: 8 }) });
-      const body = (await res.json()) as { token: string; expiresAt: string };
-      token = body.token;
-      issued.push(Date.now());
-      issuedExp.push(Date.parse(body.expiresAt));
-      return { secret: body.token, expiresAt: Date.parse(body.expiresAt) };
-    };
+    // Tokens of 8 s: the switch at 80 % leaves about 1.5 s of margin on a busy machine.
+    const { credential, issued } = tokenProvider(tb, 'frank', password, () => 8);
     const client = new ViewerClient({ user: 'frank', password: credential, backoff: FAST_BACKOFF, connect: nodeConnector(tb.urlFor(transport)) });
     onTestFinished(() => client.stop());
     const watches: string[] = [];
     tb.bridge.relay.on('viewer', (v) => watches.push(v.sessionId));
     // What a lost connection or a failed refresh says (neither is a watch 'retry'), ms after the first token.
     const events: string[] = [];
-    const at = () => Date.now() - (issued[0] ?? Date.now());
+    const at = () => Date.now() - (issued[0]?.at ?? Date.now());
     client.on('warning', (w) => events.push(`${at()} warning: ${w}`));
     client.on('disconnected', (err) => events.push(`${at()} disconnected: ${err?.message}`));
     await client.start();
@@ -180,11 +187,11 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     const margins: number[] = [];
     for (const lifetime of [0, 1]) {
       await next(client, 'refreshed', () => true, 12_000);
-      margins.push(issuedExp[lifetime]! - Date.now());
+      margins.push(issued[lifetime]!.expiresAt - Date.now());
       console.info(JSON.stringify({ handoverMarginMs: margins, retries }));
       owners.push(session.owner.key);
       // Past this token's expiry (when the broker closes whatever still uses it): video still arriving.
-      const expiry = issued[lifetime]! + 8000;
+      const expiry = issued[lifetime]!.at + 8000;
       await until(() => Date.now() > expiry, 10_000, `token ${lifetime + 1}'s expiry`);
       const before = video();
       // Seen under heavy load only (full suites beside benches, over ws): say which side stopped.
