@@ -53,6 +53,21 @@ export interface ConnectionHooks<Login> {
 /** A connection lasting this long counts as healthy: the next loss starts the backoff from the beginning again. */
 const STABLE_CONNECTION_MS = 10_000;
 
+/**
+ * The connection's states (stop() ends any of them; a refused first CONNECT stops the keeper):
+ *
+ *   start() ──► connecting ──CONNACK, prepared──► connected ──'close'──► backoff ──timer──► connecting
+ *               connecting ──'close'────────────────────────────────────► backoff
+ *                                                 connected ──handover()──► handing over
+ *   handing over ──the new one prepared──────► connected, over the new one (`done`)
+ *   handing over ──the new one's 'close'─────► connected, over the old one (`failed`)
+ *   handing over ──the old one's 'close'─────► handing over, old one gone
+ *   handing over, old one gone ──the new one prepared──► connected, over the new one (`done`)
+ *   handing over, old one gone ──the new one's 'close'──► backoff (the connection is lost)
+ *
+ * While handing over, `connected` stays true and `client` is the old connection, even once it is gone: the new one is
+ * up and finishing its `prepare` (a viewer's adopts), and the sessions it adopted live on over it.
+ */
 export class ConnectionKeeper<Login> {
   /** Bridge cards seen since the last CONNACK (retained, so each new connection delivers them again), by bridge ID. */
   readonly bridges = new Map<string, BridgeStatus>();
@@ -60,8 +75,8 @@ export class ConnectionKeeper<Login> {
   readonly #hooks: ConnectionHooks<Login>;
   readonly #backoff: BackoffOptions;
   #client: MqttClient | undefined;
-  /** A second connection taking over from #client (see handover), until it is subscribed. */
-  #candidate: { client: MqttClient; failed: () => void } | undefined;
+  /** A second connection taking over from #client (see handover) until it is prepared; `orphaned` once #client closed. */
+  #candidate: Candidate | undefined;
   #lastError: Error | undefined;
   #connected = false;
   #everConnected = false;
@@ -127,11 +142,13 @@ export class ConnectionKeeper<Login> {
    * Moves to a second connection as `identity` without dropping the first until then: for a credential about to
    * expire (MQTT 3.1.1 cannot re-authenticate a live connection). Once the new one is prepared it becomes the
    * connection, `done` runs, and the old one ends with a DISCONNECT, which publishes no will. `failed` runs if the
-   * new one closes first while the old one is still up.
+   * new one closes first while the old one is still up. If the old one closes first (its token expired, say), the new
+   * one still takes over once prepared: what it adopted meanwhile is its own now, and ending it would end that too.
+   * Only if it closes as well is the connection lost.
    */
   handover(identity: ConnectIdentity, outcome: { done: () => void; failed: () => void }): void {
     const client = this.#open(identity);
-    this.#candidate = { client, failed: outcome.failed };
+    this.#candidate = { client, failed: outcome.failed, orphaned: false };
     client.on('connect', () => void this.#onHandoverConnack(client, outcome.done));
   }
 
@@ -207,20 +224,25 @@ export class ConnectionKeeper<Login> {
     previous?.end(false);
   }
 
-  #onHandoverClosed(candidate: { client: MqttClient; failed: () => void }): void {
+  #onHandoverClosed(candidate: Candidate): void {
     this.#candidate = undefined;
     candidate.client.end(true);
     if (this.#stopped || !this.#connected) return;
-    candidate.failed();
+    if (candidate.orphaned) this.#lose(); // both connections are gone now
+    else candidate.failed();
   }
 
   #onClose(client: MqttClient): void {
     if (client !== this.#client) return;
-    this.#candidate?.client.end(true);
-    this.#candidate = undefined;
+    client.end(true);
+    if (this.#candidate === undefined) return this.#lose();
+    this.#candidate.orphaned = true; // the new one takes over once prepared (see handover)
+  }
+
+  /** The connection is gone, with what rode on it: reconnect with backoff (or report a refused first CONNECT). */
+  #lose(): void {
     const error = this.#lastError;
     this.#client = undefined;
-    client.end(true);
     const wasConnected = this.#connected;
     this.#connected = false;
     this.bridges.clear();
@@ -276,4 +298,11 @@ export class ConnectionKeeper<Login> {
     }
     if (wasConnected) this.#hooks.disconnected(undefined);
   }
+}
+
+/** A handover's connection; `orphaned` once the connection it takes over from has closed. */
+interface Candidate {
+  client: MqttClient;
+  failed: () => void;
+  orphaned: boolean;
 }

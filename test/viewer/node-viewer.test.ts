@@ -14,7 +14,7 @@ import { WeriftViewerPeer } from '../../src/webrtc/werift-viewer-peer.ts';
 import { FAST_BACKOFF, next, register, startCamera } from '../devices/helpers.ts';
 import { startBridge, TRANSPORTS, type TestBridge, type Transport } from '../helpers/bridge.ts';
 import { explained } from '../helpers/media-state.ts';
-import { until } from '../helpers/wait.ts';
+import { until, withTimeout } from '../helpers/wait.ts';
 
 async function nodeViewer(tb: TestBridge, transport: Transport, deviceId = 'cam1', user = 'alice'): Promise<NodeViewer> {
   const password = await tb.bridge.credentials.add(user, 'viewer', { replace: true });
@@ -49,6 +49,24 @@ function tokenProvider(tb: TestBridge, user: string, password: string, ttlS: (n:
     return { secret: body.token, expiresAt: Date.parse(body.expiresAt) };
   };
   return { credential, issued };
+}
+
+/**
+ * Holds the first `stream` that reaches `client` until `release` settles, and with it everything after it (mqtt.js
+ * reads one packet at a time): on a token refresh's new connection, the bridge's answer to an adopt, so the bridge has
+ * moved the session while the client is still waiting to hear so. customHandleAcks is mqtt.js's hook that runs before
+ * a QoS 1 PUBLISH is emitted; resolves once it holds one.
+ */
+function holdFirstStream(client: MqttClient, release: Promise<void>): Promise<void> {
+  return new Promise((held) => {
+    let holding = false;
+    client.options.customHandleAcks = (_topic, payload, _packet, done) => {
+      if (holding || (JSON.parse(payload.toString()) as { type?: string }).type !== 'stream') return done(0);
+      holding = true;
+      held();
+      void release.then(() => done(0));
+    };
+  });
 }
 
 describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
@@ -210,6 +228,70 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     expect(tb.bridge.relay.viewers.get(`frank/${sessionId}`)).toBe(session);
     expect(session.state).toBe('connected');
     expect(new Set(owners).size).toBe(3);
+  });
+
+  it('when the old token expires mid-handover (adopted, not yet confirmed) the new connection takes over: same session, no re-watch', { timeout: 60_000 }, async () => {
+    const tb = await startBridge();
+    const camera = await startCamera(tb, transport);
+    const password = await tb.bridge.credentials.add('grace', 'viewer', { replace: true });
+    // A first token of 8 s (refreshed ~3 s before its end), then tokens that outlive the test.
+    const { credential, issued } = tokenProvider(tb, 'grace', password, (n) => (n === 0 ? 8 : 600));
+    const connect = nodeConnector(tb.urlFor(transport));
+    const clients: MqttClient[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    onTestFinished(release);
+    let held!: () => void;
+    const adoptAnswerHeld = new Promise<void>((resolve) => (held = resolve));
+    const client = new ViewerClient({ user: 'grace', password: credential, backoff: FAST_BACKOFF, connect: (o) => {
+      const c = connect(o);
+      // The second connection is the refresh's: the bridge's answer to its adopt waits until the first one is gone.
+      if (clients.push(c) === 2) void holdFirstStream(c, released).then(held);
+      return c;
+    } });
+    onTestFinished(() => client.stop());
+    await client.start();
+    const first = clients[0]!;
+    const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+    const events: string[] = [];
+    client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
+    client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
+    client.on('refreshed', () => events.push('refreshed'));
+    client.on('warning', (w) => events.push(`warning: ${w}`));
+    const peers: WeriftViewerPeer[] = [];
+    const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
+    const retries: string[] = [];
+    watch.on('retry', ({ reason }) => retries.push(reason));
+    await next(watch, 'state', (s) => s === 'connected', 10_000);
+    const video = () => peers[0]?.tracks.get('video')?.packets ?? 0;
+    await until(() => video() > 0, 10_000, 'first video');
+    const states: string[] = [];
+    watch.on('state', (s) => states.push(s));
+    const sessionId = watch.sessionId;
+    const session = tb.bridge.relay.viewers.get(`grace/${sessionId}`)!;
+    const firstOwner = session.owner;
+
+    // The refresh: its connection is subscribed and has sent `adopt`; the bridge moved the session and answered.
+    await withTimeout(adoptAnswerHeld, 20_000, "the refresh's connection to get the bridge's answer to its adopt");
+    expect(session.owner.key).not.toBe(firstOwner.key);
+    expect(first.connected, 'the first token expired before the refresh had adopted: a stalled machine').toBe(true);
+    expect(client.connected).toBe(true);
+    // The first token expires: the broker closes that connection and publishes its will (`leave`), which the bridge
+    // has handled once the session no longer counts the old connection as an owner.
+    await withTimeout(firstClosed, issued[0]!.expiresAt - Date.now() + 5000, 'the broker to close the expired connection');
+    await until(() => !session.ownedBy(firstOwner), 5000, "the bridge to handle the old connection's leave");
+    release();
+    await until(() => events.some((e) => e === 'refreshed' || e.startsWith('disconnected')), 10_000, 'the handover to end');
+
+    // The new connection simply became the connection: the same session, never watched again, and video goes on.
+    expect({ events, sessionId: watch.sessionId, retries, states, onBridge: [...tb.bridge.relay.viewers.keys()], session: session.state, owner: session.owner.key }).toEqual({
+      events: ['refreshed'], sessionId, retries: [], states: [], onBridge: [`grace/${sessionId}`], session: 'connected', owner: `mqtt:grace/${clients[1]!.options.clientId}`,
+    });
+    const before = video();
+    const sides = () => ({ before, packets: video(), peer: peers[0]?.state, watch: watch.state, camera: { packetsSent: camera.video.packetsSent, sessions: camera.keeper.counters.opened } });
+    await explained(tb, until(() => video() > before + 10, 5000, 'video after the old connection is gone'), sides);
+    expect(peers).toHaveLength(1);
+    expect(clients).toHaveLength(2);
   });
 
   it('a wrong password is refused once, without retrying', async () => {
