@@ -358,14 +358,19 @@ export class ViewerClient extends TypedEmitter<ViewerClientEvents> {
   async #switchConnection(current: Credential & object): Promise<void> {
     if (this.#keeper.stopped || !this.#keeper.connected || this.#keeper.handingOver) return;
     this.#refreshing = current;
+    // The connection may go while the credential comes (its token expired first, say): what rode on it is over, and
+    // the keeper reconnects with a login of its own. A handover now would only open a needless second connection.
+    const live = this.#keeper.client;
+    const outlived = () => this.#keeper.stopped || this.#keeper.client !== live;
     let credential: Credential;
     try {
       credential = await this.#credential();
     } catch (err) {
+      if (outlived()) return;
       this.emit('warning', `refreshing the login failed: ${(err as Error).message}`);
       return this.#scheduleRefresh(current, Math.min(5000, Math.max(0, (current.expiresAt - Date.now()) / 2)));
     }
-    if (this.#keeper.stopped || !this.#keeper.connected) return;
+    if (outlived()) return;
     this.#keeper.handover(this.#identity(credential), {
       done: () => {
         this.#scheduleRefresh(credential);

@@ -41,7 +41,9 @@ function tokenProvider(tb: TestBridge, user: string, password: string, ttlS: (n:
   const issued: { at: number; expiresAt: number }[] = [];
   let token: string | undefined;
   const credential = async () => {
-    const authorization = token ? `Bearer ${token}` : `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    // An expired token buys nothing: the password again then, as signing in again would.
+    const bearer = token !== undefined && Date.now() < issued.at(-1)!.expiresAt;
+    const authorization = bearer ? `Bearer ${token}` : `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     const res = await fetch(api, { method: 'POST', headers: { authorization }, body: JSON.stringify({ ttlS: ttlS(issued.length) }) });
     const body = (await res.json()) as { token: string; expiresAt: string };
     token = body.token;
@@ -292,6 +294,59 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     await explained(tb, until(() => video() > before + 10, 5000, 'video after the old connection is gone'), sides);
     expect(peers).toHaveLength(1);
     expect(clients).toHaveLength(2);
+  });
+
+  it('when the old token expires while the refresh waits for its new token, it reconnects and watches again; the late token opens nothing', { timeout: 60_000 }, async () => {
+    const tb = await startBridge();
+    await startCamera(tb, transport);
+    const password = await tb.bridge.credentials.add('heidi', 'viewer', { replace: true });
+    const tokens = tokenProvider(tb, 'heidi', password, (n) => (n === 0 ? 8 : 600));
+    // The refresh's token request (the second) is answered only once the first connection is gone and replaced.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    onTestFinished(release);
+    let asked!: () => void;
+    const refreshAsked = new Promise<void>((resolve) => (asked = resolve));
+    let taken!: () => void;
+    const lateTokenTaken = new Promise<void>((resolve) => (taken = resolve));
+    let calls = 0;
+    const credential = async () => {
+      if (++calls !== 2) return tokens.credential();
+      asked();
+      await released;
+      const answer = tokens.credential();
+      // Once the client's continuations of this answer have run (they are microtasks; an immediate comes after them).
+      void answer.then(() => setImmediate(taken));
+      return answer;
+    };
+    const connect = nodeConnector(tb.urlFor(transport));
+    const clients: MqttClient[] = [];
+    const client = new ViewerClient({ user: 'heidi', password: credential, backoff: FAST_BACKOFF, connect: (o) => clients[clients.push(connect(o)) - 1]! });
+    onTestFinished(() => client.stop());
+    await client.start();
+    const firstClosed = new Promise<void>((resolve) => clients[0]!.once('close', () => resolve()));
+    const events: string[] = [];
+    client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
+    client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
+    client.on('refreshed', () => events.push('refreshed'));
+    client.on('warning', (w) => events.push(`warning: ${w}`));
+    const peers: WeriftViewerPeer[] = [];
+    const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
+    await next(watch, 'state', (s) => s === 'connected', 10_000);
+    const sessionId = watch.sessionId;
+
+    await withTimeout(refreshAsked, 12_000, 'the refresh to ask for a token');
+    // No handover has begun, so nothing adopted the session: it ends with the expired connection (protocol §16.3),
+    // and the client watches again over the connection it makes with a login of its own.
+    await withTimeout(firstClosed, tokens.issued[0]!.expiresAt - Date.now() + 5000, 'the broker to close the expired connection');
+    await next(watch, 'state', (s) => s === 'connected', 15_000);
+    expect(watch.sessionId).not.toBe(sessionId);
+    release();
+    await withTimeout(lateTokenTaken, 10_000, 'the late token');
+    expect(events).toEqual(['disconnected: connection lost', 'connected (reconnect: true)']);
+    expect(clients).toHaveLength(2);
+    expect([...tb.bridge.relay.viewers.keys()]).toEqual([`heidi/${watch.sessionId}`]);
+    await until(() => (peers[1]?.tracks.get('video')?.packets ?? 0) > 10, 10_000, 'video on the new session');
   });
 
   it('a wrong password is refused once, without retrying', async () => {
