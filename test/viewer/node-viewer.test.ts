@@ -71,6 +71,64 @@ function holdFirstStream(client: MqttClient, release: Promise<void>): Promise<vo
   });
 }
 
+/**
+ * A viewer with short-lived tokens whose first token expires in the middle of its refresh: the refresh's connection
+ * is subscribed and has sent `adopt`, the bridge has moved the session to it, but the client has not read the bridge's
+ * answer yet (held until `release`). Meanwhile the broker closed the expired connection and the bridge handled its
+ * `leave`. `events` and `states` (of the watch) are recorded from before the refresh; `retries` from the start.
+ */
+async function oldTokenExpiresMidHandover(transport: Transport, user: string) {
+  const tb = await startBridge();
+  const camera = await startCamera(tb, transport);
+  const password = await tb.bridge.credentials.add(user, 'viewer', { replace: true });
+  // A first token of 8 s (refreshed ~3 s before its end), then tokens that outlive the test.
+  const { credential, issued } = tokenProvider(tb, user, password, (n) => (n === 0 ? 8 : 600));
+  const connect = nodeConnector(tb.urlFor(transport));
+  const clients: MqttClient[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  onTestFinished(release);
+  let held!: () => void;
+  const adoptAnswerHeld = new Promise<void>((resolve) => (held = resolve));
+  const client = new ViewerClient({ user, password: credential, backoff: FAST_BACKOFF, connect: (o) => {
+    const c = connect(o);
+    // The second connection is the refresh's: the bridge's answer to its adopt waits until the first one is gone.
+    if (clients.push(c) === 2) void holdFirstStream(c, released).then(held);
+    return c;
+  } });
+  onTestFinished(() => client.stop());
+  await client.start();
+  const first = clients[0]!;
+  const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+  const events: string[] = [];
+  client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
+  client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
+  client.on('refreshed', () => events.push('refreshed'));
+  client.on('warning', (w) => events.push(`warning: ${w}`));
+  const peers: WeriftViewerPeer[] = [];
+  const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
+  const retries: string[] = [];
+  watch.on('retry', ({ reason }) => retries.push(reason));
+  await next(watch, 'state', (s) => s === 'connected', 10_000);
+  const video = () => peers[0]?.tracks.get('video')?.packets ?? 0;
+  await until(() => video() > 0, 10_000, 'first video');
+  const states: string[] = [];
+  watch.on('state', (s) => states.push(s));
+  const sessionId = watch.sessionId;
+  const session = tb.bridge.relay.viewers.get(`${user}/${sessionId}`)!;
+  const firstOwner = session.owner;
+
+  await withTimeout(adoptAnswerHeld, 20_000, "the refresh's connection to get the bridge's answer to its adopt");
+  expect(session.owner.key).not.toBe(firstOwner.key);
+  expect(first.connected, 'the first token expired before the refresh had adopted: a stalled machine').toBe(true);
+  // The first token expires: the broker closes that connection and publishes its will (`leave`), which the bridge
+  // has handled once the session no longer counts the old connection as an owner.
+  await withTimeout(firstClosed, issued[0]!.expiresAt - Date.now() + 5000, 'the broker to close the expired connection');
+  await until(() => !session.ownedBy(firstOwner), 5000, "the bridge to handle the old connection's leave");
+  expect(client.connected).toBe(true);
+  return { tb, camera, client, clients, watch, sessionId, session, peers, video, events, states, retries, release };
+}
+
 describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
   it.each(['VP8', 'H264'] as const)('watches a streaming %s camera: video from a keyframe, stream live, timeline in order', async (codec) => {
     const tb = await startBridge();
@@ -233,56 +291,9 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
   });
 
   it('when the old token expires mid-handover (adopted, not yet confirmed) the new connection takes over: same session, no re-watch', { timeout: 60_000 }, async () => {
-    const tb = await startBridge();
-    const camera = await startCamera(tb, transport);
-    const password = await tb.bridge.credentials.add('grace', 'viewer', { replace: true });
-    // A first token of 8 s (refreshed ~3 s before its end), then tokens that outlive the test.
-    const { credential, issued } = tokenProvider(tb, 'grace', password, (n) => (n === 0 ? 8 : 600));
-    const connect = nodeConnector(tb.urlFor(transport));
-    const clients: MqttClient[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    onTestFinished(release);
-    let held!: () => void;
-    const adoptAnswerHeld = new Promise<void>((resolve) => (held = resolve));
-    const client = new ViewerClient({ user: 'grace', password: credential, backoff: FAST_BACKOFF, connect: (o) => {
-      const c = connect(o);
-      // The second connection is the refresh's: the bridge's answer to its adopt waits until the first one is gone.
-      if (clients.push(c) === 2) void holdFirstStream(c, released).then(held);
-      return c;
-    } });
-    onTestFinished(() => client.stop());
-    await client.start();
-    const first = clients[0]!;
-    const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
-    const events: string[] = [];
-    client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
-    client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
-    client.on('refreshed', () => events.push('refreshed'));
-    client.on('warning', (w) => events.push(`warning: ${w}`));
-    const peers: WeriftViewerPeer[] = [];
-    const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
-    const retries: string[] = [];
-    watch.on('retry', ({ reason }) => retries.push(reason));
-    await next(watch, 'state', (s) => s === 'connected', 10_000);
-    const video = () => peers[0]?.tracks.get('video')?.packets ?? 0;
-    await until(() => video() > 0, 10_000, 'first video');
-    const states: string[] = [];
-    watch.on('state', (s) => states.push(s));
-    const sessionId = watch.sessionId;
-    const session = tb.bridge.relay.viewers.get(`grace/${sessionId}`)!;
-    const firstOwner = session.owner;
-
-    // The refresh: its connection is subscribed and has sent `adopt`; the bridge moved the session and answered.
-    await withTimeout(adoptAnswerHeld, 20_000, "the refresh's connection to get the bridge's answer to its adopt");
-    expect(session.owner.key).not.toBe(firstOwner.key);
-    expect(first.connected, 'the first token expired before the refresh had adopted: a stalled machine').toBe(true);
-    expect(client.connected).toBe(true);
-    // The first token expires: the broker closes that connection and publishes its will (`leave`), which the bridge
-    // has handled once the session no longer counts the old connection as an owner.
-    await withTimeout(firstClosed, issued[0]!.expiresAt - Date.now() + 5000, 'the broker to close the expired connection');
-    await until(() => !session.ownedBy(firstOwner), 5000, "the bridge to handle the old connection's leave");
-    release();
+    const scene = await oldTokenExpiresMidHandover(transport, 'grace');
+    const { tb, watch, sessionId, session, events, retries, states, clients, peers, video } = scene;
+    scene.release();
     await until(() => events.some((e) => e === 'refreshed' || e.startsWith('disconnected')), 10_000, 'the handover to end');
 
     // The new connection simply became the connection: the same session, never watched again, and video goes on.
@@ -290,10 +301,23 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
       events: ['refreshed'], sessionId, retries: [], states: [], onBridge: [`grace/${sessionId}`], session: 'connected', owner: `mqtt:grace/${clients[1]!.options.clientId}`,
     });
     const before = video();
-    const sides = () => ({ before, packets: video(), peer: peers[0]?.state, watch: watch.state, camera: { packetsSent: camera.video.packetsSent, sessions: camera.keeper.counters.opened } });
+    const sides = () => ({ before, packets: video(), peer: peers[0]?.state, watch: watch.state, camera: { packetsSent: scene.camera.video.packetsSent, sessions: scene.camera.keeper.counters.opened } });
     await explained(tb, until(() => video() > before + 10, 5000, 'video after the old connection is gone'), sides);
     expect(peers).toHaveLength(1);
     expect(clients).toHaveLength(2);
+  });
+
+  it('when the old token expires mid-handover and the new connection then fails too, the connection is lost: reconnect, watch again', { timeout: 60_000 }, async () => {
+    const { tb, client, watch, sessionId, events, clients, peers } = await oldTokenExpiresMidHandover(transport, 'ivan');
+    const reconnected = next(client, 'connected', ({ reconnect }) => reconnect, 10_000);
+    clients[1]!.stream.destroy(); // the broker publishes its will: the session it adopted ends
+    await reconnected;
+    await next(watch, 'state', (s) => s === 'connected', 15_000);
+    expect(events).toEqual(['disconnected: connection lost', 'connected (reconnect: true)']);
+    expect(watch.sessionId).not.toBe(sessionId);
+    expect(clients).toHaveLength(3);
+    expect([...tb.bridge.relay.viewers.keys()]).toEqual([`ivan/${watch.sessionId}`]);
+    await until(() => (peers[1]?.tracks.get('video')?.packets ?? 0) > 10, 10_000, 'video on the new session');
   });
 
   it('when the old token expires while the refresh waits for its new token, it reconnects and watches again; the late token opens nothing', { timeout: 60_000 }, async () => {
