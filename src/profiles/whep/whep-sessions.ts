@@ -131,6 +131,9 @@ export class WhepSessions implements Disconnector {
       decode('viewer-up', encode({ v: PROTOCOL_VERSION, type: 'candidate', sessionId: session.id, seq: i + 2, ts: Date.now(), ...c }), this.#options.maxMessageBytes),
     );
     for (const message of messages) if (message.type === 'candidate') session.viewer.addCandidate(message);
+    // What a player trickles, for an operator reading why a session did (not) connect; the relay takes no
+    // end-of-candidates (its peer goes on checking what it has), so it is only logged.
+    session.viewer.log.debug({ candidates: messages.length, endOfCandidates: fragment.endOfCandidates }, 'WHEP candidates trickled');
   }
 
   /** Ends a session (DELETE, token expiry, revocation). Resolves once its peer is closed; false if it was gone. */
