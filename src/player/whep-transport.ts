@@ -1,12 +1,16 @@
 /**
- * The player's `whep` transport: WHEP (draft-ietf-wish-whep, the bridge's src/profiles/whep) instead of MQTT. One
- * HTTP POST of a receive-only offer to `{bridge}/whep/{device}` with the viewer token as Bearer; the 201 carries the
- * answer (with every bridge candidate), the session's Location, which a DELETE ends, and the player's STUN/TURN
- * servers as `Link: rel="ice-server"` headers (with its TURN credentials), used by every later session (retries,
- * renewals). No MQTT, no WebSocket: only HTTP (the WHEP routes answer any origin: a Bearer token is no ambient
- * credential) and WebRTC media. Browser only.
+ * The player's `whep` transport: WHEP (draft-ietf-wish-whep, the bridge's src/profiles/whep) instead of MQTT. An
+ * HTTP POST of a receive-only offer to `{bridge}/whep/{device}` with the viewer token as Bearer, made at once (no
+ * wait for ICE gathering); the 201 carries the answer (with every bridge candidate), the session's Location, which a
+ * DELETE ends, its ETag, and the player's STUN/TURN servers as `Link: rel="ice-server"` headers (with its TURN
+ * credentials), used by every later session (retries, renewals). The player's own candidates follow by PATCH to the
+ * Location (trickle ICE, ./whep-trickle.ts). No MQTT, no WebSocket: only HTTP (the WHEP routes answer any origin: a
+ * Bearer token is no ambient credential) and WebRTC media. Browser only.
  *
- *   connecting ── 201 ──► (the element shows playing once a frame is painted)
+ *   connecting ── POST the offer at once ── 201 ──► (the element shows playing once a frame is painted)
+ *      │  trickle: candidates gathered before the 201 ── one PATCH after it; later ones and a=end-of-candidates ──
+ *      │  PATCH each (If-Match: the ETag, the session's own token); 404/405/409/412/501 ── no more PATCHes (the
+ *      │  session goes on); the session deleted, replaced or failed ── no PATCH after it
  *      ▲   │ 409 (camera offline / not streaming) ──► offline ── Retry-After ──► connecting
  *      │   │ 503/429, network error, peer failed, not connected in time ──► reconnecting ── backoff ──► connecting
  *      │   └ 401 (token refused), 403 (token not for this camera), 404, 4xx ──► error (until the page sets a new token)
@@ -25,6 +29,7 @@ import { TypedEmitter } from '../client/emitter.ts';
 import { iceServersFromLinks, type LinkIceServer } from './ice-links.ts';
 import type { TokenSource } from './token.ts';
 import type { PlayerSettings, PlayerTransport, TransportEvents, TransportState } from './transport.ts';
+import { CandidateTrickle } from './whep-trickle.ts';
 
 interface WhepSession {
   pc: RTCPeerConnection;
@@ -32,12 +37,12 @@ interface WhepSession {
   /** The session's resource (absolute), for DELETE and HEAD. */
   location: string | undefined;
   token: string;
+  /** PATCHes its local candidates to `location` (stopped when the session ends). */
+  trickle: CandidateTrickle;
   /** Ends a session that does not connect in time. */
   connectTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** ICE gathering before the POST (the offer then carries every candidate): host candidates take milliseconds. */
-const GATHERING_MS = 2000;
 /** From the 201 to ICE connected; the bridge gives up on its side after its own connect timeout. */
 const CONNECT_MS = 15_000;
 /** How often a live session's packet counters are read, and how long without a packet counts as a stall. */
@@ -108,7 +113,10 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
     if (this.#closed) return;
     const token = typeof credential === 'string' ? credential : credential.secret;
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: this.#iceServers });
-    const session: WhepSession = { pc, tracks: [], location: undefined, token, connectTimer: undefined };
+    // Listening before setLocalDescription, which starts gathering: nothing gathered is missed.
+    const trickle = new CandidateTrickle(pc);
+    trickle.onWarning = (message) => this.emit('error', { code: 'warning', message });
+    const session: WhepSession = { pc, tracks: [], location: undefined, token, trickle, connectTimer: undefined };
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.ontrack = (event) => {
@@ -118,23 +126,29 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
     let res: Response;
     try {
       await pc.setLocalDescription(await pc.createOffer());
-      await gathered(pc, GATHERING_MS);
+      // No wait for gathering (a STUN or TURN server that is slow or gone would hold the POST for as long): the offer
+      // goes with what the description holds now, and the rest is trickled once the 201 names the resource.
+      const offer = pc.localDescription?.sdp ?? '';
+      trickle.posted(offer);
       res = await fetch(new URL(`/whep/${encodeURIComponent(this.#settings.device)}`, this.#settings.bridge), {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' },
-        body: pc.localDescription?.sdp ?? '',
+        body: offer,
       });
     } catch (err) {
+      trickle.stop();
       pc.close();
       return why === 'renewal' ? undefined : this.#retry('reconnecting', `the bridge is unreachable: ${(err as Error).message}`);
     }
-    if (this.#closed) return (pc.close(), undefined);
-    if (res.status !== 201) {
+    if (this.#closed || res.status !== 201) {
+      trickle.stop();
       pc.close();
-      return this.#refused(res, why);
+      return this.#closed ? undefined : this.#refused(res, why);
     }
     const location = res.headers.get('location');
     session.location = location === null ? undefined : new URL(location, this.#settings.bridge).href;
+    if (session.location !== undefined) trickle.start({ url: session.location, etag: res.headers.get('etag') ?? undefined, token });
+    else trickle.stop(); // nowhere to PATCH to
     const servers = iceServersFromLinks(res.headers.get('link'));
     if (servers.length > 0) this.#iceServers = servers;
     try {
@@ -260,6 +274,7 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
 
   /** Closes the peer and deletes the session's resource (the bridge ends the viewer session at once). */
   async #end(session: WhepSession): Promise<void> {
+    session.trickle.stop(); // before the DELETE: no PATCH follows it
     clearTimeout(session.connectTimer);
     session.pc.onconnectionstatechange = null;
     session.pc.close();
@@ -274,21 +289,4 @@ export class WhepTransport extends TypedEmitter<TransportEvents> implements Play
     this.#state = state;
     this.emit('state', state, reason);
   }
-}
-
-/** Resolves when ICE gathering completes, or after `ms` with what was gathered by then. */
-function gathered(pc: RTCPeerConnection, ms: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    }
-    function check() {
-      if (pc.iceGatheringState === 'complete') done();
-    }
-    pc.addEventListener('icegatheringstatechange', check);
-  });
 }

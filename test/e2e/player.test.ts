@@ -9,14 +9,16 @@
  * leaves and returns and when the MQTT connection drops, and token renewal both ways (attribute after
  * `tali-tokenexpiring`, and `tokenProvider`) past the first token's expiry without an interruption.
  */
+import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page, Request } from 'playwright-core';
 import { SimulatedCamera } from '../../devices/camera/simulated-camera.ts';
 import { nodeConnector } from '../../src/client/node-connector.ts';
 import { PLAYER_ORIGIN_PATH, PLAYER_PATH } from '../../src/player/route.ts';
-import { createBridge, type TestBridge } from '../helpers/bridge.ts';
+import { createBridge, startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { until } from '../helpers/wait.ts';
 import { chromiumAvailable, launch, openPage, screenshot, type Browser } from './browser.ts';
 
 const available = chromiumAvailable();
@@ -25,6 +27,69 @@ interface PageEvent {
   id: string;
   type: string;
   detail: { state?: string; previous?: string; reason?: string; code?: string; message?: string };
+  /** Date.now() in the page. */
+  at: number;
+}
+
+/** A WHEP request a player made (its CORS preflights left out), and what it got. */
+interface WhepRequest {
+  method: string;
+  url: string;
+  /** When Chromium sent it (ms since the epoch). */
+  at: number;
+  authorization: string | undefined;
+  ifMatch: string | undefined;
+  body: string;
+  status?: number;
+  location?: string;
+  etag?: string;
+}
+
+/** Records the WHEP requests of the context's pages from Chromium's side (nothing in a page changes), until the test ends. */
+function recordWhep(context: BrowserContext): WhepRequest[] {
+  const seen: WhepRequest[] = [];
+  const onRequest = (req: Request) => {
+    if (!req.url().includes('/whep/') || req.method() === 'OPTIONS') return;
+    const headers = req.headers();
+    const entry: WhepRequest = { method: req.method(), url: req.url(), at: Date.now(), authorization: headers.authorization, ifMatch: headers['if-match'], body: req.postData() ?? '' };
+    seen.push(entry);
+    void req.response().then(async (res) => {
+      if (res === null) return;
+      entry.status = res.status();
+      const headers = await res.allHeaders();
+      if (headers.location !== undefined) entry.location = new URL(headers.location, req.url()).href;
+      entry.etag = headers.etag;
+    }, () => {});
+  };
+  context.on('request', onRequest);
+  onTestFinished(() => void context.off('request', onRequest));
+  return seen;
+}
+
+/**
+ * Each PATCH answered so far went to a session's Location with that session's ETag and the token of the POST that
+ * made it (after a renewal, each session's own), and was taken (204).
+ */
+function expectOwnSessionPatches(requests: readonly WhepRequest[]): void {
+  const posts = new Map(requests.filter((r) => r.method === 'POST' && r.location !== undefined).map((r) => [r.location!, r]));
+  const patches = requests.filter((r) => r.method === 'PATCH' && r.status !== undefined);
+  expect(patches.length).toBeGreaterThan(0);
+  for (const patch of patches) {
+    const post = posts.get(patch.url);
+    expect(post, patch.url).toBeDefined();
+    expect({ authorization: patch.authorization, ifMatch: patch.ifMatch, status: patch.status }).toEqual({ authorization: post!.authorization, ifMatch: post!.etag, status: 204 });
+  }
+}
+
+/** What the bridge took from each WHEP session's PATCHes (its debug log), by session ID. */
+function trickledBySession(logs: readonly Record<string, unknown>[]): Map<string, { patches: number; candidates: number; endOfCandidates: boolean }> {
+  const by = new Map<string, { patches: number; candidates: number; endOfCandidates: boolean }>();
+  for (const r of logs) {
+    if (r.msg !== 'WHEP candidates trickled') continue;
+    const seen = by.get(r.sessionId as string) ?? { patches: 0, candidates: 0, endOfCandidates: false };
+    by.set(r.sessionId as string, { patches: seen.patches + 1, candidates: seen.candidates + (r.candidates as number), endOfCandidates: seen.endOfCandidates || r.endOfCandidates === true });
+  }
+  return by;
 }
 
 describe.skipIf(!available)('<tali-player> on another origin in Chromium', { timeout: 60_000 }, () => {
@@ -36,12 +101,15 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
   let aliceSecret: string;
   let cameraSecret: string;
   let tokensIssued = 0;
+  /** alice's password on bridges other than the shared one (a test's own), by URL. */
+  const otherBridges = new Map<string, string>();
 
   /** What the site's own server does: a token for alice, scoped to cam1, from the bridge's API. */
-  async function mintToken(ttlS: number): Promise<string> {
-    const res = await fetch(`${bridgeUrl}/api/token`, {
+  async function mintToken(ttlS: number, bridge = bridgeUrl): Promise<string> {
+    const secret = bridge === bridgeUrl ? aliceSecret : otherBridges.get(bridge);
+    const res = await fetch(`${bridge}/api/token`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`alice:${aliceSecret}`).toString('base64')}`, 'content-type': 'application/json' },
+      headers: { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`, 'content-type': 'application/json' },
       body: JSON.stringify({ devices: ['cam1'], ttlS }),
     });
     expect(res.status).toBe(200);
@@ -55,7 +123,7 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     site = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/token') {
-        void mintToken(Number(url.searchParams.get('ttl') ?? 60)).then((token) => res.writeHead(200, { 'content-type': 'text/plain' }).end(token));
+        void mintToken(Number(url.searchParams.get('ttl') ?? 60), url.searchParams.get('bridge') ?? undefined).then((token) => res.writeHead(200, { 'content-type': 'text/plain' }).end(token));
         return;
       }
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(sitePage(url.searchParams));
@@ -77,20 +145,23 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
 
   /**
    * The site's page: the player script from the bridge, players whose token comes from the site (`?ttl=` seconds),
-   * renewed after `tali-tokenexpiring` (player "attr") or by a tokenProvider (player "provider", with `?provider`).
+   * renewed after `tali-tokenexpiring` (player "attr") or by a tokenProvider (player "provider", with `?provider`);
+   * `?bridge=` another bridge than the shared one.
    */
   function sitePage(params: URLSearchParams): string {
     const ttl = Number(params.get('ttl') ?? 60);
     const players = params.has('provider') ? ['attr', 'provider'] : ['attr'];
     const transport = params.get('transport') ?? 'mqtt';
+    const bridge = params.get('bridge') ?? bridgeUrl;
+    const tokenQuery = new URLSearchParams({ ttl: String(ttl), ...(bridge !== bridgeUrl && { bridge }) });
     return `<!doctype html><html><head><meta charset="utf-8"><title>a site</title></head><body>
-<script src="${bridgeUrl}${PLAYER_PATH}"></script>
+<script src="${bridge}${PLAYER_PATH}"></script>
 <script>
   window.events = [];
   window.renewals = { attr: 0, provider: 0 };
-  const fresh = () => fetch('/token?ttl=${ttl}').then((r) => r.text());
+  const fresh = () => fetch('/token?${tokenQuery}').then((r) => r.text());
   for (const type of ['tali-statechange', 'tali-playing', 'tali-error', 'tali-tokenexpiring']) {
-    document.addEventListener(type, (e) => window.events.push({ id: e.target.id, type, detail: e.detail }));
+    document.addEventListener(type, (e) => window.events.push({ id: e.target.id, type, detail: e.detail, at: Date.now() }));
   }
   document.addEventListener('tali-tokenexpiring', async (e) => {
     if (e.target.id !== 'attr') return;
@@ -102,7 +173,7 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
       const player = document.createElement('tali-player');
       player.id = id;
       if (id === 'provider') player.tokenProvider = async () => (window.renewals.provider++, fresh());
-      player.setAttribute('bridge', '${bridgeUrl}');
+      player.setAttribute('bridge', '${bridge}');
       player.setAttribute('device', 'cam1');
       player.setAttribute('transport', '${transport}');
       player.setAttribute('token', await fresh());
@@ -112,8 +183,8 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
 </script></body></html>`;
   }
 
-  async function startCamera(): Promise<SimulatedCamera> {
-    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: cameraSecret, connect: nodeConnector(tb.bridge.mqttUrl), backoff: { initialMs: 100, maxMs: 500 } });
+  async function startCamera(on = { bridge: tb.bridge, secret: cameraSecret }): Promise<SimulatedCamera> {
+    const camera = new SimulatedCamera({ deviceId: 'cam1', secret: on.secret, connect: nodeConnector(on.bridge.mqttUrl), backoff: { initialMs: 100, maxMs: 500 } });
     onTestFinished(() => camera.stop());
     await camera.start();
     return camera;
@@ -200,6 +271,7 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
   it('transport="whep": plays over WHEP alone (no WebSocket) and renews 8-second tokens by new sessions without an interruption', async () => {
     const logsFrom = tb.logs.length; // the bridge is shared by this file's tests
     await startCamera();
+    const requests = recordWhep(browser.context);
     const opened = Date.now();
     const page = await openPage(browser, `${siteUrl}/?ttl=8&provider&transport=whep`);
     onTestFinished(() => page.close());
@@ -234,7 +306,64 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     expect(tb.bridge.services.whep.size).toBe(created - ended.length);
     expect(tb.bridge.services.whep.size).toBeGreaterThanOrEqual(2);
     expect(tb.bridge.services.whep.size).toBeLessThanOrEqual(4);
+    // Every session trickled its candidates (no ICE server: gathering ends in milliseconds, so the end of candidates
+    // too) with its own token, renewed sessions included; the bridge took them. (The newest session's PATCH may be
+    // under way still.)
+    expectOwnSessionPatches(requests);
+    const trickled = trickledBySession(tb.logs.slice(logsFrom));
+    expect(trickled.size).toBeGreaterThanOrEqual(created - 2);
+    for (const [id, t] of trickled) expect({ id, candidates: t.candidates > 0, end: t.endOfCandidates }).toEqual({ id, candidates: true, end: true });
     expect(page.errors).toEqual([]);
+  });
+
+  it('transport="whep": POSTs its offer at once and trickles its candidates by PATCH, even while gathering takes long (a TURN server that never answers)', { timeout: 90_000 }, async () => {
+    // A TURN server that never answers, on a bridge of this test's own: the 201's Link headers hand it to the
+    // player, whose next session gathers with it; Chromium's allocation then retries for about 40 s before gathering
+    // ends. (The bridge's own probe finds it silent, so the bridge's peers do not wait for it.)
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const turnUrl = `turn:127.0.0.1:${silent.address().port}?transport=udp`;
+    const own = await startBridge({ turnSecret: 'a-secret-for-a-silent-turn-server', turnUrls: turnUrl });
+    const ownUrl = `http://127.0.0.1:${own.bridge.httpPort}`;
+    otherBridges.set(ownUrl, await own.bridge.credentials.add('alice', 'viewer', { replace: true }));
+    onTestFinished(() => void otherBridges.delete(ownUrl));
+    await startCamera({ bridge: own.bridge, secret: await own.bridge.credentials.add('cam1', 'device', { replace: true }) });
+    const requests = recordWhep(browser.context);
+    const page = await openPage(browser, `${siteUrl}/?ttl=300&transport=whep&bridge=${encodeURIComponent(ownUrl)}`);
+    onTestFinished(() => page.close());
+    await playsOn(page, 'attr');
+
+    // The bridge ends the session: the player POSTs a new one, gathering with the TURN server of the first 201.
+    expect(own.bridge.services.whep.disconnectWhere(() => true, 'test: end the WHEP session')).toBe(1);
+    await page.waitForSelector('tali-player#attr[state=reconnecting]', { timeout: 20_000 });
+    await playsOn(page, 'attr', (await video(page, 'attr')).time);
+    const servers = await page.evaluate(() =>
+      (document.getElementById('attr') as HTMLElement & { peerConnection: RTCPeerConnection }).peerConnection.getConfiguration().iceServers?.map((s) => s.urls),
+    );
+    expect(servers).toEqual([[turnUrl]]);
+    const all = await events(page);
+    const retry = all.find((e) => e.type === 'tali-statechange' && e.detail.reason === 'retry')!;
+    const playing = all.find((e) => e.type === 'tali-statechange' && e.detail.state === 'playing' && e.at > retry.at)!;
+    const posts = requests.filter((r) => r.method === 'POST');
+    expect(posts.map((r) => r.status)).toEqual([201, 201]);
+    const postDelayMs = posts[1]!.at - retry.at;
+    console.log(`whep retry with a silent TURN server: POST ${postDelayMs} ms after its start, first frame after ${playing.at - retry.at} ms`);
+    // Before trickling, the player waited up to 2 s for gathering to end before its POST (GATHERING_MS).
+    expect(postDelayMs).toBeLessThan(1000);
+
+    // The bridge got each session's candidates by PATCH, and the end of candidates: the first session's within
+    // milliseconds (no ICE server); the second one's host candidates, gathered after its POST, then its end once
+    // Chromium stopped gathering (it gives up on the TURN allocation when a pair works: not before playback).
+    const sessions = own.logs.filter((r) => r.msg === 'WHEP session created').map((r) => r.sessionId as string);
+    expect(sessions).toHaveLength(2);
+    await until(() => trickledBySession(own.logs).get(sessions[1]!)?.endOfCandidates === true, 10_000, 'the second session\'s end of candidates');
+    const trickled = trickledBySession(own.logs);
+    for (const id of sessions) expect(trickled.get(id)).toMatchObject({ candidates: expect.any(Number), endOfCandidates: true });
+    for (const id of sessions) expect(trickled.get(id)!.candidates).toBeGreaterThan(0);
+    expectOwnSessionPatches(requests);
+    // The browser logs the 404 of the ended session's HEAD itself; nothing else went wrong.
+    expect(page.errors.filter((e) => !/status of 404/.test(e))).toEqual([]);
   });
 
   it('transport="whep": says offline while the camera is away (409, then no media), plays when it returns, reconnects when the bridge ends its session', { timeout: 90_000 }, async () => {
