@@ -10,7 +10,7 @@
  * `tali-tokenexpiring`, and `tokenProvider`) past the first token's expiry without an interruption.
  */
 import { createSocket } from 'node:dgram';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { BrowserContext, Page, Request } from 'playwright-core';
@@ -68,7 +68,7 @@ function recordWhep(context: BrowserContext): WhepRequest[] {
 
 /**
  * Each PATCH answered so far went to a session's Location with that session's ETag and the token of the POST that
- * made it (after a renewal, each session's own), and was taken (204).
+ * made it (after a renewal, each session's own), was taken (204), and none followed its session's DELETE.
  */
 function expectOwnSessionPatches(requests: readonly WhepRequest[]): void {
   const posts = new Map(requests.filter((r) => r.method === 'POST' && r.location !== undefined).map((r) => [r.location!, r]));
@@ -78,6 +78,7 @@ function expectOwnSessionPatches(requests: readonly WhepRequest[]): void {
     const post = posts.get(patch.url);
     expect(post, patch.url).toBeDefined();
     expect({ authorization: patch.authorization, ifMatch: patch.ifMatch, status: patch.status }).toEqual({ authorization: post!.authorization, ifMatch: post!.etag, status: 204 });
+    expect(requests.slice(0, requests.indexOf(patch)).filter((r) => r.method === 'DELETE' && r.url === patch.url)).toEqual([]);
   }
 }
 
@@ -316,10 +317,13 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     expect(page.errors).toEqual([]);
   });
 
-  it('transport="whep": POSTs its offer at once and trickles its candidates by PATCH, even while gathering takes long (a TURN server that never answers)', { timeout: 90_000 }, async () => {
-    // A TURN server that never answers, on a bridge of this test's own: the 201's Link headers hand it to the
-    // player, whose next session gathers with it; Chromium's allocation then retries for about 40 s before gathering
-    // ends. (The bridge's own probe finds it silent, so the bridge's peers do not wait for it.)
+  /**
+   * A bridge of the test's own with a streaming cam1, whose TURN server never answers (a UDP port bound and left
+   * silent): the 201's Link headers hand it to the player, whose next session gathers with it; Chromium's allocation
+   * then retries for about 40 s (gathering ends sooner only once a pair works). The bridge's own probe finds the
+   * server silent, so the bridge's peers do not wait for it.
+   */
+  async function silentTurnBridge(): Promise<{ own: TestBridge; ownUrl: string; turnUrl: string }> {
     const silent = createSocket('udp4');
     await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
@@ -329,6 +333,11 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     otherBridges.set(ownUrl, await own.bridge.credentials.add('alice', 'viewer', { replace: true }));
     onTestFinished(() => void otherBridges.delete(ownUrl));
     await startCamera({ bridge: own.bridge, secret: await own.bridge.credentials.add('cam1', 'device', { replace: true }) });
+    return { own, ownUrl, turnUrl };
+  }
+
+  it('transport="whep": POSTs its offer at once and trickles its candidates by PATCH, even while gathering takes long (a TURN server that never answers)', { timeout: 90_000 }, async () => {
+    const { own, ownUrl, turnUrl } = await silentTurnBridge();
     const requests = recordWhep(browser.context);
     const page = await openPage(browser, `${siteUrl}/?ttl=300&transport=whep&bridge=${encodeURIComponent(ownUrl)}`);
     onTestFinished(() => page.close());
@@ -364,6 +373,45 @@ describe.skipIf(!available)('<tali-player> on another origin in Chromium', { tim
     expectOwnSessionPatches(requests);
     // The browser logs the 404 of the ended session's HEAD itself; nothing else went wrong.
     expect(page.errors.filter((e) => !/status of 404/.test(e))).toEqual([]);
+  });
+
+  it('transport="whep" through a WHEP server that does not trickle (PATCH → 405): plays all the same, and PATCHes a session no more once refused', { timeout: 90_000 }, async () => {
+    const { own, ownUrl } = await silentTurnBridge();
+    // The server: the bridge behind a proxy that refuses every PATCH, as WHEP §4.4.1 allows a server to.
+    const refused: string[] = [];
+    const proxy = createServer((req, res) => {
+      if (req.method === 'PATCH') {
+        refused.push(req.url ?? '');
+        return void req.resume().on('end', () => res.writeHead(405, { allow: 'GET, HEAD, POST, DELETE, OPTIONS', 'access-control-allow-origin': '*', 'content-length': '0' }).end());
+      }
+      const upstream = request(`${ownUrl}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    otherBridges.set(proxyUrl, otherBridges.get(ownUrl)!);
+    onTestFinished(() => void otherBridges.delete(proxyUrl));
+    const page = await openPage(browser, `${siteUrl}/?ttl=300&transport=whep&bridge=${encodeURIComponent(proxyUrl)}`);
+    onTestFinished(() => page.close());
+    await playsOn(page, 'attr');
+    // A second session, gathering with the silent TURN server: its first PATCH (the candidates from before the 201)
+    // is refused; the end of its candidates, once Chromium stops gathering, would be a second one.
+    expect(own.bridge.services.whep.disconnectWhere(() => true, 'test: end the WHEP session')).toBe(1);
+    await page.waitForSelector('tali-player#attr[state=reconnecting]', { timeout: 20_000 });
+    await playsOn(page, 'attr', (await video(page, 'attr')).time);
+    await page.waitForFunction(() => (document.getElementById('attr') as HTMLElement & { peerConnection: RTCPeerConnection }).peerConnection.iceGatheringState === 'complete', undefined, { timeout: 45_000 });
+    const sessions = own.logs.filter((r) => r.msg === 'WHEP session created').map((r) => `/whep/cam1/${r.sessionId as string}`);
+    expect(sessions).toHaveLength(2);
+    expect(refused).toEqual(sessions);
+    expect(trickledBySession(own.logs).size).toBe(0);
+    // No error for a refusal the draft allows; the browser logs the 405s and the ended session's 404 itself.
+    expect((await events(page)).filter((e) => e.type === 'tali-error')).toEqual([]);
+    expect(page.errors.filter((e) => !/status of 40[45]/.test(e))).toEqual([]);
   });
 
   it('transport="whep": says offline while the camera is away (409, then no media), plays when it returns, reconnects when the bridge ends its session', { timeout: 90_000 }, async () => {
