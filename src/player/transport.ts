@@ -1,8 +1,8 @@
 /**
  * How `<tali-player>` gets a camera's media: a transport turns (bridge, device, credential) into MediaStreams and a
  * coarse state; the element does the rest (video, overlay, events). `mqtt` (./mqtt-transport.ts) is the viewer SDK
- * over MQTT/WebSocket; `whep` (./whep-transport.ts) is one HTTP POST of the offer to the bridge's WHEP endpoint. The
- * element picks one by its `transport` attribute. Browser only.
+ * over MQTT/WebSocket; `whep` (./whep-transport.ts) is an HTTP POST of the offer to the bridge's WHEP endpoint, then
+ * PATCHes of its trickled candidates. The element picks one by its `transport` attribute. Browser only.
  */
 import type { TypedEmitter } from '../client/emitter.ts';
 import type { WatchSession } from '../viewer/watch-session.ts';
