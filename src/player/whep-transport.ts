@@ -7,10 +7,7 @@
  * Location (trickle ICE, ./whep-trickle.ts). No MQTT, no WebSocket: only HTTP (the WHEP routes answer any origin: a
  * Bearer token is no ambient credential) and WebRTC media. Browser only.
  *
- *   connecting ── POST the offer at once ── 201 ──► (the element shows playing once a frame is painted)
- *      │  trickle: candidates gathered before the 201 ── one PATCH after it; later ones and a=end-of-candidates ──
- *      │  PATCH each (If-Match: the ETag, the session's own token); 404/405/409/412/501 ── no more PATCHes (the
- *      │  session goes on); the session deleted, replaced or failed ── no PATCH after it
+ *   connecting ── POST (no wait for ICE gathering) ── 201 ──► (the element shows playing once a frame is painted)
  *      ▲   │ 409 (camera offline / not streaming) ──► offline ── Retry-After ──► connecting
  *      │   │ 503/429, network error, peer failed, not connected in time ──► reconnecting ── backoff ──► connecting
  *      │   └ 401 (token refused), 403 (token not for this camera), 404, 4xx ──► error (until the page sets a new token)
@@ -19,6 +16,10 @@
  *   live: peer failed or closed (the bridge's DTLS close_notify) ── HEAD ──► reconnecting (404: without a DELETE)
  *   offline (live) ── packets again ──► connecting ──► (playing)
  *   renewal: a new token opens a second session; once it connects its video replaces the first, which is deleted
+ *   trickle, each session (./whep-trickle.ts): candidates gathered before its 201 ── one PATCH once it comes
+ *     later ones, then a=end-of-candidates ── a PATCH each, in order (If-Match: its ETag; Bearer: its own token)
+ *     a PATCH answered 404/405/409/412/422/501 ── no more PATCHes for that session (the session goes on)
+ *     the session deleted, replaced or failed ── no PATCH after that (stopped before its DELETE)
  *
  * The bridge ends a WHEP session when its token expires, so renewals (./token.ts, at half the token's life) move
  * the video to a session made with the new token before that happens. While the camera is away the bridge keeps the

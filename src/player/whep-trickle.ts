@@ -6,17 +6,23 @@
  *
  *   gathered before the 201 ── kept ──► 201 (Location, ETag) ── one PATCH with all of them
  *   gathered later ── PATCH (one at a time: those that come while one is in flight go in the next, in order)
- *   PATCH → 404, 405, 409, 412, 501 (the session is gone, or the server does not trickle: WHEP §4.4.1 lets it refuse)
- *         → no more PATCHes for this session; the session goes on (the bridge learns the player's addresses from its
- *           connectivity checks anyway, as peer-reflexive candidates, RFC 8445 §7.3.1.3)
+ *   PATCH → 404, 405, 409, 412, 422, 501 (the session is gone, or the server does not trickle, which WHEP §4.4
+ *         allows) → no more PATCHes for this session; the session goes on (the server learns the player's addresses
+ *         from its connectivity checks anyway, as peer-reflexive candidates, RFC 8445 §7.3.1.3)
  *   stop() (the session is deleted, replaced or failed) → no PATCH starts after it
  *
  * Each PATCH carries the session's own token as Bearer: after a renewal, an older session still trickles with the
  * token it was made with. Browser only.
  */
 
-/** PATCH answers that end trickling without failing the session (anything else but 2xx ends it too, with a warning). */
-const NOT_TRICKLING = new Set([404, 405, 409, 412, 501]);
+/**
+ * PATCH answers that end trickling without failing the session (anything else but 2xx ends it too, with a warning):
+ * the resource is gone (404) or no longer this ICE session (409, 412: If-Match, RFC 9110 §13.1.1), or it takes no
+ * trickle: draft-ietf-wish-whep §4.4 makes trickle OPTIONAL for a resource, which then answers 405 or 422 (it only
+ * restarts ICE: the drafts' revisions name one or the other) or 501 (no PATCH at all). No need to read Accept-Patch
+ * first: a server's CORS may not expose it, and the refusal says the same.
+ */
+const NOT_TRICKLING = new Set([404, 405, 409, 412, 422, 501]);
 
 export interface TrickleTarget {
   /** The session's resource (absolute URL). */
