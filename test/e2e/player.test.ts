@@ -3,8 +3,10 @@
  * and its own port, listed in the bridge's allowedOrigins) serves a page that loads the player from the bridge
  * (127.0.0.1, another port) with one script tag and shows a camera with a viewer token scoped to it, as a site that
  * embeds cameras would; the same page from an origin not listed is told so (state error, code origin-not-allowed).
- * The same page with transport="whep" plays over HTTP and WebRTC alone. The site's server
- * mints the tokens through the bridge's POST /api/token (the page never sees a password). Checked: the script's CORS
+ * The same page with transport="whep" plays over HTTP and WebRTC alone, POSTing its offer at once and trickling its
+ * candidates by PATCH (also while a TURN server that never answers holds gathering, and through a server that
+ * refuses PATCH). The site's server mints the tokens through the bridge's POST /api/token (the page never sees a
+ * password). Checked: the script's CORS
  * headers, playback (size, time advancing), the states and events the element reports, recovery when the camera
  * leaves and returns and when the MQTT connection drops, and token renewal both ways (attribute after
  * `tali-tokenexpiring`, and `tokenProvider`) past the first token's expiry without an interruption.
@@ -35,11 +37,10 @@ interface PageEvent {
 interface WhepRequest {
   method: string;
   url: string;
-  /** When Chromium sent it (ms since the epoch). */
+  /** When the test heard of it (Date.now(); Chromium reports a request as it sends it). */
   at: number;
   authorization: string | undefined;
   ifMatch: string | undefined;
-  body: string;
   status?: number;
   location?: string;
   etag?: string;
@@ -51,7 +52,7 @@ function recordWhep(context: BrowserContext): WhepRequest[] {
   const onRequest = (req: Request) => {
     if (!req.url().includes('/whep/') || req.method() === 'OPTIONS') return;
     const headers = req.headers();
-    const entry: WhepRequest = { method: req.method(), url: req.url(), at: Date.now(), authorization: headers.authorization, ifMatch: headers['if-match'], body: req.postData() ?? '' };
+    const entry: WhepRequest = { method: req.method(), url: req.url(), at: Date.now(), authorization: headers.authorization, ifMatch: headers['if-match'] };
     seen.push(entry);
     void req.response().then(async (res) => {
       if (res === null) return;
