@@ -53,6 +53,16 @@ function tokenProvider(tb: TestBridge, user: string, password: string, ttlS: (n:
   return { credential, issued };
 }
 
+/** What the client says of its connection, in order: lost, made again, refreshed by a handover, warnings. */
+function connectionEvents(client: ViewerClient): string[] {
+  const events: string[] = [];
+  client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
+  client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
+  client.on('refreshed', () => events.push('refreshed'));
+  client.on('warning', (w) => events.push(`warning: ${w}`));
+  return events;
+}
+
 /**
  * Holds the first `stream` that reaches `client` until `release` settles, and with it everything after it (mqtt.js
  * reads one packet at a time): on a token refresh's new connection, the bridge's answer to an adopt, so the bridge has
@@ -100,11 +110,7 @@ async function oldTokenExpiresMidHandover(transport: Transport, user: string) {
   await client.start();
   const first = clients[0]!;
   const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
-  const events: string[] = [];
-  client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
-  client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
-  client.on('refreshed', () => events.push('refreshed'));
-  client.on('warning', (w) => events.push(`warning: ${w}`));
+  const events = connectionEvents(client);
   const peers: WeriftViewerPeer[] = [];
   const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
   const retries: string[] = [];
@@ -349,11 +355,7 @@ describe.each(TRANSPORTS)('node viewer over %s', (transport) => {
     onTestFinished(() => client.stop());
     await client.start();
     const firstClosed = new Promise<void>((resolve) => clients[0]!.once('close', () => resolve()));
-    const events: string[] = [];
-    client.on('disconnected', (err) => events.push(`disconnected: ${err?.message}`));
-    client.on('connected', ({ reconnect }) => events.push(`connected (reconnect: ${reconnect})`));
-    client.on('refreshed', () => events.push('refreshed'));
-    client.on('warning', (w) => events.push(`warning: ${w}`));
+    const events = connectionEvents(client);
     const peers: WeriftViewerPeer[] = [];
     const watch = client.watch('cam1', (iceServers) => peers[peers.push(new WeriftViewerPeer({ iceServers })) - 1]!);
     await next(watch, 'state', (s) => s === 'connected', 10_000);
